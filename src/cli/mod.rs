@@ -1,0 +1,3 @@
+//! The subcommands. Each file owns its clap arguments and its `run`.
+
+pub mod scan;

@@ -1,0 +1,37 @@
+//! # mcp-pii-gateway
+//!
+//! A PII-tokenizing gateway for the Model Context Protocol. Emails and phone numbers in
+//! everything that flows toward the model become stable placeholders (`[EMAIL_1]`, `[PHONE_2]`);
+//! placeholders in everything that flows back out to a server become the real values again;
+//! flow policies decide which servers may receive data that came from which server; and every
+//! decision lands in a tamper-evident audit log.
+//!
+//! The main types:
+//! - [`detect::Detector`] finds PII spans in text (built-in `EMAIL`, `PHONE`, custom rules).
+//! - [`vault::Vault`] maps values to placeholders per scope ([`vault::MemoryVault`]).
+//! - [`rewrite::Rewriter`] walks JSON values and JSON-RPC messages in either direction.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mcp_pii_gateway::{detect::Detector, rewrite::Rewriter, vault::{MemoryVault, ScopeId}};
+//! let rw = Rewriter::new(Arc::new(Detector::builtin()), Arc::new(MemoryVault::builder().build()));
+//! let scope = ScopeId::new("anonymous", "run-1");
+//! let mut v = serde_json::json!({"text": "mail ana.lima@example.org"});
+//! rw.tokenize_value(&mut v, &scope, "crm").unwrap();
+//! assert_eq!(v["text"], "mail [EMAIL_1]");
+//! let plan = rw.plan_restore_value(&v, &scope).unwrap();
+//! rw.apply_restore(&mut v, &plan);
+//! assert_eq!(v["text"], "mail ana.lima@example.org");
+//! ```
+
+pub mod audit;
+pub mod config;
+pub mod detect;
+pub mod error;
+pub mod layer;
+pub mod policy;
+pub mod proxy;
+pub mod rewrite;
+pub mod vault;
+
+pub use error::{Error, Result};
