@@ -1,1 +1,636 @@
-//! (config: being written.)
+//! Configuration: `gateway.toml` → raw serde structs → a validated [`Config`].
+//!
+//! Validation happens before any port is bound and reports every problem at once
+//! ([`Error::config`](crate::Error::config), one line per problem); the CLI then exits with 2.
+//! `${VAR}` in server `url`, `headers` and `env` values is expanded from the environment (a
+//! missing variable is a problem). Durations are humantime strings (`"1h"`, `"30s"`). Unknown keys
+//! are rejected with the table they appeared in.
+//!
+//! ```
+//! use mcp_pii_gateway::config::Config;
+//! let toml = r#"
+//! listen = "127.0.0.1:8080"
+//! [[servers]]
+//! name = "crm"
+//! url = "http://127.0.0.1:9001/mcp"
+//! headers = { Authorization = "Bearer ${CRM_TOKEN}" }
+//! "#;
+//! let cfg = Config::from_toml_str(toml, |v| (v == "CRM_TOKEN").then(|| "t0k".to_string())).unwrap();
+//! assert_eq!(cfg.servers[0].name, "crm");
+//! // Credentials never show in Debug output.
+//! assert!(!format!("{cfg:?}").contains("t0k"));
+//!
+//! let bad = "listen = \"nope\"\n[[servers]]\nname = \"Bad Name\"\n";
+//! let err = Config::from_toml_str(bad, |_| None).unwrap_err();
+//! assert_eq!(err.config_problems().len(), 3); // listen, name, neither url nor command
+//! ```
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Uri};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+mod raw;
+pub use raw::{RawClient, RawConfig, RawLimits, RawScope, RawServer, RawVault};
+
+/// The validated gateway configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the HTTP front listens on.
+    pub listen: SocketAddr,
+    /// How requests are assigned to a vault scope.
+    pub scope: ScopeConfig,
+    /// The vault backend.
+    pub vault: VaultConfig,
+    /// Size limits and timeouts.
+    pub limits: Limits,
+    /// Accepted `Host` header host names (lower case, without port); `*` accepts any.
+    pub allowed_hosts: Vec<String>,
+    /// Accepted `Origin` header values (lower case, e.g. `http://localhost:3000`); `*` accepts any.
+    /// A request without `Origin` is always accepted (not a browser).
+    pub allowed_origins: Vec<String>,
+    /// Upstream servers, in file order.
+    pub servers: Vec<ServerConfig>,
+    /// Authenticated clients; empty = no authentication, every request is client `anonymous`.
+    pub clients: Vec<ClientConfig>,
+    /// The `[policy]` table, kept raw for the policy module to validate.
+    pub policy: Option<toml::Value>,
+    /// The `[audit]` table, kept raw for the audit module to validate.
+    pub audit: Option<toml::Value>,
+}
+
+/// `[scope]`.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeConfig {
+    /// The header carrying the scope key (e.g. one agent run's id), if any.
+    pub header: Option<HeaderName>,
+    /// When true, requests without the header are rejected (400).
+    pub required: bool,
+}
+
+/// Vault backends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VaultBackend {
+    /// In-process sharded map.
+    Memory,
+    /// Redis at this URL (shared by replicas).
+    Redis {
+        /// `redis://...` URL (after `${VAR}` expansion).
+        url: String,
+    },
+}
+
+/// `[vault]`.
+#[derive(Debug, Clone)]
+pub struct VaultConfig {
+    /// The backend. Default: memory.
+    pub backend: VaultBackend,
+    /// Scopes idle this long are dropped. Default: 1h.
+    pub idle_ttl: Duration,
+    /// Maximum entries per scope. Default: 100 000.
+    pub max_entries_per_scope: usize,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        VaultConfig {
+            backend: VaultBackend::Memory,
+            idle_ttl: Duration::from_secs(3600),
+            max_entries_per_scope: 100_000,
+        }
+    }
+}
+
+/// `[limits]`: sizes and timeouts.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request or JSON response body, in bytes. Default: 4 MiB.
+    pub max_body_bytes: usize,
+    /// Largest single SSE event, in bytes. Default: 4 MiB.
+    pub max_sse_event_bytes: usize,
+    /// Upstream TCP connect timeout. Default: 5s.
+    pub connect_timeout: Duration,
+    /// Time an upstream may take to answer a request (response head for HTTP, the response
+    /// message for stdio). Default: 5 min (tool calls can be slow).
+    pub upstream_timeout: Duration,
+    /// How long shutdown waits for in-flight requests. Default: 10s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 4 << 20,
+            max_sse_event_bytes: 4 << 20,
+            connect_timeout: Duration::from_secs(5),
+            upstream_timeout: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One upstream server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `[a-z0-9_-]+`, unique; served at `/servers/{name}/mcp`.
+    pub name: String,
+    /// How to reach it.
+    pub transport: Transport,
+}
+
+/// How an upstream is reached.
+#[derive(Clone)]
+pub enum Transport {
+    /// Streamable HTTP.
+    Http {
+        /// Endpoint URL (`http://`).
+        url: Uri,
+        /// Headers added to every upstream request (credentials live here, in the gateway).
+        headers: Vec<(HeaderName, HeaderValue)>,
+    },
+    /// A child process speaking newline-delimited JSON-RPC on stdin/stdout.
+    Stdio {
+        /// Program.
+        command: String,
+        /// Arguments.
+        args: Vec<String>,
+        /// Extra environment variables.
+        env: Vec<(String, String)>,
+    },
+}
+
+impl fmt::Debug for Transport {
+    // Header and env values may be credentials: show names only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Transport::Http { url, headers } => f
+                .debug_struct("Http")
+                .field("url", &format_args!("{}", redact_uri(url)))
+                .field(
+                    "headers",
+                    &headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+                )
+                .finish(),
+            Transport::Stdio { command, args, env } => f
+                .debug_struct("Stdio")
+                .field("command", command)
+                .field("args", args)
+                .field("env", &env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+fn redact_uri(u: &Uri) -> String {
+    // Query strings may hold API keys.
+    match (u.scheme_str(), u.authority()) {
+        (Some(s), Some(a)) => format!("{s}://{}{}", a.host(), u.path()),
+        _ => u.path().to_string(),
+    }
+}
+
+/// One authenticated client.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// The client's name (scopes are namespaced by it).
+    pub name: String,
+    /// SHA-256 of its bearer token.
+    pub token_sha256: [u8; 32],
+    /// The servers it may use.
+    pub servers: Vec<String>,
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("name", &self.name)
+            .field("servers", &self.servers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Reads and validates a file; `${VAR}` comes from the process environment.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::config(vec![format!("cannot read {}: {e}", path.display())]))?;
+        Config::from_toml_str(&text, |v| std::env::var(v).ok())
+    }
+
+    /// Parses and validates TOML text; `env` resolves `${VAR}`.
+    pub fn from_toml_str(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::config(vec![format!("not valid TOML: {}", e.message())]))?;
+        let mut p = Problems::default();
+        let raw = raw::split(table, &mut p);
+        let cfg = validate(raw, &env, &mut p);
+        if p.0.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(Error::config(p.0))
+        }
+    }
+
+    /// The server named `name`.
+    pub fn server(&self, name: &str) -> Option<&ServerConfig> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+}
+
+/// Collected problems.
+#[derive(Default)]
+pub(crate) struct Problems(pub(crate) Vec<String>);
+
+impl Problems {
+    pub(crate) fn push(&mut self, s: impl Into<String>) {
+        self.0.push(s.into());
+    }
+}
+
+/// True when the server name is `[a-z0-9_-]+`.
+pub fn is_valid_server_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// Expands `${VAR}` from `env`. `$$` is a literal `$`. Errors name the variable, never a value.
+pub fn expand_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+        } else if let Some(r) = after.strip_prefix('{') {
+            let end = r
+                .find('}')
+                .ok_or_else(|| "unterminated ${ (write $$ for a literal $)".to_string())?;
+            let name = &r[..end];
+            let valid = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !valid {
+                return Err(format!("invalid variable name ${{{name}}}"));
+            }
+            let v = env(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
+            out.push_str(&v);
+            rest = &r[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn duration(field: &str, s: &Option<String>, default: Duration, p: &mut Problems) -> Duration {
+    match s {
+        None => default,
+        Some(s) => match humantime::parse_duration(s) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                p.push(format!("{field}: must be greater than zero"));
+                default
+            }
+            Err(e) => {
+                p.push(format!(
+                    "{field}: {s:?} is not a duration like \"30s\" or \"1h\" ({e})"
+                ));
+                default
+            }
+        },
+    }
+}
+
+fn is_loopback_listen(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>, p: &mut Problems) -> Config {
+    let listen = match raw
+        .listen
+        .as_deref()
+        .unwrap_or("127.0.0.1:8080")
+        .parse::<SocketAddr>()
+    {
+        Ok(a) => a,
+        Err(_) => {
+            p.push(format!(
+                "listen: {:?} is not an IP:port address (e.g. \"127.0.0.1:8080\")",
+                raw.listen.as_deref().unwrap_or_default()
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        }
+    };
+
+    let mut scope = ScopeConfig::default();
+    if let Some(s) = raw.scope {
+        if let Some(h) = s.header {
+            match HeaderName::from_bytes(h.as_bytes()) {
+                Ok(n) => scope.header = Some(n),
+                Err(_) => p.push(format!("scope.header: {h:?} is not a valid HTTP header name")),
+            }
+        }
+        scope.required = s.required.unwrap_or(false);
+        if scope.required && scope.header.is_none() {
+            p.push("scope.required = true needs scope.header");
+        }
+    }
+
+    let mut vault = VaultConfig::default();
+    if let Some(v) = raw.vault {
+        vault.idle_ttl = duration("vault.idle_ttl", &v.idle_ttl, vault.idle_ttl, p);
+        if let Some(n) = v.max_entries_per_scope {
+            if n == 0 {
+                p.push("vault.max_entries_per_scope: must be at least 1");
+            } else {
+                vault.max_entries_per_scope = n;
+            }
+        }
+        match v.backend.as_deref().unwrap_or("memory") {
+            "memory" => {
+                if v.url.is_some() {
+                    p.push("vault.url: only used with backend = \"redis\"");
+                }
+            }
+            "redis" => match v.url {
+                None => p.push("vault.url: required with backend = \"redis\""),
+                Some(u) => match expand_env(&u, env) {
+                    Ok(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                        vault.backend = VaultBackend::Redis { url }
+                    }
+                    Ok(_) => p.push("vault.url: must start with redis:// or rediss://"),
+                    Err(e) => p.push(format!("vault.url: {e}")),
+                },
+            },
+            other => p.push(format!(
+                "vault.backend: {other:?} is not one of \"memory\", \"redis\""
+            )),
+        }
+    }
+
+    let mut limits = Limits::default();
+    if let Some(l) = raw.limits {
+        for (field, val, slot) in [
+            (
+                "limits.max_body_bytes",
+                l.max_body_bytes,
+                &mut limits.max_body_bytes,
+            ),
+            (
+                "limits.max_sse_event_bytes",
+                l.max_sse_event_bytes,
+                &mut limits.max_sse_event_bytes,
+            ),
+        ] {
+            match val {
+                Some(0) => p.push(format!("{field}: must be at least 1")),
+                Some(n) => *slot = n,
+                None => {}
+            }
+        }
+        limits.connect_timeout = duration(
+            "limits.connect_timeout",
+            &l.connect_timeout,
+            limits.connect_timeout,
+            p,
+        );
+        limits.upstream_timeout = duration(
+            "limits.upstream_timeout",
+            &l.upstream_timeout,
+            limits.upstream_timeout,
+            p,
+        );
+        limits.shutdown_grace = duration(
+            "limits.shutdown_grace",
+            &l.shutdown_grace,
+            limits.shutdown_grace,
+            p,
+        );
+    }
+
+    let allowed_hosts = match raw.allowed_hosts {
+        Some(h) => h.into_iter().map(|s| s.to_ascii_lowercase()).collect(),
+        None if is_loopback_listen(&listen) => {
+            vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()]
+        }
+        None => vec!["*".into()],
+    };
+    let allowed_origins = match raw.allowed_origins {
+        Some(o) => o
+            .into_iter()
+            .map(|s| s.trim_end_matches('/').to_ascii_lowercase())
+            .collect(),
+        None => Vec::new(),
+    };
+
+    let mut servers = Vec::new();
+    let mut names = HashSet::new();
+    for (i, s) in raw.servers.into_iter().enumerate() {
+        let label = match &s.name {
+            Some(n) => format!("servers[{i}] ({n})"),
+            None => format!("servers[{i}]"),
+        };
+        let name = match s.name {
+            None => {
+                p.push(format!("{label}: missing name"));
+                String::new()
+            }
+            Some(n) => {
+                if !is_valid_server_name(&n) {
+                    p.push(format!("{label}: name must match [a-z0-9_-]+"));
+                } else if !names.insert(n.clone()) {
+                    p.push(format!("{label}: duplicate server name"));
+                }
+                n
+            }
+        };
+        let transport = match (s.url, s.command) {
+            (Some(_), Some(_)) => {
+                p.push(format!("{label}: set exactly one of url and command, not both"));
+                None
+            }
+            (None, None) => {
+                p.push(format!(
+                    "{label}: set exactly one of url (HTTP) and command (stdio)"
+                ));
+                None
+            }
+            (Some(url), None) => {
+                if !s.args.is_empty() || !s.env.is_empty() {
+                    p.push(format!("{label}: args and env are for command (stdio) servers"));
+                }
+                http_transport(&label, &url, s.headers, env, p)
+            }
+            (None, Some(command)) => {
+                if !s.headers.is_empty() {
+                    p.push(format!("{label}: headers are for url (HTTP) servers"));
+                }
+                if command.is_empty() {
+                    p.push(format!("{label}: command is empty"));
+                }
+                let mut envs = Vec::new();
+                for (k, v) in s.env {
+                    match expand_env(&v, env) {
+                        Ok(v) => envs.push((k, v)),
+                        Err(e) => p.push(format!("{label}: env.{k}: {e}")),
+                    }
+                }
+                Some(Transport::Stdio {
+                    command,
+                    args: s.args,
+                    env: envs,
+                })
+            }
+        };
+        if let Some(transport) = transport {
+            servers.push(ServerConfig { name, transport });
+        }
+    }
+    if names.is_empty() && p.0.iter().all(|l| !l.starts_with("servers[")) {
+        p.push("no [[servers]] configured: add at least one");
+    }
+
+    let mut clients = Vec::new();
+    let mut client_names = HashSet::new();
+    for (i, c) in raw.clients.into_iter().enumerate() {
+        let label = match &c.name {
+            Some(n) => format!("clients[{i}] ({n})"),
+            None => format!("clients[{i}]"),
+        };
+        let name = c.name.unwrap_or_default();
+        if name.is_empty() {
+            p.push(format!("{label}: missing name"));
+        } else if name == "anonymous" {
+            p.push(format!("{label}: the name \"anonymous\" is reserved"));
+        } else if !client_names.insert(name.clone()) {
+            p.push(format!("{label}: duplicate client name"));
+        }
+        let mut hash = [0u8; 32];
+        match c.token_sha256 {
+            None => p.push(format!("{label}: missing token_sha256")),
+            Some(h) => {
+                if hex::decode_to_slice(h.trim(), &mut hash).is_err() {
+                    p.push(format!(
+                        "{label}: token_sha256 must be 64 hex digits (sha256 of the token)"
+                    ));
+                }
+            }
+        }
+        for s in &c.servers {
+            if !names.contains(s) {
+                p.push(format!("{label}: unknown server {s:?}"));
+            }
+        }
+        clients.push(ClientConfig {
+            name,
+            token_sha256: hash,
+            servers: c.servers,
+        });
+    }
+
+    Config {
+        listen,
+        scope,
+        vault,
+        limits,
+        allowed_hosts,
+        allowed_origins,
+        servers,
+        clients,
+        policy: raw.policy,
+        audit: raw.audit,
+    }
+}
+
+fn http_transport(
+    label: &str,
+    url: &str,
+    headers: BTreeMap<String, String>,
+    env: &dyn Fn(&str) -> Option<String>,
+    p: &mut Problems,
+) -> Option<Transport> {
+    let mut ok = true;
+    let url = match expand_env(url, env) {
+        Err(e) => {
+            p.push(format!("{label}: url: {e}"));
+            None
+        }
+        Ok(u) => match u.parse::<Uri>() {
+            Ok(uri) if uri.scheme_str() == Some("http") && uri.authority().is_some() => Some(uri),
+            Ok(uri) if uri.scheme_str() == Some("https") => {
+                p.push(format!(
+                    "{label}: url: https upstreams are not supported by this build (use http on a trusted network or a TLS sidecar)"
+                ));
+                None
+            }
+            _ => {
+                p.push(format!("{label}: url: not an absolute http:// URL"));
+                None
+            }
+        },
+    };
+    let mut hs = Vec::new();
+    for (k, v) in headers {
+        let name = match HeaderName::from_bytes(k.as_bytes()) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                p.push(format!("{label}: headers: {k:?} is not a valid header name"));
+                ok = false;
+                None
+            }
+        };
+        match expand_env(&v, env) {
+            Err(e) => {
+                p.push(format!("{label}: headers.{k}: {e}"));
+                ok = false;
+            }
+            Ok(v) => match HeaderValue::from_str(&v) {
+                Ok(mut hv) => {
+                    hv.set_sensitive(true);
+                    if let Some(n) = name {
+                        hs.push((n, hv));
+                    }
+                }
+                Err(_) => {
+                    p.push(format!("{label}: headers.{k}: value is not a valid header value"));
+                    ok = false;
+                }
+            },
+        }
+    }
+    match (url, ok) {
+        (Some(url), true) => Some(Transport::Http { url, headers: hs }),
+        _ => None,
+    }
+}
+
+/// Parses one serde value of type `T` from a TOML value, reporting a problem with `label`.
+pub(crate) fn parse_part<T: for<'de> Deserialize<'de>>(
+    label: &str,
+    v: toml::Value,
+    p: &mut Problems,
+) -> Option<T> {
+    match T::deserialize(v) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            p.push(format!("{label}: {}", e.message().trim()));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

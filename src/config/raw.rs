@@ -1,0 +1,149 @@
+//! Raw serde shapes of `gateway.toml`, as written by the user (before validation).
+//!
+//! Each table is deserialized on its own so that one bad table does not hide the problems of
+//! the others; unknown keys are rejected (`deny_unknown_fields`) and named with their table.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{parse_part, Problems};
+
+/// The whole file.
+#[derive(Debug, Default)]
+pub struct RawConfig {
+    /// `listen`.
+    pub listen: Option<String>,
+    /// `allowed_hosts`.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// `allowed_origins`.
+    pub allowed_origins: Option<Vec<String>>,
+    /// `[scope]`.
+    pub scope: Option<RawScope>,
+    /// `[vault]`.
+    pub vault: Option<RawVault>,
+    /// `[limits]`.
+    pub limits: Option<RawLimits>,
+    /// `[[servers]]` that parsed.
+    pub servers: Vec<RawServer>,
+    /// `[[clients]]` that parsed.
+    pub clients: Vec<RawClient>,
+    /// `[policy]`, raw.
+    pub policy: Option<toml::Value>,
+    /// `[audit]`, raw.
+    pub audit: Option<toml::Value>,
+}
+
+/// `[scope]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScope {
+    /// Header name.
+    pub header: Option<String>,
+    /// Reject requests without the header.
+    pub required: Option<bool>,
+}
+
+/// `[vault]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVault {
+    /// `memory` or `redis`.
+    pub backend: Option<String>,
+    /// Humantime duration.
+    pub idle_ttl: Option<String>,
+    /// Redis URL.
+    pub url: Option<String>,
+    /// Cap per scope.
+    pub max_entries_per_scope: Option<usize>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Bytes.
+    pub max_body_bytes: Option<usize>,
+    /// Bytes.
+    pub max_sse_event_bytes: Option<usize>,
+    /// Humantime duration.
+    pub connect_timeout: Option<String>,
+    /// Humantime duration.
+    pub upstream_timeout: Option<String>,
+    /// Humantime duration.
+    pub shutdown_grace: Option<String>,
+}
+
+/// `[[servers]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Name.
+    pub name: Option<String>,
+    /// HTTP endpoint.
+    pub url: Option<String>,
+    /// HTTP headers added upstream.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// stdio program.
+    pub command: Option<String>,
+    /// stdio arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// stdio environment.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// `[[clients]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    /// Name.
+    pub name: Option<String>,
+    /// Hex SHA-256 of the bearer token.
+    pub token_sha256: Option<String>,
+    /// Allowed servers.
+    #[serde(default)]
+    pub servers: Vec<String>,
+}
+
+const TOP_KEYS: &str =
+    "listen, allowed_hosts, allowed_origins, scope, vault, limits, servers, clients, policy, audit";
+
+/// Splits the top-level table into raw parts, collecting every problem.
+pub(crate) fn split(table: toml::Table, p: &mut Problems) -> RawConfig {
+    let mut raw = RawConfig::default();
+    for (key, value) in table {
+        match key.as_str() {
+            "listen" => raw.listen = parse_part("listen", value, p),
+            "allowed_hosts" => raw.allowed_hosts = parse_part("allowed_hosts", value, p),
+            "allowed_origins" => raw.allowed_origins = parse_part("allowed_origins", value, p),
+            "scope" => raw.scope = parse_part("[scope]", value, p),
+            "vault" => raw.vault = parse_part("[vault]", value, p),
+            "limits" => raw.limits = parse_part("[limits]", value, p),
+            "servers" | "clients" => {
+                let toml::Value::Array(items) = value else {
+                    p.push(format!("{key}: must be an array of tables ([[{key}]])"));
+                    continue;
+                };
+                for (i, item) in items.into_iter().enumerate() {
+                    let label = format!("{key}[{i}]");
+                    if key == "servers" {
+                        if let Some(s) = parse_part(&label, item, p) {
+                            raw.servers.push(s);
+                        }
+                    } else if let Some(c) = parse_part(&label, item, p) {
+                        raw.clients.push(c);
+                    }
+                }
+            }
+            "policy" => raw.policy = Some(value),
+            "audit" => raw.audit = Some(value),
+            other => p.push(format!(
+                "unknown top-level key {other:?} (expected one of: {TOP_KEYS})"
+            )),
+        }
+    }
+    raw
+}
