@@ -1,1 +1,27 @@
-//! (proxy: being written.)
+//! The gateway's network side: the HTTP front ([`front`]), the stdio front ([`stdio_front`]) and
+//! the upstream transports ([`upstream`]), all speaking Streamable HTTP at the
+//! `Service<http::Request<Body>>` boundary so the tower layers sit between them unchanged.
+//!
+//! ```no_run
+//! # async fn run() -> mcp_pii_gateway::Result<()> {
+//! use std::sync::Arc;
+//! use mcp_pii_gateway::config::Config;
+//! use mcp_pii_gateway::proxy::{front::{identity, Front}, metrics::Metrics};
+//! let config = Config::load("gateway.toml".as_ref())?;
+//! let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
+//! let front = Front::new(&config, Arc::new(Metrics::new(&names)), identity);
+//! let listener = tokio::net::TcpListener::bind(config.listen).await?;
+//! front.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod body;
+pub mod front;
+pub mod jsonrpc;
+pub mod metrics;
+pub mod stdio_front;
+pub mod upstream;
+
+pub use body::Body;
+pub use front::Front;
+pub use upstream::{ClientName, Upstream};

@@ -1,0 +1,1 @@
+//! (stdio front: being written.)

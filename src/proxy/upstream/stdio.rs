@@ -1,0 +1,1004 @@
+//! stdio upstream: child processes speaking newline-delimited JSON-RPC, presented as a
+//! Streamable HTTP server.
+//!
+//! # Children
+//! - **Session-based protocol**: an `initialize` POST without a session id starts a new child and a
+//!   new session; the gateway mints the `Mcp-Session-Id`. One child per downstream session, so
+//!   no two sessions share a process's state. DELETE ends the session and reaps the child.
+//! - **Stateless requests** (no session id, not `initialize`, e.g. the 2026-07-28 revision's
+//!   `server/discover` and `tools/call` with `_meta`): one shared child per (server, client).
+//!   Clients never share a process; one client's stateless requests share one.
+//!
+//! # Emulating Streamable HTTP
+//! A POSTed request gets `application/json` when the child's first message for it is the
+//! response, or `text/event-stream` when notifications or server-initiated requests come first
+//! (they are streamed as they arrive, then the response ends the stream). Notifications and
+//! responses from the client get 202. GET (with a session) opens the stream for messages not
+//! tied to a request. Request ids are renumbered toward the child so that concurrent requests
+//! can never collide; `notifications/cancelled` is renumbered too, and a client that goes away
+//! before its response cancels the request in the child.
+//!
+//! Routing of child messages: a response goes to its request; a notification carrying a
+//! `progressToken` goes to the request that set that token; other notifications and
+//! server-initiated requests go to the most recent open request of the session, else the GET
+//! stream, else a small backlog delivered when a GET stream opens.
+//!
+//! # Failures
+//! When a child exits, its in-flight requests get JSON-RPC errors (`-32002`). The next request
+//! starts a new child; for a session, the gateway first replays the session's `initialize` and
+//! `notifications/initialized` so the session continues. The child's stderr goes to the log at
+//! debug level with emails and phone numbers redacted by the detector (`[EMAIL]`, `[PHONE]`).
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{new_session_id, ClientName, MCP_SESSION_ID};
+use crate::config::Limits;
+use crate::detect::Detector;
+use crate::proxy::body::{empty, full, Body, BoxError};
+use crate::proxy::jsonrpc::{error_response, SESSION_NOT_FOUND};
+use crate::proxy::metrics::Metrics;
+
+/// Most child processes (sessions plus shared) one stdio server may run at once.
+pub const MAX_CHILDREN: usize = 256;
+/// Messages kept for a GET stream that is not open yet.
+const BACKLOG: usize = 256;
+/// How long a child gets to exit after its stdin is closed before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+struct Spec {
+    command: String,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+struct Inner {
+    name: Arc<str>,
+    spec: Spec,
+    timeout: Duration,
+    max_line: usize,
+    metrics: Arc<Metrics>,
+    detector: Arc<Detector>,
+    sessions: DashMap<String, Arc<Session>>,
+    shared: DashMap<Arc<str>, Arc<Session>>,
+    generation: AtomicU64,
+}
+
+/// A stdio upstream. Cheap to clone.
+#[derive(Clone)]
+pub struct StdioUpstream {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for StdioUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StdioUpstream")
+            .field("name", &self.inner.name)
+            .field("command", &self.inner.spec.command)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One message delivered to a waiting request: `(message, is_final_response)`.
+type Delivery = (Value, bool);
+
+struct Pending {
+    orig: Value,
+    tx: mpsc::UnboundedSender<Delivery>,
+    progress: Option<Value>,
+    generation: u64,
+    seq: u64,
+}
+
+#[derive(Default)]
+struct Router {
+    next: u64,
+    seq: u64,
+    pending: HashMap<u64, Pending>,
+    get: Option<mpsc::UnboundedSender<Delivery>>,
+    backlog: VecDeque<Value>,
+}
+
+impl Router {
+    fn register(
+        &mut self,
+        orig: Value,
+        tx: mpsc::UnboundedSender<Delivery>,
+        progress: Option<Value>,
+        generation: u64,
+    ) -> u64 {
+        self.next += 1;
+        self.seq += 1;
+        let n = self.next;
+        self.pending.insert(
+            n,
+            Pending {
+                orig,
+                tx,
+                progress,
+                generation,
+                seq: self.seq,
+            },
+        );
+        n
+    }
+
+    fn route(&mut self, mut msg: Value) {
+        let is_response = msg.get("method").is_none() && msg.get("id").is_some();
+        if is_response {
+            let n = msg.get("id").and_then(Value::as_u64);
+            if let Some(p) = n.and_then(|n| self.pending.remove(&n)) {
+                msg["id"] = p.orig;
+                let _ = p.tx.send((msg, true));
+            }
+            // Else: a cancelled or timed-out request, or an internal replay; nothing waits.
+            return;
+        }
+        if msg.get("method").and_then(Value::as_str) == Some("notifications/cancelled") {
+            // The child cancels one of our renumbered requests: name it by the client's id.
+            let n = msg.pointer("/params/requestId").and_then(Value::as_u64);
+            if let Some(p) = n.and_then(|n| self.pending.get(&n)) {
+                msg["params"]["requestId"] = p.orig.clone();
+            }
+        }
+        let token = msg.pointer("/params/progressToken").cloned();
+        let target = match &token {
+            Some(t) => self
+                .pending
+                .values()
+                .find(|p| p.progress.as_ref() == Some(t))
+                .or_else(|| self.pending.values().max_by_key(|p| p.seq)),
+            None => self.pending.values().max_by_key(|p| p.seq),
+        };
+        let msg = match target {
+            Some(p) => match p.tx.send((msg, false)) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError((m, _))) => m,
+            },
+            None => msg,
+        };
+        if let Some(g) = &self.get {
+            match g.send((msg, false)) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError((m, _))) => {
+                    self.get = None;
+                    self.push_backlog(m)
+                }
+            }
+        } else {
+            self.push_backlog(msg)
+        }
+    }
+
+    fn push_backlog(&mut self, m: Value) {
+        if self.backlog.len() == BACKLOG {
+            self.backlog.pop_front();
+            tracing::debug!("stdio upstream backlog full: dropped the oldest unsolicited message");
+        }
+        self.backlog.push_back(m);
+    }
+
+    /// Fails every request of `generation` (its child exited).
+    fn fail_generation(&mut self, generation: u64, server: &str) {
+        let dead: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.generation == generation)
+            .map(|(n, _)| *n)
+            .collect();
+        for n in dead {
+            if let Some(p) = self.pending.remove(&n) {
+                let err = json!({"jsonrpc": "2.0", "id": p.orig, "error": {"code": -32002,
+                    "message": format!("upstream {server} process exited before answering; it will be restarted on the next request")}});
+                let _ = p.tx.send((err, true));
+            }
+        }
+    }
+}
+
+struct ChildHandle {
+    stdin: mpsc::Sender<Bytes>,
+    alive: Arc<AtomicBool>,
+    generation: u64,
+    stop: Option<oneshot::Sender<()>>,
+    reaped: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ChildHandle {
+    async fn shutdown(mut self) {
+        drop(self.stdin);
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(r) = self.reaped.take() {
+            let _ = r.await;
+        }
+    }
+}
+
+struct Session {
+    id: Option<String>,
+    client: Arc<str>,
+    child: tokio::sync::Mutex<Option<ChildHandle>>,
+    router: Arc<Mutex<Router>>,
+    /// The session's `initialize` request (id removed) and whether `initialized` followed, for
+    /// replay into a restarted child.
+    init: Mutex<Option<(Value, bool)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the router half-updated in a way that
+    // matters more than losing the process; recover the guard.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn line(v: &Value) -> Bytes {
+    let mut b = serde_json::to_vec(v).expect("a Value always serializes");
+    b.push(b'\n');
+    Bytes::from(b)
+}
+
+impl Session {
+    fn new(id: Option<String>, client: Arc<str>) -> Session {
+        Session {
+            id,
+            client,
+            child: tokio::sync::Mutex::new(None),
+            router: Arc::new(Mutex::new(Router::default())),
+            init: Mutex::new(None),
+        }
+    }
+
+    /// The live child's stdin and generation, starting (and re-initializing) one if needed.
+    async fn ensure_child(&self, up: &Inner, replay: bool) -> Result<(mpsc::Sender<Bytes>, u64), String> {
+        let mut slot = self.child.lock().await;
+        if let Some(c) = slot.as_ref() {
+            if c.alive.load(Ordering::Acquire) {
+                return Ok((c.stdin.clone(), c.generation));
+            }
+        }
+        if let Some(old) = slot.take() {
+            old.shutdown().await;
+            tracing::info!(server = %up.name, "restarting stdio upstream after it exited");
+        }
+        let generation = up.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let c = spawn(up, self.router.clone(), generation).map_err(|e| {
+            tracing::warn!(server = %up.name, error = %e, "cannot start stdio upstream");
+            format!("upstream {} could not be started", up.name)
+        })?;
+        let stdin = c.stdin.clone();
+        *slot = Some(c);
+        let init = lock(&self.init).clone();
+        if let (true, Some((init, initialized))) = (replay, init) {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let n = lock(&self.router).register(Value::Null, tx, None, generation);
+            let mut msg = init;
+            msg["id"] = json!(n);
+            let sent = stdin.send(line(&msg)).await.is_ok();
+            let answered = sent
+                && matches!(tokio::time::timeout(up.timeout, rx.recv()).await, Ok(Some((v, true))) if v.get("result").is_some());
+            if !answered {
+                return Err(format!(
+                    "upstream {} restarted but did not accept the session's initialize",
+                    up.name
+                ));
+            }
+            if initialized {
+                let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+                let _ = stdin.send(line(&note)).await;
+            }
+        }
+        Ok((stdin, generation))
+    }
+
+    async fn shutdown(&self) {
+        if let Some(c) = self.child.lock().await.take() {
+            c.shutdown().await;
+        }
+        let mut r = lock(&self.router);
+        r.get = None;
+        let gens: Vec<u64> = r.pending.values().map(|p| p.generation).collect();
+        for g in gens {
+            r.fail_generation(g, "");
+        }
+    }
+}
+
+fn spawn(up: &Inner, router: Arc<Mutex<Router>>, generation: u64) -> std::io::Result<ChildHandle> {
+    let mut cmd = tokio::process::Command::new(&up.spec.command);
+    cmd.args(&up.spec.args)
+        .envs(up.spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn()?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let alive = Arc::new(AtomicBool::new(true));
+    let name = up.name.clone();
+
+    let (tx, mut rx) = mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        while let Some(b) = rx.recv().await {
+            if stdin.write_all(&b).await.is_err() || stdin.flush().await.is_err() {
+                break;
+            }
+        }
+        // Dropping stdin closes it: the child's signal to exit.
+    });
+
+    let max_line = up.max_line;
+    let alive_r = alive.clone();
+    let name_r = name.clone();
+    let reader = tokio::spawn(async move {
+        let mut out = BufReader::new(stdout);
+        let mut buf = Vec::with_capacity(8192);
+        loop {
+            buf.clear();
+            match read_line_bounded(&mut out, &mut buf, max_line).await {
+                Ok(LineRead::Eof) | Err(_) => break,
+                Ok(LineRead::TooLong(n)) => {
+                    tracing::warn!(server = %name_r, bytes = n, "stdio upstream sent a message over the size limit; dropped");
+                }
+                Ok(LineRead::Line) => {
+                    let text = buf.strip_suffix(b"\r").unwrap_or(&buf);
+                    if text.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    match serde_json::from_slice::<Value>(text) {
+                        Ok(v) if v.is_object() => lock(&router).route(v),
+                        Ok(Value::Array(items)) => {
+                            let mut r = lock(&router);
+                            for v in items {
+                                r.route(v)
+                            }
+                        }
+                        _ => {
+                            tracing::debug!(server = %name_r, bytes = text.len(), "stdio upstream wrote a non-JSON-RPC line; ignored")
+                        }
+                    }
+                }
+            }
+        }
+        alive_r.store(false, Ordering::Release);
+        lock(&router).fail_generation(generation, &name_r);
+    });
+
+    let detector = up.detector.clone();
+    let name_e = name.clone();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            tracing::debug!(server = %name_e, stderr = %redact(&detector, &l), "upstream stderr");
+        }
+    });
+
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let alive_w = alive.clone();
+    let reaped = tokio::spawn(async move {
+        tokio::select! {
+            status = child.wait() => {
+                tracing::info!(server = %name, status = ?status.ok(), "stdio upstream exited");
+            }
+            _ = stop_rx => {
+                // stdin is closed by now; give the child a moment, then kill it.
+                if tokio::time::timeout(EXIT_GRACE, child.wait()).await.is_err() {
+                    let _ = child.kill().await;
+                }
+            }
+        }
+        alive_w.store(false, Ordering::Release);
+        // The reader sees EOF once the process is gone and fails what is still pending.
+        let _ = reader.await;
+    });
+
+    Ok(ChildHandle {
+        stdin: tx,
+        alive,
+        generation,
+        stop: Some(stop_tx),
+        reaped: Some(reaped),
+    })
+}
+
+enum LineRead {
+    Line,
+    Eof,
+    TooLong(usize),
+}
+
+async fn read_line_bounded<R: tokio::io::AsyncBufRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<LineRead> {
+    let mut skipped = 0usize;
+    loop {
+        let avail = r.fill_buf().await?;
+        if avail.is_empty() {
+            return Ok(if buf.is_empty() && skipped == 0 {
+                LineRead::Eof
+            } else if skipped > 0 {
+                LineRead::TooLong(skipped)
+            } else {
+                LineRead::Line
+            });
+        }
+        let (chunk, done) = match avail.iter().position(|b| *b == b'\n') {
+            Some(i) => (&avail[..i], Some(i + 1)),
+            None => (avail, None),
+        };
+        if skipped > 0 || buf.len() + chunk.len() > max {
+            skipped += buf.len() + chunk.len();
+            buf.clear();
+        } else {
+            buf.extend_from_slice(chunk);
+        }
+        let used = done.unwrap_or(avail.len());
+        r.consume(used);
+        if done.is_some() {
+            return Ok(if skipped > 0 {
+                LineRead::TooLong(skipped)
+            } else {
+                LineRead::Line
+            });
+        }
+    }
+}
+
+/// `text` with every detected span replaced by `[KIND]`.
+fn redact(d: &Detector, text: &str) -> String {
+    let spans = d.find(text);
+    if spans.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for s in spans {
+        out.push_str(&text[at..s.start]);
+        out.push('[');
+        out.push_str(s.kind.as_str());
+        out.push(']');
+        at = s.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// Cancels a request in the child when its waiter goes away before the response.
+struct CancelGuard {
+    router: Arc<Mutex<Router>>,
+    stdin: mpsc::Sender<Bytes>,
+    n: u64,
+    armed: bool,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if lock(&self.router).pending.remove(&self.n).is_some() {
+            let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": self.n, "reason": "the client went away"}});
+            let _ = self.stdin.try_send(line(&note));
+        }
+    }
+}
+
+/// The SSE body of one POSTed request: queued messages, then the response, then the end.
+struct SseBody {
+    first: Option<Value>,
+    rx: mpsc::UnboundedReceiver<Delivery>,
+    guard: Option<CancelGuard>,
+    done: bool,
+}
+
+fn sse_event(v: &Value) -> Bytes {
+    let mut b = Vec::with_capacity(64);
+    b.extend_from_slice(b"event: message\ndata: ");
+    serde_json::to_writer(&mut b, v).expect("a Value always serializes");
+    b.extend_from_slice(b"\n\n");
+    Bytes::from(b)
+}
+
+impl http_body::Body for SseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(v) = self.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(sse_event(&v)))));
+        }
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some((v, fin))) => {
+                if fin {
+                    self.done = true;
+                    if let Some(g) = self.guard.as_mut() {
+                        g.armed = false;
+                    }
+                }
+                Poll::Ready(Some(Ok(Frame::data(sse_event(&v)))))
+            }
+        }
+    }
+    fn is_end_stream(&self) -> bool {
+        self.done && self.first.is_none()
+    }
+}
+
+fn sse_response(body: Body) -> Response<Body> {
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn json_response(v: &Value) -> Response<Body> {
+    let mut r = Response::new(full(serde_json::to_vec(v).expect("a Value always serializes")));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn accepted() -> Response<Body> {
+    let mut r = Response::new(empty());
+    *r.status_mut() = StatusCode::ACCEPTED;
+    r
+}
+
+impl StdioUpstream {
+    /// An upstream that runs `command args` with `env` added.
+    pub fn new(
+        name: &str,
+        command: &str,
+        args: &[String],
+        env: &[(String, String)],
+        limits: &Limits,
+        metrics: Arc<Metrics>,
+    ) -> StdioUpstream {
+        StdioUpstream {
+            inner: Arc::new(Inner {
+                name: Arc::from(name),
+                spec: Spec {
+                    command: command.to_string(),
+                    args: args.to_vec(),
+                    env: env.to_vec(),
+                },
+                timeout: limits.upstream_timeout,
+                max_line: limits.max_body_bytes.max(limits.max_sse_event_bytes),
+                metrics,
+                detector: Arc::new(Detector::builtin()),
+                sessions: DashMap::new(),
+                shared: DashMap::new(),
+                generation: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Number of live sessions (session-based protocol).
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions.len()
+    }
+
+    /// Stops and reaps every child.
+    pub async fn shutdown(&self) {
+        let all: Vec<Arc<Session>> = self
+            .inner
+            .sessions
+            .iter()
+            .map(|e| e.value().clone())
+            .chain(self.inner.shared.iter().map(|e| e.value().clone()))
+            .collect();
+        self.inner.sessions.clear();
+        self.inner.shared.clear();
+        for s in all {
+            s.shutdown().await;
+        }
+    }
+
+    /// Handles one Streamable HTTP request.
+    pub async fn call(&self, req: Request<Body>) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let client: Arc<str> = parts
+            .extensions
+            .get::<ClientName>()
+            .map(|c| c.0.clone())
+            .unwrap_or_else(|| Arc::from("anonymous"));
+        let session_id = parts.headers.get(MCP_SESSION_ID).and_then(|v| v.to_str().ok());
+        let session = match session_id {
+            None => None,
+            Some(s) => match self.inner.sessions.get(s) {
+                Some(sess) if sess.client == client => Some(sess.clone()),
+                _ => {
+                    return error_response(
+                        StatusCode::NOT_FOUND,
+                        None,
+                        SESSION_NOT_FOUND,
+                        "session not found: it ended or expired; initialize a new one",
+                    )
+                }
+            },
+        };
+        match parts.method {
+            Method::POST => {
+                let bytes = match body.collect().await {
+                    Ok(b) => b.to_bytes(),
+                    Err(_) => {
+                        return error_response(
+                            StatusCode::BAD_REQUEST,
+                            None,
+                            -32700,
+                            "request body could not be read",
+                        )
+                    }
+                };
+                self.post(session, client, &bytes).await
+            }
+            Method::GET => match session {
+                Some(s) => self.get(&s),
+                None => error_response(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    None,
+                    -32600,
+                    "GET needs an Mcp-Session-Id (stateless requests have no stream)",
+                ),
+            },
+            Method::DELETE => match session {
+                Some(s) => {
+                    if let Some(id) = &s.id {
+                        self.inner.sessions.remove(id);
+                    }
+                    s.shutdown().await;
+                    Response::new(empty())
+                }
+                None => error_response(
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    -32600,
+                    "DELETE needs an Mcp-Session-Id",
+                ),
+            },
+            _ => error_response(StatusCode::METHOD_NOT_ALLOWED, None, -32600, "method not allowed"),
+        }
+    }
+
+    fn get(&self, s: &Arc<Session>) -> Response<Body> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut r = lock(&s.router);
+            for m in r.backlog.drain(..) {
+                let _ = tx.send((m, false));
+            }
+            // A new GET stream replaces the old one (which then ends).
+            r.get = Some(tx);
+        }
+        sse_response(crate::proxy::body::boxed(SseBody {
+            first: None,
+            rx,
+            guard: None,
+            done: false,
+        }))
+    }
+
+    fn children(&self) -> usize {
+        self.inner.sessions.len() + self.inner.shared.len()
+    }
+
+    async fn post(&self, session: Option<Arc<Session>>, client: Arc<str>, bytes: &[u8]) -> Response<Body> {
+        let up = &*self.inner;
+        let mut msg: Value = match serde_json::from_slice(bytes) {
+            Ok(v) => v,
+            Err(_) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    -32700,
+                    "parse error: body is not JSON",
+                )
+            }
+        };
+        if !msg.is_object() {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                None,
+                -32600,
+                "JSON-RPC batches are not supported by stdio upstreams; send one message per POST",
+            );
+        }
+        let method = msg.get("method").and_then(Value::as_str).map(str::to_owned);
+        let id = msg.get("id").cloned();
+        let is_init = method.as_deref() == Some("initialize");
+        let (session, fresh) = match session {
+            Some(s) => (s, false),
+            None if is_init && id.is_some() => {
+                if self.children() >= MAX_CHILDREN {
+                    return error_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        id.as_ref(),
+                        -32002,
+                        &format!(
+                            "upstream {} has too many sessions; end some (DELETE) and retry",
+                            up.name
+                        ),
+                    );
+                }
+                let sid = new_session_id();
+                let s = Arc::new(Session::new(Some(sid.clone()), client.clone()));
+                up.sessions.insert(sid, s.clone());
+                (s, true)
+            }
+            None => {
+                if !up.shared.contains_key(&client) && self.children() >= MAX_CHILDREN {
+                    return error_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        id.as_ref(),
+                        -32002,
+                        "too many upstream processes",
+                    );
+                }
+                let s = up
+                    .shared
+                    .entry(client.clone())
+                    .or_insert_with(|| Arc::new(Session::new(None, client.clone())))
+                    .clone();
+                (s, false)
+            }
+        };
+
+        match (method.as_deref(), id) {
+            (Some(m), Some(orig)) => self.request(session, fresh, m == "initialize", msg, orig).await,
+            (Some(m), None) => {
+                if m == "notifications/cancelled" {
+                    let r = lock(&session.router);
+                    let want = msg.pointer("/params/requestId");
+                    let hit = r
+                        .pending
+                        .iter()
+                        .filter(|(_, p)| Some(&p.orig) == want)
+                        .max_by_key(|(_, p)| p.seq)
+                        .map(|(n, _)| *n);
+                    drop(r);
+                    match hit {
+                        Some(n) => msg["params"]["requestId"] = json!(n),
+                        None => return accepted(), // already answered: nothing to cancel
+                    }
+                }
+                if m == "notifications/initialized" {
+                    if let Some(i) = lock(&session.init).as_mut() {
+                        i.1 = true;
+                    }
+                }
+                match session.ensure_child(up, true).await {
+                    Ok((stdin, _)) => {
+                        let _ = stdin.send(line(&msg)).await;
+                        accepted()
+                    }
+                    Err(e) => error_response(StatusCode::BAD_GATEWAY, None, -32002, &e),
+                }
+            }
+            (None, Some(_)) => {
+                // The client's answer to a server-initiated request: ids are the child's own.
+                match session.ensure_child(up, true).await {
+                    Ok((stdin, _)) => {
+                        let _ = stdin.send(line(&msg)).await;
+                        accepted()
+                    }
+                    Err(e) => error_response(StatusCode::BAD_GATEWAY, None, -32002, &e),
+                }
+            }
+            (None, None) => error_response(StatusCode::BAD_REQUEST, None, -32600, "invalid JSON-RPC message"),
+        }
+    }
+
+    async fn request(
+        &self,
+        session: Arc<Session>,
+        fresh: bool,
+        is_init: bool,
+        mut msg: Value,
+        orig: Value,
+    ) -> Response<Body> {
+        let up = &*self.inner;
+        let end_fresh = |s: &Arc<Session>| {
+            if let Some(id) = &s.id {
+                up.sessions.remove(id);
+            }
+        };
+        let (stdin, generation) = match session.ensure_child(up, !is_init).await {
+            Ok(x) => x,
+            Err(e) => {
+                if fresh {
+                    end_fresh(&session);
+                }
+                return error_response(StatusCode::BAD_GATEWAY, Some(&orig), -32002, &e);
+            }
+        };
+        let progress = msg.pointer("/params/_meta/progressToken").cloned();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let n = lock(&session.router).register(orig.clone(), tx, progress, generation);
+        msg["id"] = json!(n);
+        if is_init {
+            let mut stored = msg.clone();
+            if let Some(o) = stored.as_object_mut() {
+                o.remove("id");
+            }
+            *lock(&session.init) = Some((stored, false));
+        }
+        let started = Instant::now();
+        if stdin.send(line(&msg)).await.is_err() {
+            lock(&session.router).pending.remove(&n);
+            if fresh {
+                end_fresh(&session);
+            }
+            return error_response(
+                StatusCode::BAD_GATEWAY,
+                Some(&orig),
+                -32002,
+                &format!("upstream {} is not running", up.name),
+            );
+        }
+        let mut guard = CancelGuard {
+            router: session.router.clone(),
+            stdin,
+            n,
+            armed: true,
+        };
+        let first = tokio::time::timeout(up.timeout, rx.recv()).await;
+        up.metrics.upstream_latency(&up.name, started.elapsed());
+        match first {
+            Err(_) => {
+                if fresh {
+                    end_fresh(&session);
+                }
+                // The guard cancels the request in the child.
+                error_response(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    Some(&orig),
+                    -32002,
+                    &format!("upstream {} did not answer in time", up.name),
+                )
+            }
+            Ok(None) => {
+                guard.armed = false;
+                error_response(
+                    StatusCode::BAD_GATEWAY,
+                    Some(&orig),
+                    -32002,
+                    "upstream closed the request",
+                )
+            }
+            Ok(Some((v, true))) => {
+                guard.armed = false;
+                let mut r = json_response(&v);
+                if fresh {
+                    if v.get("result").is_some() {
+                        let sid = session.id.as_deref().expect("fresh sessions have ids");
+                        r.headers_mut().insert(
+                            MCP_SESSION_ID,
+                            HeaderValue::from_str(sid).expect("hex session ids are valid header values"),
+                        );
+                    } else {
+                        end_fresh(&session);
+                        tokio::spawn(async move { session.shutdown().await });
+                    }
+                }
+                r
+            }
+            Ok(Some((v, false))) => {
+                let mut r = sse_response(crate::proxy::body::boxed(SseBody {
+                    first: Some(v),
+                    rx,
+                    guard: Some(guard),
+                    done: false,
+                }));
+                if fresh {
+                    let sid = session.id.as_deref().expect("fresh sessions have ids");
+                    r.headers_mut().insert(
+                        MCP_SESSION_ID,
+                        HeaderValue::from_str(sid).expect("hex session ids are valid header values"),
+                    );
+                }
+                r
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn bounded_lines() {
+        let data: &[u8] = b"{\"a\":1}\nxxxxxxxxxxxxxxxxxxxxxxxx\n{}\n";
+        let mut r = BufReader::with_capacity(4, data);
+        let mut buf = Vec::new();
+        assert!(matches!(
+            read_line_bounded(&mut r, &mut buf, 10).await.unwrap(),
+            LineRead::Line
+        ));
+        assert_eq!(buf, b"{\"a\":1}");
+        buf.clear();
+        assert!(matches!(
+            read_line_bounded(&mut r, &mut buf, 10).await.unwrap(),
+            LineRead::TooLong(_)
+        ));
+        buf.clear();
+        assert!(matches!(
+            read_line_bounded(&mut r, &mut buf, 10).await.unwrap(),
+            LineRead::Line
+        ));
+        assert_eq!(buf, b"{}");
+        buf.clear();
+        assert!(matches!(
+            read_line_bounded(&mut r, &mut buf, 10).await.unwrap(),
+            LineRead::Eof
+        ));
+    }
+
+    #[test]
+    fn stderr_is_redacted() {
+        let d = Detector::builtin();
+        assert_eq!(
+            redact(&d, "failed for ana.lima@example.org!"),
+            "failed for [EMAIL]!"
+        );
+    }
+
+    #[test]
+    fn routing_prefers_progress_token_then_latest() {
+        let mut r = Router::default();
+        let (t1, mut r1) = mpsc::unbounded_channel();
+        let (t2, mut r2) = mpsc::unbounded_channel();
+        let a = r.register(json!("a"), t1, Some(json!(7)), 1);
+        let _b = r.register(json!(5), t2, None, 1);
+        r.route(json!({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":7,"progress":1}}));
+        r.route(json!({"jsonrpc":"2.0","method":"notifications/message","params":{}}));
+        r.route(json!({"jsonrpc":"2.0","id":a,"result":{}}));
+        assert_eq!(r1.try_recv().unwrap().0["method"], "notifications/progress");
+        let (fin, is_final) = r1.try_recv().unwrap();
+        assert!(is_final);
+        assert_eq!(fin["id"], "a");
+        assert_eq!(r2.try_recv().unwrap().0["method"], "notifications/message");
+        r.fail_generation(1, "x");
+        let (err, is_final) = r2.try_recv().unwrap();
+        assert!(is_final);
+        assert_eq!(err["id"], 5);
+        assert_eq!(err["error"]["code"], -32002);
+        // Nobody waits: unsolicited messages are kept for the GET stream.
+        r.route(json!({"jsonrpc":"2.0","method":"notifications/tools/list_changed"}));
+        assert_eq!(r.backlog.len(), 1);
+    }
+}
