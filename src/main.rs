@@ -18,11 +18,24 @@ struct Cli {
 enum Command {
     /// Find PII in text read from stdin (or tokenize it).
     Scan(cli::scan::ScanArgs),
+    /// Serve the gateway over HTTP in front of the configured upstreams.
+    Serve(cli::serve::ServeArgs),
+    /// Speak MCP on stdin/stdout, relaying to one configured upstream.
+    Stdio(cli::serve::StdioArgs),
+    /// Start the gateway in front of a bundled demo server and show what a client sees.
+    Demo(cli::serve::DemoArgs),
+    /// The bundled demo MCP server (stdio), used by `demo`.
+    #[command(hide = true)]
+    DemoUpstream,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Scan(args) => cli::scan::run(args),
+        Command::Serve(args) => cli::serve::run(args),
+        Command::Stdio(args) => cli::serve::run_stdio(args),
+        Command::Demo(args) => cli::serve::run_demo(args),
+        Command::DemoUpstream => cli::serve::run_demo_upstream(),
     }
 }

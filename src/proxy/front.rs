@@ -101,6 +101,19 @@ impl Front {
         }
     }
 
+    /// The service stack of server `name`, for in-process callers (the stdio front). Requests
+    /// given to it skip the front's Host, Origin and auth checks: set a [`ClientName`] extension.
+    pub fn service(&self, name: &str) -> Option<ServerService> {
+        self.state.routes.get(name).map(|r| r.service.clone())
+    }
+
+    /// Stops every upstream (stdio children are reaped).
+    pub async fn shutdown_upstreams(&self) {
+        for u in &self.state.upstreams {
+            u.shutdown().await;
+        }
+    }
+
     /// The metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.state.metrics
@@ -235,7 +248,7 @@ impl Front {
         };
         let server = Some(route.name.clone());
         if let Err(r) = check_host_origin(st, req.headers()) {
-            return (server, r);
+            return (server, *r);
         }
         if !matches!(*req.method(), Method::POST | Method::GET | Method::DELETE) {
             let mut r = reject(
@@ -249,7 +262,7 @@ impl Front {
         }
         let client = match authenticate(st, req.headers(), name) {
             Ok(c) => c,
-            Err(r) => return (server, r),
+            Err(r) => return (server, *r),
         };
         if st.scope.required {
             if let Some(h) = &st.scope.header {
@@ -309,7 +322,7 @@ impl Front {
 
 // These two are plain functions returning boxed futures: inlined in the async fn, the boxed
 // error's elided lifetimes trip rustc's higher-ranked Send check (rust-lang/rust#102211).
-fn call_service(
+pub(crate) fn call_service(
     svc: ServerService,
     req: Request<Body>,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>> {
@@ -355,6 +368,10 @@ fn reject(st: &State, status: StatusCode, msg: &str) -> Response<Body> {
     error_response(status, None, GATEWAY_REJECTED, msg)
 }
 
+fn rejectb(st: &State, status: StatusCode, msg: &str) -> Box<Response<Body>> {
+    Box::new(reject(st, status, msg))
+}
+
 fn too_large(st: &State, max: usize) -> Response<Body> {
     reject(
         st,
@@ -371,7 +388,7 @@ fn host_only(h: &str) -> &str {
     h.rsplit_once(':').map_or(h, |(host, _)| host)
 }
 
-fn check_host_origin(st: &State, h: &http::HeaderMap) -> Result<(), Response<Body>> {
+fn check_host_origin(st: &State, h: &http::HeaderMap) -> Result<(), Box<Response<Body>>> {
     if !st.allowed_hosts.iter().any(|a| a == "*") {
         let host = h
             .get(header::HOST)
@@ -381,7 +398,7 @@ fn check_host_origin(st: &State, h: &http::HeaderMap) -> Result<(), Response<Bod
             .as_deref()
             .is_some_and(|host| st.allowed_hosts.iter().any(|a| a == host));
         if !ok {
-            return Err(reject(
+            return Err(rejectb(
                 st,
                 StatusCode::FORBIDDEN,
                 "forbidden: Host header not allowed (DNS rebinding protection); see allowed_hosts",
@@ -403,7 +420,7 @@ fn check_host_origin(st: &State, h: &http::HeaderMap) -> Result<(), Response<Bod
             st.allowed_origins.iter().any(|a| a == "*" || *a == o)
         };
         if !ok {
-            return Err(reject(
+            return Err(rejectb(
                 st,
                 StatusCode::FORBIDDEN,
                 "forbidden: Origin not allowed; see allowed_origins",
@@ -413,7 +430,7 @@ fn check_host_origin(st: &State, h: &http::HeaderMap) -> Result<(), Response<Bod
     Ok(())
 }
 
-fn authenticate(st: &State, h: &http::HeaderMap, server: &str) -> Result<Arc<str>, Response<Body>> {
+fn authenticate(st: &State, h: &http::HeaderMap, server: &str) -> Result<Arc<str>, Box<Response<Body>>> {
     if st.clients.is_empty() {
         return Ok(Arc::from("anonymous"));
     }
@@ -433,7 +450,7 @@ fn authenticate(st: &State, h: &http::HeaderMap, server: &str) -> Result<Arc<str
         r
     };
     let Some(token) = token else {
-        return Err(unauthorized());
+        return Err(Box::new(unauthorized()));
     };
     let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
     // Compare against every client in constant time per comparison.
@@ -449,10 +466,10 @@ fn authenticate(st: &State, h: &http::HeaderMap, server: &str) -> Result<Arc<str
         }
     }
     let Some(c) = found else {
-        return Err(unauthorized());
+        return Err(Box::new(unauthorized()));
     };
     if !c.servers.iter().any(|s| s == server) {
-        return Err(reject(
+        return Err(rejectb(
             st,
             StatusCode::FORBIDDEN,
             "forbidden: this client may not use this server",
@@ -463,6 +480,7 @@ fn authenticate(st: &State, h: &http::HeaderMap, server: &str) -> Result<Arc<str
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::host_only;
     #[test]
     fn hosts() {

@@ -16,9 +16,11 @@
 //! ```
 
 pub mod body;
+pub mod client;
 pub mod front;
 pub mod jsonrpc;
 pub mod metrics;
+pub mod sse;
 pub mod stdio_front;
 pub mod upstream;
 

@@ -228,9 +228,8 @@ impl HttpUpstream {
             );
         }
         if let Some(gw) = gw_session {
-            let ended = (parts.method == Method::DELETE
-                && (status.is_success() || status == StatusCode::NOT_FOUND))
-                || status == StatusCode::NOT_FOUND;
+            let ended =
+                status == StatusCode::NOT_FOUND || (parts.method == Method::DELETE && status.is_success());
             if ended {
                 if let Some((_, s)) = inner.sessions.remove(&gw) {
                     inner.reverse.remove(&s.upstream_id);

@@ -171,17 +171,15 @@ impl Router {
             },
             None => msg,
         };
-        if let Some(g) = &self.get {
-            match g.send((msg, false)) {
+        let msg = match &self.get {
+            Some(g) => match g.send((msg, false)) {
                 Ok(()) => return,
-                Err(mpsc::error::SendError((m, _))) => {
-                    self.get = None;
-                    self.push_backlog(m)
-                }
-            }
-        } else {
-            self.push_backlog(msg)
-        }
+                Err(mpsc::error::SendError((m, _))) => m,
+            },
+            None => msg,
+        };
+        self.get = None;
+        self.push_backlog(msg);
     }
 
     fn push_backlog(&mut self, m: Value) {

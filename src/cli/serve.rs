@@ -1,0 +1,347 @@
+//! `mcp-pii-gateway serve`, `stdio`, `demo` and the hidden `demo-upstream`.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use mcp_pii_gateway::config::Config;
+use mcp_pii_gateway::proxy::client::McpHttpClient;
+use mcp_pii_gateway::proxy::front::{Front, ServerService};
+use mcp_pii_gateway::proxy::metrics::Metrics;
+use mcp_pii_gateway::proxy::{stdio_front, Upstream};
+use serde_json::{json, Value};
+
+/// Arguments of `serve`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The configuration file.
+    #[arg(long, short, default_value = "gateway.toml")]
+    pub config: PathBuf,
+}
+
+/// Arguments of `stdio`.
+#[derive(clap::Args, Debug)]
+pub struct StdioArgs {
+    /// The configuration file.
+    #[arg(long, short, default_value = "gateway.toml")]
+    pub config: PathBuf,
+    /// The upstream server to relay to.
+    #[arg(long)]
+    pub server: String,
+}
+
+/// Arguments of `demo`.
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Keep serving after the walkthrough (Ctrl-C to stop).
+    #[arg(long)]
+    pub serve: bool,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Logs go to stderr: stdout may be the MCP channel.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("{}: {e}", path.display());
+        ExitCode::from(2)
+    })
+}
+
+/// The per-server stack: the layers, in front of the upstream.
+fn stack(_config: &Config) -> impl Fn(&str, Upstream) -> ServerService {
+    mcp_pii_gateway::proxy::front::identity
+}
+
+fn front(config: &Config) -> Front {
+    let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
+    Front::new(config, Arc::new(Metrics::new(&names)), stack(config))
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs `serve`.
+pub fn run(args: ServeArgs) -> ExitCode {
+    init_tracing("info");
+    let config = match load(&args.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let result = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            let addr = listener.local_addr()?;
+            for s in &config.servers {
+                tracing::info!(server = %s.name, "serving http://{addr}/servers/{}/mcp", s.name);
+            }
+            tracing::info!("listening on http://{addr} (metrics at /metrics, health at /healthz)");
+            front(&config).serve(listener, shutdown_signal()).await?;
+            Ok(())
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `stdio`.
+pub fn run_stdio(args: StdioArgs) -> ExitCode {
+    init_tracing("warn");
+    let config = match load(&args.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if config.server(&args.server).is_none() {
+        let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
+        eprintln!(
+            "no server named {:?} in {} (have: {})",
+            args.server,
+            args.config.display(),
+            names.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    let result = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let front = front(&config);
+            let svc = front.service(&args.server).context("server vanished")?;
+            tokio::select! {
+                r = stdio_front::run(svc, "stdio", tokio::io::stdin(), tokio::io::stdout()) => r?,
+                _ = shutdown_signal() => {}
+            }
+            front.shutdown_upstreams().await;
+            Ok::<_, anyhow::Error>(())
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `demo`.
+pub fn run_demo(args: DemoArgs) -> ExitCode {
+    init_tracing("warn");
+    match runtime().and_then(|rt| rt.block_on(demo(args))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn tool_text(answer: &Value) -> String {
+    if let Some(e) = answer.get("error") {
+        return format!("error: {}", e["message"].as_str().unwrap_or("?"));
+    }
+    answer
+        .pointer("/result/content")
+        .and_then(Value::as_array)
+        .map(|c| {
+            c.iter()
+                .filter_map(|c| c["text"].as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let outbox = std::env::temp_dir().join(format!("mcp-pii-gateway-demo-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&outbox);
+    let toml = format!(
+        "listen = {listen}\n[vault]\nbackend = \"memory\"\nidle_ttl = \"1h\"\n[[servers]]\nname = \"demo\"\ncommand = {exe}\nargs = [\"demo-upstream\"]\nenv = {{ MCP_PII_DEMO_OUTBOX = {outbox} }}\n",
+        listen = toml::Value::String(args.listen.clone()),
+        exe = toml::Value::String(exe.display().to_string()),
+        outbox = toml::Value::String(outbox.display().to_string().replace('$', "$$")),
+    );
+    let config = Config::from_toml_str(&toml, |_| None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let url = format!("http://{}/servers/demo/mcp", listener.local_addr()?);
+    let front = front(&config);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(front.serve(listener, async {
+        let _ = stop_rx.await;
+    }));
+
+    println!("mcp-pii-gateway demo: gateway at {url}, in front of a bundled stdio MCP server\n");
+    let mut c = McpHttpClient::new(&url)?;
+    c.initialize().await?;
+    let call = json!({"name": "lookup_customer", "arguments": {"id": 42}});
+    println!("client  -> tools/call {call}");
+    let a = c.request("tools/call", call).await?;
+    println!("client  <- {}\n", tool_text(&a.response));
+
+    let email = a
+        .response
+        .pointer("/result/structuredContent/email")
+        .and_then(Value::as_str)
+        .unwrap_or("[EMAIL_1]")
+        .to_string();
+    let phone = a
+        .response
+        .pointer("/result/structuredContent/phone")
+        .and_then(Value::as_str)
+        .unwrap_or("[PHONE_1]")
+        .to_string();
+    let call = json!({"name": "send_email", "arguments": {"to": email, "subject": "Your order",
+        "body": format!("We will call you at {phone} tomorrow.")}});
+    println!("client  -> tools/call {call}");
+    let a = c.request("tools/call", call).await?;
+    let received = std::fs::read_to_string(&outbox).unwrap_or_default();
+    for l in received.lines() {
+        println!("server  got {l}");
+    }
+    println!("client  <- {}", tool_text(&a.response));
+    let _ = c.close().await;
+    let _ = std::fs::remove_file(&outbox);
+
+    if args.serve {
+        println!("\nserving at {url} (Ctrl-C to stop)");
+        shutdown_signal().await;
+    }
+    let _ = stop_tx.send(());
+    server.await.context("gateway task failed")??;
+    Ok(())
+}
+
+/// Runs the hidden `demo-upstream`: a tiny stdio MCP server (plain serde_json) with
+/// `lookup_customer` (a generated record with an email and a phone) and `send_email` (appends
+/// what it received to `$MCP_PII_DEMO_OUTBOX`, so the demo can show it).
+pub fn run_demo_upstream() -> ExitCode {
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        let Ok(msg) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        let Some(id) = msg.get("id").cloned() else {
+            continue;
+        }; // notifications
+        if msg.get("method").is_none() {
+            continue; // a response to us: we never ask
+        }
+        let reply = match demo_handle(&msg) {
+            Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+            Err((code, message)) => {
+                json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+            }
+        };
+        if writeln!(out, "{reply}").and_then(|_| out.flush()).is_err() {
+            break;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Generated, fictional people: example.com addresses and 555-01xx numbers.
+const PEOPLE: [(&str, &str); 4] = [
+    ("Ana", "Lima"),
+    ("Kenji", "Sato"),
+    ("Maria", "Garcia"),
+    ("Tom", "Becker"),
+];
+
+fn demo_handle(msg: &Value) -> Result<Value, (i64, String)> {
+    let params = &msg["params"];
+    match msg["method"].as_str().unwrap_or("") {
+        "initialize" => {
+            let asked = params["protocolVersion"].as_str().unwrap_or("2025-11-25");
+            let known = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+            let v = if known.contains(&asked) {
+                asked
+            } else {
+                "2025-11-25"
+            };
+            Ok(json!({"protocolVersion": v, "capabilities": {"tools": {}},
+                "serverInfo": {"name": "demo-upstream", "version": env!("CARGO_PKG_VERSION")}}))
+        }
+        "ping" => Ok(json!({})),
+        "tools/list" => Ok(json!({"tools": [
+            {"name": "lookup_customer", "description": "Look up a customer record by id",
+             "inputSchema": {"type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]}},
+            {"name": "send_email", "description": "Send an email",
+             "inputSchema": {"type": "object", "properties": {"to": {"type": "string"}, "subject": {"type": "string"},
+                 "body": {"type": "string"}}, "required": ["to"]}}
+        ]})),
+        "tools/call" => {
+            let args = &params["arguments"];
+            match params["name"].as_str().unwrap_or("") {
+                "lookup_customer" => {
+                    let id = args["id"].as_u64().unwrap_or(1);
+                    let (first, last) = PEOPLE[(id as usize) % PEOPLE.len()];
+                    let email = format!("{}.{}@example.com", first.to_lowercase(), last.to_lowercase());
+                    let phone = format!("+1 202-555-01{:02}", id % 100);
+                    Ok(json!({
+                        "content": [{"type": "text", "text": format!("Customer {id}: {first} {last}, email {email}, phone {phone}")}],
+                        "structuredContent": {"id": id, "name": format!("{first} {last}"), "email": email, "phone": phone}
+                    }))
+                }
+                "send_email" => {
+                    let to = args["to"].as_str().unwrap_or("");
+                    if let Ok(path) = std::env::var("MCP_PII_DEMO_OUTBOX") {
+                        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+                            let _ = writeln!(f, "{args}");
+                        }
+                    }
+                    Ok(json!({"content": [{"type": "text", "text": format!("Queued an email to {to}")}]}))
+                }
+                other => Err((-32602, format!("unknown tool {other}"))),
+            }
+        }
+        other => Err((-32601, format!("method not found: {other}"))),
+    }
+}
