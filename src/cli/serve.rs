@@ -3,14 +3,11 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use mcp_pii_gateway::config::Config;
 use mcp_pii_gateway::proxy::client::McpHttpClient;
-use mcp_pii_gateway::proxy::front::{Front, ServerService};
-use mcp_pii_gateway::proxy::metrics::Metrics;
-use mcp_pii_gateway::proxy::{stdio_front, Upstream};
+use mcp_pii_gateway::proxy::{stdio_front, Front};
 use serde_json::{json, Value};
 
 /// Arguments of `serve`.
@@ -67,14 +64,8 @@ fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
     })
 }
 
-/// The per-server stack: the layers, in front of the upstream.
-fn stack(_config: &Config) -> impl Fn(&str, Upstream) -> ServerService {
-    mcp_pii_gateway::proxy::front::identity
-}
-
-fn front(config: &Config) -> Front {
-    let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
-    Front::new(config, Arc::new(Metrics::new(&names)), stack(config))
+fn front(config: &Config) -> anyhow::Result<Front> {
+    Front::from_config(config).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 async fn shutdown_signal() {
@@ -116,7 +107,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 tracing::info!(server = %s.name, "serving http://{addr}/servers/{}/mcp", s.name);
             }
             tracing::info!("listening on http://{addr} (metrics at /metrics, health at /healthz)");
-            front(&config).serve(listener, shutdown_signal()).await?;
+            front(&config)?.serve(listener, shutdown_signal()).await?;
             Ok(())
         })
     });
@@ -148,7 +139,7 @@ pub fn run_stdio(args: StdioArgs) -> ExitCode {
     }
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
-            let front = front(&config);
+            let front = front(&config)?;
             let svc = front.service(&args.server).context("server vanished")?;
             tokio::select! {
                 r = stdio_front::run(svc, "stdio", tokio::io::stdin(), tokio::io::stdout()) => r?,
@@ -210,7 +201,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let url = format!("http://{}/servers/demo/mcp", listener.local_addr()?);
-    let front = front(&config);
+    let front = front(&config)?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(front.serve(listener, async {
         let _ = stop_rx.await;

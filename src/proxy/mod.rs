@@ -4,12 +4,10 @@
 //!
 //! ```no_run
 //! # async fn run() -> mcp_pii_gateway::Result<()> {
-//! use std::sync::Arc;
 //! use mcp_pii_gateway::config::Config;
-//! use mcp_pii_gateway::proxy::{front::{identity, Front}, metrics::Metrics};
+//! use mcp_pii_gateway::proxy::Front;
 //! let config = Config::load("gateway.toml".as_ref())?;
-//! let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
-//! let front = Front::new(&config, Arc::new(Metrics::new(&names)), identity);
+//! let front = Front::from_config(&config)?;
 //! let listener = tokio::net::TcpListener::bind(config.listen).await?;
 //! front.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(()) }
@@ -21,6 +19,7 @@ pub mod front;
 pub mod jsonrpc;
 pub mod metrics;
 pub mod sse;
+pub mod stack;
 pub mod stdio_front;
 pub mod upstream;
 
