@@ -1,0 +1,189 @@
+//! Added latency of the gateway: N sequential `tools/call` returning 4 KB results with a few
+//! emails and phone numbers, straight to an rmcp Streamable HTTP server and through the
+//! gateway, interleaved in one run (same upstream, same client, same connections).
+//!
+//! `cargo bench --bench latency -- [N]` (default N = 2000). Prints p50/p99 of each path and of
+//! the added latency (gateway minus direct, at the same percentile).
+//!
+//! The result text is generated: filler words plus fictional example.com addresses and
+//! 555-01xx numbers.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use mcp_pii_gateway::config::Config;
+use mcp_pii_gateway::proxy::client::McpHttpClient;
+use mcp_pii_gateway::proxy::Front;
+use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
+use rmcp::transport::streamable_http_server::{
+    session::local::LocalSessionManager, StreamableHttpServerConfig, StreamableHttpService,
+};
+use rmcp::{tool, tool_handler, tool_router, ServerHandler};
+use serde_json::json;
+
+/// About 4 KB of text with three emails and three phone numbers, varying with `seed`.
+fn result_text(seed: u64) -> String {
+    let words = [
+        "order", "shipped", "invoice", "customer", "support", "ticket", "update", "status",
+    ];
+    let mut s = String::with_capacity(4200);
+    let mut i = seed as usize;
+    while s.len() < 4000 {
+        s.push_str(words[i % words.len()]);
+        s.push(' ');
+        if i % 97 == 0 {
+            s.push_str(&format!("contact user{}@example.com ", i % 3));
+        }
+        if i % 113 == 0 {
+            s.push_str(&format!("call +1 202-555-01{:02} ", i % 3));
+        }
+        i += 7;
+    }
+    s
+}
+
+#[derive(Clone)]
+struct Bench {
+    tool_router: ToolRouter<Self>,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Seed {
+    seed: u64,
+}
+
+#[tool_router]
+impl Bench {
+    #[tool(description = "A 4 KB report")]
+    async fn report(&self, Parameters(a): Parameters<Seed>) -> String {
+        result_text(a.seed)
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Bench {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(rmcp::model::ServerCapabilities::builder().enable_tools().build())
+    }
+}
+
+async fn upstream() -> String {
+    let config = StreamableHttpServerConfig::default()
+        .with_json_response(true)
+        .with_sse_keep_alive(None);
+    let service: StreamableHttpService<Bench, LocalSessionManager> = StreamableHttpService::new(
+        || {
+            Ok(Bench {
+                tool_router: Bench::tool_router(),
+            })
+        },
+        Default::default(),
+        config,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            let service = service.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let mut service = service.clone();
+                    async move { tower_service::Service::call(&mut service, req).await }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, svc)
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}/mcp")
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(2000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let up = upstream().await;
+        let toml = format!(
+            "[[servers]]\nname = \"bench\"\nurl = {}\n",
+            toml::Value::String(up.clone())
+        );
+        let config = Config::from_toml_str(&toml, |_| None).unwrap();
+        let front = Front::from_config(&config).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gw = format!("http://{}/servers/bench/mcp", listener.local_addr().unwrap());
+        tokio::spawn(front.serve(listener, std::future::pending()));
+
+        let mut direct = McpHttpClient::new(&up).unwrap();
+        let mut via = McpHttpClient::new(&gw).unwrap();
+        direct.initialize().await.unwrap();
+        via.initialize().await.unwrap();
+        let call = |seed: u64| json!({"name": "report", "arguments": {"seed": seed}});
+        // Warm up connections, allocators and the vault.
+        for i in 0..200 {
+            direct.request("tools/call", call(i)).await.unwrap();
+            via.request("tools/call", call(i)).await.unwrap();
+        }
+        let sample = via.request("tools/call", call(0)).await.unwrap().response;
+        let text = sample
+            .pointer("/result/content/0/text")
+            .and_then(|t| t.as_str())
+            .unwrap_or("");
+        let (mut d, mut g) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for i in 0..n as u64 {
+            // Alternate which path goes first so neither always gets the warmer cache.
+            let order = [i % 2 == 0, i % 2 != 0];
+            for via_first in order {
+                let (client, out) = if via_first {
+                    (&mut via, &mut g)
+                } else {
+                    (&mut direct, &mut d)
+                };
+                let t = Instant::now();
+                let a = client.request("tools/call", call(i % 16)).await.unwrap();
+                out.push(t.elapsed());
+                assert!(a.response.get("result").is_some(), "{}", a.response);
+            }
+        }
+        d.sort();
+        g.sort();
+        println!(
+            "latency: {n} sequential tools/call, {} byte results, interleaved",
+            text.len()
+        );
+        println!("  result as the client sees it starts: {:.80}", text);
+        for (name, v) in [("direct ", &d), ("gateway", &g)] {
+            println!(
+                "  {name}  p50 {:8.1} us   p99 {:8.1} us",
+                us(pct(v, 0.5)),
+                us(pct(v, 0.99))
+            );
+        }
+        println!(
+            "  added    p50 {:8.1} us   p99 {:8.1} us",
+            us(pct(&g, 0.5)) - us(pct(&d, 0.5)),
+            us(pct(&g, 0.99)) - us(pct(&d, 0.99))
+        );
+    });
+}
