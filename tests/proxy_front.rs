@@ -1,0 +1,325 @@
+//! The HTTP front and the HTTP upstream relay, driven over real sockets against a small
+//! in-process upstream: routing, Host/Origin checks, limits, session mapping, credential
+//! headers, health, metrics, graceful shutdown.
+#![allow(clippy::unwrap_used)]
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use mcp_pii_gateway::config::Config;
+use mcp_pii_gateway::proxy::Front;
+use serde_json::{json, Value};
+
+/// What the upstream saw: method, headers (name: value), body.
+type Seen = Arc<Mutex<Vec<(Method, Vec<(String, String)>, String)>>>;
+
+/// An upstream that records requests; `initialize` gets session `up-1`; tool `slow` sleeps
+/// 500 ms; everything else echoes the id.
+async fn upstream(seen: Seen) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (s, _) = listener.accept().await.unwrap();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let seen = seen.clone();
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body.collect().await.unwrap().to_bytes();
+                        let text = String::from_utf8_lossy(&body).to_string();
+                        let headers = parts
+                            .headers
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                            .collect();
+                        seen.lock()
+                            .unwrap()
+                            .push((parts.method.clone(), headers, text.clone()));
+                        let msg: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                        let mut res = Response::new(Full::new(Bytes::new()));
+                        if parts.method == Method::DELETE {
+                            return Ok::<_, Infallible>(res);
+                        }
+                        if msg["method"] == "tools/call" && msg["params"]["name"] == "slow" {
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                        let reply = json!({"jsonrpc": "2.0", "id": msg["id"], "result": {"ok": true}});
+                        *res.body_mut() = Full::new(Bytes::from(reply.to_string()));
+                        res.headers_mut()
+                            .insert("content-type", "application/json".parse().unwrap());
+                        if msg["method"] == "initialize" {
+                            res.headers_mut()
+                                .insert("mcp-session-id", "up-1".parse().unwrap());
+                        }
+                        Ok(res)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}/mcp")
+}
+
+struct Gw {
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    seen: Seen,
+}
+
+async fn gateway(extra: &str) -> Gw {
+    let seen: Seen = Arc::default();
+    let up = upstream(seen.clone()).await;
+    let toml = format!(
+        "{extra}\n[[servers]]\nname = \"crm\"\nurl = \"{up}\"\nheaders = {{ Authorization = \"Bearer upstream-secret\" }}\n"
+    );
+    let config = Config::from_toml_str(&toml, |_| None).unwrap();
+    let front = Front::from_config(&config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(front.serve(listener, async {
+        let _ = rx.await;
+    }));
+    Gw {
+        base,
+        stop: Some(tx),
+        task,
+        seen,
+    }
+}
+
+fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+async fn send(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, http::HeaderMap, String) {
+    let mut req = Request::new(Full::new(Bytes::from(body.to_string())));
+    *req.method_mut() = method;
+    *req.uri_mut() = url.parse().unwrap();
+    req.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    req.headers_mut()
+        .insert("accept", "application/json, text/event-stream".parse().unwrap());
+    for (k, v) in headers {
+        req.headers_mut().insert(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    let res = client().request(req).await.unwrap();
+    let (p, b) = res.into_parts();
+    (
+        p.status,
+        p.headers,
+        String::from_utf8_lossy(&b.collect().await.unwrap().to_bytes()).to_string(),
+    )
+}
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+
+#[tokio::test]
+async fn refusals_are_jsonrpc_errors_with_the_right_status() {
+    let gw = gateway("[limits]\nmax_body_bytes = 1000").await;
+    let url = format!("{}/servers/crm/mcp", gw.base);
+    let table: &[(&str, Method, String, Vec<(&str, &str)>, String, StatusCode)] = &[
+        (
+            "unknown path",
+            Method::POST,
+            format!("{}/nope", gw.base),
+            vec![],
+            INIT.into(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "unknown server",
+            Method::POST,
+            format!("{}/servers/x/mcp", gw.base),
+            vec![],
+            INIT.into(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "PUT",
+            Method::PUT,
+            url.clone(),
+            vec![],
+            INIT.into(),
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            "evil Host",
+            Method::POST,
+            url.clone(),
+            vec![("host", "evil.example.com")],
+            INIT.into(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "evil Origin",
+            Method::POST,
+            url.clone(),
+            vec![("origin", "http://evil.example.com")],
+            INIT.into(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "too large",
+            Method::POST,
+            url.clone(),
+            vec![],
+            format!("{{\"x\":\"{}\"}}", "a".repeat(2000)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "unknown session",
+            Method::POST,
+            url.clone(),
+            vec![("mcp-session-id", "feed")],
+            INIT.into(),
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (name, method, u, headers, body, want) in table {
+        let (status, h, text) = send(method.clone(), u, headers, body).await;
+        assert_eq!(status, *want, "{name}: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{name}: not JSON: {text}"));
+        assert_eq!(v["jsonrpc"], "2.0", "{name}");
+        assert!(v["error"]["message"].is_string(), "{name}: {text}");
+        if *want == StatusCode::METHOD_NOT_ALLOWED {
+            assert!(h.get("allow").is_some());
+        }
+    }
+    // A local browser origin is fine by default.
+    let (status, _, _) = send(Method::POST, &url, &[("origin", "http://localhost:3000")], INIT).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        gw.seen.lock().unwrap().len() == 1,
+        "only the accepted request reached the upstream"
+    );
+}
+
+#[tokio::test]
+async fn sessions_are_mapped_and_credentials_stay_in_the_gateway() {
+    let gw = gateway("").await;
+    let url = format!("{}/servers/crm/mcp", gw.base);
+    let (status, h, _) = send(
+        Method::POST,
+        &url,
+        &[("authorization", "Bearer sandbox-token"), ("cookie", "a=b")],
+        INIT,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let sid = h.get("mcp-session-id").unwrap().to_str().unwrap().to_string();
+    assert_ne!(sid, "up-1", "the upstream's session id must not leak");
+    assert_eq!(sid.len(), 32);
+    let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let (status, _, body) = send(
+        Method::POST,
+        &url,
+        &[("mcp-session-id", &sid), ("mcp-protocol-version", "2025-11-25")],
+        call,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = send(Method::DELETE, &url, &[("mcp-session-id", &sid)], "").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = send(Method::POST, &url, &[("mcp-session-id", &sid)], call).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a deleted session is gone");
+
+    let seen = gw.seen.lock().unwrap();
+    assert_eq!(seen.len(), 3);
+    for (_, headers, _) in seen.iter() {
+        let auth: Vec<_> = headers.iter().filter(|(k, _)| k == "authorization").collect();
+        assert_eq!(auth.len(), 1);
+        assert_eq!(
+            auth[0].1, "Bearer upstream-secret",
+            "the sandbox's token never goes upstream"
+        );
+        assert!(!headers.iter().any(|(k, _)| k == "cookie"));
+    }
+    let sess = |i: usize| {
+        seen[i]
+            .1
+            .iter()
+            .find(|(k, _)| k == "mcp-session-id")
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(sess(0), None);
+    assert_eq!(sess(1).as_deref(), Some("up-1"));
+    assert_eq!(sess(2).as_deref(), Some("up-1"));
+    assert!(seen[1]
+        .1
+        .iter()
+        .any(|(k, v)| k == "mcp-protocol-version" && v == "2025-11-25"));
+    assert_eq!(seen[2].0, Method::DELETE);
+}
+
+#[tokio::test]
+async fn health_metrics_and_graceful_shutdown() {
+    let mut gw = gateway("").await;
+    let (s, _, body) = send(Method::GET, &format!("{}/healthz", gw.base), &[], "").await;
+    assert_eq!((s, body.as_str()), (StatusCode::OK, "ok\n"));
+    let url = format!("{}/servers/crm/mcp", gw.base);
+    send(Method::POST, &url, &[], INIT).await;
+    let (_, _, m) = send(Method::GET, &format!("{}/metrics", gw.base), &[], "").await;
+    assert!(
+        m.contains("mcp_gateway_requests_total{server=\"crm\",outcome=\"ok\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("mcp_gateway_upstream_latency_seconds_count{server=\"crm\"} 1"),
+        "{m}"
+    );
+
+    // An in-flight request finishes after shutdown begins.
+    let slow = r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"slow"}}"#;
+    let url2 = url.clone();
+    let inflight = tokio::spawn(async move { send(Method::POST, &url2, &[], slow).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = gw.stop.take().unwrap().send(());
+    let (status, _, body) = inflight.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("\"id\":9"));
+    tokio::time::timeout(Duration::from_secs(5), gw.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    // And no new connections are accepted.
+    let mut req = Request::new(Full::new(Bytes::new()));
+    *req.uri_mut() = format!("{}/healthz", gw.base).parse().unwrap();
+    assert!(client().request(req).await.is_err());
+}
+
+#[tokio::test]
+async fn unreachable_upstream_is_a_502_with_the_request_id() {
+    let toml = "[[servers]]\nname = \"gone\"\nurl = \"http://127.0.0.1:9/mcp\"\n";
+    let config = Config::from_toml_str(toml, |_| None).unwrap();
+    let front = Front::from_config(&config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(front.serve(listener, std::future::pending()));
+    let (status, _, body) = send(Method::POST, &format!("{base}/servers/gone/mcp"), &[], INIT).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["id"], 1);
+    assert_eq!(v["error"]["code"], -32002);
+}
