@@ -118,6 +118,9 @@ struct KindScore {
     found: usize,
     predicted: usize,
     tp: usize,
+    /// Gold spans predicted with exactly their boundaries (informational: the thresholds count
+    /// overlaps).
+    exact: usize,
 }
 
 impl KindScore {
@@ -159,6 +162,8 @@ struct Report {
     kinds: BTreeMap<String, KindScore>,
     misses: Vec<Miss>,
     false_hits: Vec<Miss>,
+    /// Gold spans found, but by no prediction with exactly their boundaries.
+    inexact: Vec<Miss>,
     /// (kind, gold src) -> gold count, to put misses per category in proportion.
     gold_by_src: BTreeMap<(String, String), usize>,
 }
@@ -180,6 +185,21 @@ fn score(lines: &[Line], preds: &[Vec<Pred>], kinds: &[&str]) -> Report {
                 .any(|p| p.kind == g.kind && overlaps((p.start, p.end), (g.start, g.end)))
             {
                 ks.found += 1;
+                if ps
+                    .iter()
+                    .any(|p| p.kind == g.kind && p.start == g.start && p.end == g.end)
+                {
+                    ks.exact += 1;
+                } else {
+                    r.inexact.push(Miss {
+                        line: i,
+                        start: g.start,
+                        end: g.end,
+                        kind: g.kind.clone(),
+                        src: g.src.clone(),
+                        region: g.region.clone(),
+                    });
+                }
             } else {
                 r.misses.push(Miss {
                     line: i,
@@ -256,21 +276,22 @@ fn render(report: &Report, lines: &[Line]) -> String {
     let mut out = String::new();
     writeln!(
         out,
-        "\n{:<8} {:>7} {:>9} {:>7} {:>7} {:>10} {:>8}",
-        "kind", "gold", "predicted", "TP", "found", "precision", "recall"
+        "\n{:<8} {:>7} {:>9} {:>7} {:>7} {:>10} {:>8} {:>7}",
+        "kind", "gold", "predicted", "TP", "found", "precision", "recall", "exact"
     )
     .unwrap();
     for (k, s) in &report.kinds {
         writeln!(
             out,
-            "{:<8} {:>7} {:>9} {:>7} {:>7} {:>10.4} {:>8.4}",
+            "{:<8} {:>7} {:>9} {:>7} {:>7} {:>10.4} {:>8.4} {:>7}",
             k,
             s.gold,
             s.predicted,
             s.tp,
             s.found,
             s.precision(),
-            s.recall()
+            s.recall(),
+            s.exact
         )
         .unwrap();
     }
@@ -311,8 +332,30 @@ fn render(report: &Report, lines: &[Line]) -> String {
             }
         }
     }
+    let mut by_template: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for m in &report.misses {
+        by_template.entry(&lines[m.line].src).or_default().0 += 1;
+    }
+    for m in &report.false_hits {
+        by_template.entry(&lines[m.line].src).or_default().1 += 1;
+    }
+    if !by_template.is_empty() {
+        writeln!(out, "\nerrors by document template (misses, false hits):").unwrap();
+        for (t, (m, f)) in &by_template {
+            writeln!(out, "  {t:<28} {m:>5} {f:>5}").unwrap();
+        }
+    }
     for kind in report.kinds.keys() {
-        for (what, list) in [("misses", &report.misses), ("false hits", &report.false_hits)] {
+        let lists = [
+            ("misses", &report.misses, MAX_EXAMPLES),
+            ("false hits", &report.false_hits, MAX_EXAMPLES),
+            (
+                "found with other boundaries (informational)",
+                &report.inexact,
+                MAX_EXAMPLES / 2,
+            ),
+        ];
+        for (what, list, max) in lists {
             let xs: Vec<&Miss> = list.iter().filter(|m| &m.kind == kind).collect();
             if xs.is_empty() {
                 continue;
@@ -320,7 +363,7 @@ fn render(report: &Report, lines: &[Line]) -> String {
             writeln!(
                 out,
                 "\n{kind} {what} (first {} of {}):",
-                xs.len().min(MAX_EXAMPLES),
+                xs.len().min(max),
                 xs.len()
             )
             .unwrap();
@@ -331,10 +374,10 @@ fn render(report: &Report, lines: &[Line]) -> String {
             }
             let mut shown = 0;
             let mut round = 0;
-            while shown < MAX_EXAMPLES.min(xs.len()) {
+            while shown < max.min(xs.len()) {
                 for ms in by_src.values() {
                     if let Some(m) = ms.get(round) {
-                        if shown < MAX_EXAMPLES {
+                        if shown < max {
                             let l = &lines[m.line];
                             writeln!(
                                 out,
@@ -451,6 +494,15 @@ mod scoring {
             region: String::new(),
         }
     }
+    fn ks(gold: usize, found: usize, predicted: usize, tp: usize, exact: usize) -> KindScore {
+        KindScore {
+            gold,
+            found,
+            predicted,
+            tp,
+            exact,
+        }
+    }
     fn pred(start: usize, end: usize, kind: &str) -> Pred {
         Pred {
             start,
@@ -493,29 +545,15 @@ mod scoring {
             pred(31, 40, "PHONE"),
         ]];
         let r = score(&lines, &preds, &["EMAIL", "PHONE"]);
-        assert_eq!(
-            r.kinds["EMAIL"],
-            KindScore {
-                gold: 1,
-                found: 1,
-                predicted: 1,
-                tp: 1
-            }
-        );
-        assert_eq!(
-            r.kinds["PHONE"],
-            KindScore {
-                gold: 1,
-                found: 1,
-                predicted: 2,
-                tp: 1
-            }
-        );
+        assert_eq!(r.kinds["EMAIL"], ks(1, 1, 1, 1, 1));
+        assert_eq!(r.kinds["PHONE"], ks(1, 1, 2, 1, 0));
         assert_eq!(r.kinds["PHONE"].precision(), 0.5);
         assert_eq!(r.kinds["PHONE"].recall(), 1.0);
         assert_eq!(r.false_hits.len(), 1);
         assert_eq!(r.false_hits[0].src, "wrong_kind:EMAIL");
         assert!(r.misses.is_empty());
+        assert_eq!(r.inexact.len(), 1);
+        assert_eq!(r.inexact[0].src, "p");
     }
 
     #[test]
@@ -532,24 +570,8 @@ mod scoring {
         // The date is flagged as a phone; the email and the phone are missed; a hit in free text.
         let preds = vec![vec![pred(14, 24, "PHONE"), pred(39, 40, "PHONE")]];
         let r = score(&lines, &preds, &["EMAIL", "PHONE"]);
-        assert_eq!(
-            r.kinds["EMAIL"],
-            KindScore {
-                gold: 1,
-                found: 0,
-                predicted: 0,
-                tp: 0
-            }
-        );
-        assert_eq!(
-            r.kinds["PHONE"],
-            KindScore {
-                gold: 1,
-                found: 0,
-                predicted: 2,
-                tp: 0
-            }
-        );
+        assert_eq!(r.kinds["EMAIL"], ks(1, 0, 0, 0, 0));
+        assert_eq!(r.kinds["PHONE"], ks(1, 0, 2, 0, 0));
         assert_eq!(r.kinds["EMAIL"].precision(), 1.0);
         assert_eq!(r.kinds["EMAIL"].recall(), 0.0);
         assert_eq!(r.kinds["PHONE"].precision(), 0.0);
@@ -571,15 +593,7 @@ mod scoring {
         )];
         let preds = vec![vec![pred(0, 13, "EMAIL")]];
         let r = score(&lines, &preds, &["EMAIL"]);
-        assert_eq!(
-            r.kinds["EMAIL"],
-            KindScore {
-                gold: 2,
-                found: 2,
-                predicted: 1,
-                tp: 1
-            }
-        );
+        assert_eq!(r.kinds["EMAIL"], ks(2, 2, 1, 1, 0));
     }
 
     #[test]
