@@ -865,6 +865,7 @@ CTX_WORDS = {
 PHONE_TYPES = [
     pn.PhoneNumberType.FIXED_LINE, pn.PhoneNumberType.MOBILE, pn.PhoneNumberType.TOLL_FREE,
     pn.PhoneNumberType.FIXED_LINE_OR_MOBILE, pn.PhoneNumberType.VOIP, pn.PhoneNumberType.UAN,
+    pn.PhoneNumberType.PREMIUM_RATE, pn.PhoneNumberType.SHARED_COST, pn.PhoneNumberType.PERSONAL_NUMBER,
 ]
 
 
@@ -1212,7 +1213,21 @@ def generate(n_lines: int, seed: int):
         yield {"text": text, "spans": doc.spans, "negatives": doc.negs, "src": src}
 
 
+PINNED = {"faker": "40.54.0", "phonenumbers": "9.0.43"}
+
+
+def warn_on_other_versions() -> None:
+    import faker
+
+    have = {"faker": faker.VERSION, "phonenumbers": pn.__version__}
+    for name, want in PINNED.items():
+        if have[name] != want:
+            print(f"warning: {name} {have[name]} is not the pinned {want} (tests/data/requirements.txt): "
+                  "the output will differ from the committed corpus", file=sys.stderr)
+
+
 def main() -> None:
+    warn_on_other_versions()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(Path(__file__).with_name("corpus.jsonl")))
     ap.add_argument("--lines", type=int, default=N_LINES)
