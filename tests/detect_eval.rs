@@ -452,9 +452,25 @@ fn builtin_detector_meets_precision_and_recall_thresholds() {
     let detector = Detector::builtin();
     let preds: Vec<Vec<Pred>> = lines
         .iter()
-        .map(|l| {
-            detector
-                .find(&l.text)
+        .enumerate()
+        .map(|(i, l)| {
+            let spans = detector.find(&l.text);
+            // The `find` contract: sorted, non-overlapping, non-empty, on char boundaries.
+            let mut prev_end = 0;
+            for s in &spans {
+                assert!(
+                    s.start >= prev_end
+                        && s.start < s.end
+                        && l.text.is_char_boundary(s.start)
+                        && l.text.is_char_boundary(s.end),
+                    "line {}: detector returned a bad span {}..{} (after {prev_end})",
+                    i + 1,
+                    s.start,
+                    s.end
+                );
+                prev_end = s.end;
+            }
+            spans
                 .into_iter()
                 .map(|s| Pred {
                     start: s.start,
