@@ -9,9 +9,10 @@ It offers:
 * the fixtures the official conformance suite (`@modelcontextprotocol/conformance server`) looks for
   (tools `test_*`, prompts `test_*`, resources `test://...`), written from the suite's published
   expectations so the suite has a real upstream to compare the gateway against;
-* PII test tools for the interop client: `echo` (echoes its message) and `send_report` (asks the user for a
+* PII test surface for the interop client: tools `echo` (echoes its message), `send_report` (asks the user for a
   contact address through elicitation: a standalone request in session mode, an input_required result in
-  stateless mode).
+  stateless mode) and `lookup_contact` (argument mirrored in an `Mcp-Param-Email` header); resource template
+  `contact://{email}` (URI mirrored in `Mcp-Name`); prompt `write_to(email)`.
 
 Usage: py_upstream.py [--host 127.0.0.1] [--port 3002]
 """
@@ -82,6 +83,27 @@ def send_report(topic: str, contact: Annotated[Contact, Resolve(ask_contact)]) -
     return f"report on {topic} sent to {contact.email}"
 
 
+@mcp.tool()
+def lookup_contact(
+    email: Annotated[str, Field(description="Address to look up", json_schema_extra={"x-mcp-header": "Email"})],
+) -> str:
+    """Look up a contact. Stateless clients mirror `email` into an `Mcp-Param-Email` header that the
+    server checks against the body, so a gateway that restores a placeholder must restore both."""
+    return f"found {email}"
+
+
+@mcp.resource("contact://{email}", mime_type="text/plain")
+def contact_card(email: str) -> str:
+    """A contact card; its URI carries the address (mirrored in the `Mcp-Name` header by stateless clients)."""
+    return f"Contact card for {email}"
+
+
+@mcp.prompt()
+def write_to(email: str) -> list[UserMessage]:
+    """A prompt whose argument and rendered message carry an address."""
+    return [UserMessage(content=types.TextContent(type="text", text=f"Write a short note to {email}."))]
+
+
 # ---------------------------------------------------------------- conformance fixtures: tools
 
 
@@ -140,8 +162,8 @@ async def test_tool_with_progress(ctx: Context) -> str:
     for done in (0, 50, 100):
         await ctx.report_progress(progress=done, total=100, message=f"Completed step {done} of 100")
         await asyncio.sleep(0.05)
-    meta = ctx.request_context.meta if ctx.request_context else None
-    token = getattr(meta, "progress_token", None) if meta is not None else None
+    meta = (ctx.request_context.meta if ctx.request_context else None) or {}
+    token = meta.get("progress_token", meta.get("progressToken"))  # a TypedDict in mcp 2.x
     return str(token if token is not None else 0)
 
 

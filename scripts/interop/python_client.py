@@ -201,6 +201,53 @@ async def run(args: argparse.Namespace) -> Report:
                 report.check("send_report result leaks no raw email", email not in dump(result), dump(result)[:300])
 
         await guarded(report, "elicitation round trip", elicitation_round_trip)
+
+        # What the client sends: the placeholder through the gateway, the raw address directly. Stateless
+        # clients mirror these values into headers (Mcp-Param-Email, Mcp-Name) that the server compares with
+        # the body, so the gateway must restore the headers too or the server answers -32020.
+        sent = first.get("email", email) if tokenized else email
+
+        async def param_header_tool() -> None:
+            if "lookup_contact" not in names:
+                report.skip("tool argument mirrored in Mcp-Param-Email", "upstream has no lookup_contact tool")
+                return
+            result = await client.call_tool("lookup_contact", {"email": sent})
+            report.check("tool argument mirrored in Mcp-Param-Email", text_of(result) == f"found {sent}",
+                         f"{text_of(result)!r} (is_error={result.is_error})")
+
+        await guarded(report, "tool argument mirrored in Mcp-Param-Email", param_header_tool)
+
+        templates = await client.list_resource_templates()
+        if any(t.uri_template == "contact://{email}" for t in templates.resource_templates):
+
+            async def resource_uri() -> None:
+                result = await client.read_resource(f"contact://{sent}")
+                contents = result.contents[0]
+                text = getattr(contents, "text", None)
+                report.check("resources/read with the address in the URI (Mcp-Name)",
+                             text == f"Contact card for {sent}" and str(contents.uri) == f"contact://{sent}",
+                             f"uri={contents.uri!r} text={text!r}")
+                if tokenized:
+                    report.check("resources/read result leaks no raw email", email not in dump(result),
+                                 dump(result)[:300])
+
+            await guarded(report, "resources/read with the address in the URI (Mcp-Name)", resource_uri)
+        else:
+            report.skip("resources/read with the address in the URI (Mcp-Name)", "no contact://{email} template")
+
+        prompts = await client.list_prompts()
+        if any(p.name == "write_to" for p in prompts.prompts):
+
+            async def prompt_argument() -> None:
+                result = await client.get_prompt("write_to", {"email": sent})
+                content = result.messages[0].content
+                text = content.text if isinstance(content, types.TextContent) else None
+                report.check("prompts/get with the address as argument", text == f"Write a short note to {sent}.",
+                             repr(text))
+
+            await guarded(report, "prompts/get with the address as argument", prompt_argument)
+        else:
+            report.skip("prompts/get with the address as argument", "upstream has no write_to prompt")
     return report
 
 
