@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     --gateway) gateway_mode="$2"; shift 2 ;;
     --upstream) which="$2"; shift 2 ;;
     --suite|--scenario) extra+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done

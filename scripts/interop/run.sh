@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --gateway) gateway_mode="$2"; shift 2 ;;
     --direct) direct="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
