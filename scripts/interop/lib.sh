@@ -66,31 +66,48 @@ start_py_upstream() { # PORT -> Python SDK upstream (both eras, conformance fixt
   start_bg pyup "$1" "$PY" "$PY_UPSTREAM" --port "$1"
 }
 
-# write_gateway_config FILE LISTEN_PORT NAME=URL...: one [[servers]] table per upstream, plus
-# $GATEWAY_EXTRA_TOML (verbatim) for settings a run needs (policy, scope header, ...).
+# write_gateway_config FILE LISTEN_PORT ENTRY...: one [[servers]] table per ENTRY, which is either
+# NAME=http://... (Streamable HTTP upstream) or NAME=stdio (a child process: the command line comes from
+# the array named stdio_cmd_NAME with '-' turned into '_'), plus $GATEWAY_EXTRA_TOML verbatim (policy, scope...).
 write_gateway_config() {
-  local file="$1" port="$2" pair
+  local file="$1" port="$2" pair name
   shift 2
   {
     echo "listen = \"127.0.0.1:$port\""
     printf '%s\n' "${GATEWAY_EXTRA_TOML:-}"
     for pair in "$@"; do
-      printf '\n[[servers]]\nname = "%s"\nurl = "%s"\n' "${pair%%=*}" "${pair#*=}"
+      name="${pair%%=*}"
+      printf '\n[[servers]]\nname = "%s"\n' "$name"
+      if [ "${pair#*=}" = stdio ]; then
+        local -n cmd="stdio_cmd_${name//-/_}"
+        # JSON strings are valid TOML basic strings.
+        "$PY" -c 'import json,sys; print("command = " + json.dumps(sys.argv[1])); print("args = " + json.dumps(sys.argv[2:]))' "${cmd[@]}"
+        unset -n cmd
+      else
+        printf 'url = "%s"\n' "${pair#*=}"
+      fi
     done
   } >"$file"
 }
+
+# Child-process upstreams the gateway can spawn (used by NAME=stdio entries).
+# shellcheck disable=SC2034
+stdio_cmd_everything_stdio=("$NODE" "$EVERYTHING" stdio)
+# shellcheck disable=SC2034
+stdio_cmd_pyup_stdio=("$PY" "$PY_UPSTREAM" --stdio)
 
 start_gateway() { # PORT CONFIG -> mcp-pii-gateway serve; upstream NAME at http://127.0.0.1:PORT/servers/NAME/mcp
   [ -x "$GATEWAY_BIN" ] || { echo "gateway binary not found: $GATEWAY_BIN (set GATEWAY_BIN or cargo build)" >&2; return 1; }
   start_bg gateway "$1" "$GATEWAY_BIN" serve --config "$2"
 }
 
-# gateway_wanted MODE: MODE is on|off|auto; auto = on when the binary exists.
+# gateway_wanted MODE: MODE is on|off|auto; auto = on when the binary exists and has `serve`
+# (a shared CARGO_TARGET_DIR may hold an older build without it).
 gateway_wanted() {
   case "$1" in
     on) return 0 ;;
     off) return 1 ;;
-    auto) [ -x "$GATEWAY_BIN" ] ;;
+    auto) [ -x "$GATEWAY_BIN" ] && "$GATEWAY_BIN" serve --help >/dev/null 2>&1 ;;
     *) echo "gateway mode must be on, off or auto, not '$1'" >&2; exit 2 ;;
   esac
 }

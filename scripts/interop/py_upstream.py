@@ -14,7 +14,8 @@ It offers:
   stateless mode) and `lookup_contact` (argument mirrored in an `Mcp-Param-Email` header); resource template
   `contact://{email}` (URI mirrored in `Mcp-Name`); prompt `write_to(email)`.
 
-Usage: py_upstream.py [--host 127.0.0.1] [--port 3002]
+Usage: py_upstream.py [--host 127.0.0.1] [--port 3002]     (Streamable HTTP at http://HOST:PORT/mcp)
+       py_upstream.py --stdio                               (newline-delimited JSON-RPC on stdin/stdout)
 """
 
 from __future__ import annotations
@@ -378,7 +379,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3002)
+    parser.add_argument("--stdio", action="store_true", help="serve over stdio instead of HTTP")
     args = parser.parse_args()
+    if args.stdio:
+        mcp.run(transport="stdio")
+        return
     mcp.run(
         transport="streamable-http",
         host=args.host,
