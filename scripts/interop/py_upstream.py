@@ -11,7 +11,7 @@ It offers:
   expectations so the suite has a real upstream to compare the gateway against;
 * PII test surface for the interop client: tools `echo` (echoes its message), `send_report` (asks the user for a
   contact address through elicitation: a standalone request in session mode, an input_required result in
-  stateless mode) and `lookup_contact` (argument mirrored in an `Mcp-Param-Email` header); resource template
+  stateless mode), `confirm_contact` (the elicitation message carries the address) and `lookup_contact` (argument mirrored in an `Mcp-Param-Email` header); resource template
   `contact://{email}` (URI mirrored in `Mcp-Name`); prompt `write_to(email)`.
 
 Usage: py_upstream.py [--host 127.0.0.1] [--port 3002]     (Streamable HTTP at http://HOST:PORT/mcp)
@@ -82,6 +82,20 @@ def ask_contact() -> Elicit[Contact]:
 def send_report(topic: str, contact: Annotated[Contact, Resolve(ask_contact)]) -> str:
     """Send a report on a topic; asks the user (elicitation) for the address."""
     return f"report on {topic} sent to {contact.email}"
+
+
+class Confirmation(BaseModel):
+    confirm: bool = Field(description="Whether the address is right")
+
+
+def ask_confirmation(email: str) -> Elicit[Confirmation]:
+    return Elicit(f"Send the report to {email}?", Confirmation)
+
+
+@mcp.tool()
+def confirm_contact(email: str, answer: Annotated[Confirmation, Resolve(ask_confirmation)]) -> str:
+    """Ask the user to confirm an address; the elicitation message itself carries the address (toward the model)."""
+    return f"{'confirmed' if answer.confirm else 'rejected'} {email}"
 
 
 @mcp.tool()

@@ -100,7 +100,7 @@ async def run(args: argparse.Namespace) -> Report:
     (email, phone), (email2, _phone2) = generate_people(args.seed, 2)
     tokenized = args.expect_tokenized
     elicitations: list[types.ElicitRequestParams] = []
-    elicit_answer: dict[str, str] = {}
+    elicit_answer: dict[str, Any] = {}
 
     async def on_elicit(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         elicitations.append(params)
@@ -201,6 +201,22 @@ async def run(args: argparse.Namespace) -> Report:
                 report.check("send_report result leaks no raw email", email not in dump(result), dump(result)[:300])
 
         await guarded(report, "elicitation round trip", elicitation_round_trip)
+
+        async def elicitation_with_pii() -> None:
+            if "confirm_contact" not in names:
+                report.skip("elicitation message carrying an address", "upstream has no confirm_contact tool")
+                return
+            sent = first.get("email", email) if tokenized else email
+            elicit_answer.clear()
+            elicit_answer["confirm"] = True
+            before = len(elicitations)
+            result = await client.call_tool("confirm_contact", {"email": sent})
+            asked = elicitations[before].message if len(elicitations) > before else None
+            report.check("elicitation message shows the address as the client knows it",
+                         asked == f"Send the report to {sent}?", repr(asked))
+            report.check("confirm_contact result", text_of(result) == f"confirmed {sent}", repr(text_of(result)))
+
+        await guarded(report, "elicitation message carrying an address", elicitation_with_pii)
 
         # What the client sends: the placeholder through the gateway, the raw address directly. Stateless
         # clients mirror these values into headers (Mcp-Param-Email, Mcp-Name) that the server compares with
