@@ -281,6 +281,8 @@ def main() -> int:
     try:
         report = asyncio.run(run(args))
     except Exception as exc:  # connect/handshake failures
+        while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+            exc = exc.exceptions[0]  # anyio wraps the real cause in task-group exception groups
         print(f"FAIL connect: {type(exc).__name__}: {exc}")
         print(f"RESULT {label}: 0 passed, 1 failed")
         return 1
