@@ -8,7 +8,7 @@
 #              @modelcontextprotocol/server-everything, @modelcontextprotocol/conformance, node@22
 #              (the conformance CLI needs Node >= 22; the `node` package ships the binary)
 #
-# Needs: python3 (>= 3.10) with venv, npm. On a bare Debian machine it apt-installs python3-venv / npm
+# Needs: python3 (>= 3.11) with venv, npm. On a bare Debian machine it apt-installs python3-venv / npm
 # when they are missing and it runs as root. Prints the installed versions; `source scripts/interop/env.sh`
 # gives the paths ($PY, $NODE, $CONFORMANCE, $EVERYTHING).
 set -euo pipefail
@@ -36,8 +36,8 @@ py_stamp="$(stamp_of "$req")"
 if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.stamp" 2>/dev/null)" = "$py_stamp" ]; then
   echo "python: up to date ($venv)"
 else
-  python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
-    || { echo "install-test-deps: python3 >= 3.10 required, found $(python3 --version 2>&1)" >&2; exit 1; }
+  python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || { echo "install-test-deps: python3 >= 3.11 required, found $(python3 --version 2>&1)" >&2; exit 1; }
   rm -rf "$venv"
   python3 -m venv "$venv" 2>/dev/null || { rm -rf "$venv"; apt_install python3-venv && python3 -m venv "$venv"; }
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$req"
