@@ -41,7 +41,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::policy::{Decision, FlowItem, FlowRequest, Policy};
-use crate::vault::{ScopeId, Secret};
+use crate::vault::{Entry, Placeholder, ScopeId, Secret};
 
 mod fingerprint;
 mod log;
@@ -283,6 +283,17 @@ impl Record {
 }
 
 impl PlaceholderRecord {
+    /// An entry for a placeholder and its vault entry (for minted placeholders): kind and
+    /// origins from the entry, the value fingerprinted (never stored).
+    pub fn from_entry(placeholder: &Placeholder, entry: &Entry, fp: &Fingerprinter) -> PlaceholderRecord {
+        PlaceholderRecord {
+            placeholder: placeholder.to_string(),
+            kind: entry.kind.as_str().to_owned(),
+            origins: entry.origins.iter().map(|o| o.to_string()).collect(),
+            fingerprint: Some(fp.fingerprint(entry.value.expose())),
+            rule_id: None,
+        }
+    }
     /// An entry for one placeholder; `value`, when given, is fingerprinted (never stored).
     pub fn new(item: &FlowItem, value: Option<&Secret>, fp: &Fingerprinter) -> PlaceholderRecord {
         PlaceholderRecord {
@@ -417,7 +428,11 @@ impl Auditor {
         self.policy(policy)?;
         self.sink.append(Record::decision(ctx, req, decision, restored))
     }
-    /// Records an exchange.
+    /// A [`PlaceholderRecord`] for a placeholder and its vault entry (minted placeholders).
+    pub fn entry(&self, placeholder: &Placeholder, entry: &Entry) -> PlaceholderRecord {
+        PlaceholderRecord::from_entry(placeholder, entry, &self.fp)
+    }
+    /// Records an exchange (build it with [`Record::exchange`]).
     pub fn exchange(&self, record: Record) -> Result<Record> {
         self.sink.append(record)
     }
