@@ -74,7 +74,7 @@ fn intact_log_verifies_and_links() {
     let dir = tmp("intact");
     let path = dir.join("gateway.jsonl");
     let recs = write_log(&path, 10, opts(FsyncPolicy::Always, 0));
-    let r = verify(&[path.clone()]).unwrap();
+    let r = verify(std::slice::from_ref(&path)).unwrap();
     assert!(r.is_intact(), "{r}");
     assert_eq!((r.records, r.last_seq), (10, Some(10)));
     assert_eq!(r.head_hash.as_deref(), Some(recs[9].hash.as_str()));
@@ -101,7 +101,7 @@ fn tampering_is_detected_at_the_right_seq() {
     let bad = dir.join("bad.jsonl");
     let run = |ls: &[String]| {
         write_lines(&bad, ls);
-        verify(&[bad.clone()]).unwrap()
+        verify(std::slice::from_ref(&bad)).unwrap()
     };
 
     // Edit a field.
@@ -152,7 +152,7 @@ fn tampering_is_detected_at_the_right_seq() {
     let text = std::fs::read_to_string(&path).unwrap();
     let cut = orig[..6].iter().map(|l| l.len() + 1).sum::<usize>() + 20;
     std::fs::write(&bad, &text[..cut]).unwrap();
-    let r = verify(&[bad.clone()]).unwrap();
+    let r = verify(std::slice::from_ref(&bad)).unwrap();
     check(&r, 7, ProblemKind::TornTail);
     assert_eq!(r.last_seq, Some(6));
 
@@ -163,7 +163,11 @@ fn tampering_is_detected_at_the_right_seq() {
 
     // A complete last record whose newline is missing is still a torn tail.
     std::fs::write(&bad, text.trim_end()).unwrap();
-    check(&verify(&[bad.clone()]).unwrap(), 10, ProblemKind::TornTail);
+    check(
+        &verify(std::slice::from_ref(&bad)).unwrap(),
+        10,
+        ProblemKind::TornTail,
+    );
 
     // The untouched log still verifies.
     assert!(run(&orig).is_intact());
@@ -225,7 +229,7 @@ fn restart_continues_the_chain() {
     write_log(&path, 5, opts(FsyncPolicy::Always, 0));
     let more = write_log(&path, 5, opts(FsyncPolicy::Always, 0));
     assert_eq!(more[0].seq, 6);
-    let r = verify(&[path.clone()]).unwrap();
+    let r = verify(std::slice::from_ref(&path)).unwrap();
     assert!(r.is_intact() && r.records == 10, "{r}");
 
     // Restart when the active file is empty (crash right after a rotation's rename).
@@ -250,7 +254,11 @@ fn torn_tail_is_reported_then_sealed_on_restart() {
     let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
     std::io::Write::write_all(&mut f, half.as_bytes()).unwrap();
     drop(f);
-    check(&verify(&[path.clone()]).unwrap(), 6, ProblemKind::TornTail);
+    check(
+        &verify(std::slice::from_ref(&path)).unwrap(),
+        6,
+        ProblemKind::TornTail,
+    );
 
     // The writer restarts: it terminates the torn line and seals it with a recovery record.
     let recs = write_log(&path, 2, opts(FsyncPolicy::Always, 0));
@@ -260,7 +268,7 @@ fn torn_tail_is_reported_then_sealed_on_restart() {
     let rec: Record = serde_json::from_str(&ls[6]).unwrap();
     assert_eq!(rec.record_type, RecordType::Recovery);
     assert_eq!(rec.seq, 6);
-    let r = verify(&[path.clone()]).unwrap();
+    let r = verify(std::slice::from_ref(&path)).unwrap();
     assert!(r.is_intact(), "{r}");
     assert_eq!((r.records, r.recovered.clone()), (8, vec![6]));
 
@@ -268,7 +276,11 @@ fn torn_tail_is_reported_then_sealed_on_restart() {
     let mut ls = lines(&path);
     ls[5] = ls[5].replace('"', "'");
     write_lines(&path, &ls);
-    check(&verify(&[path.clone()]).unwrap(), 6, ProblemKind::Unparsable);
+    check(
+        &verify(std::slice::from_ref(&path)).unwrap(),
+        6,
+        ProblemKind::Unparsable,
+    );
 }
 
 #[test]
@@ -280,7 +292,7 @@ fn complete_record_without_newline_is_kept_on_restart() {
     std::fs::write(&path, text.trim_end()).unwrap();
     let recs = write_log(&path, 1, opts(FsyncPolicy::Always, 0));
     assert_eq!(recs[0].seq, 4);
-    let r = verify(&[path.clone()]).unwrap();
+    let r = verify(std::slice::from_ref(&path)).unwrap();
     assert!(r.is_intact() && r.records == 4 && r.recovered.is_empty(), "{r}");
 }
 

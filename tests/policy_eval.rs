@@ -505,7 +505,10 @@ const SERVERS: &[&str] = &["crm", "hr", "mail", "search", "files"];
 const KINDS: &[&str] = &["EMAIL", "PHONE", "IBAN"];
 const TOOLS: &[&str] = &["send_email", "query", "update"];
 
-fn arb_flow() -> impl Strategy<Value = (usize, usize, Option<usize>, Option<Vec<usize>>)> {
+/// (from, to, tool, kinds) as indexes into SERVERS, SERVERS, TOOLS, KINDS.
+type FlowSpec = (usize, usize, Option<usize>, Option<Vec<usize>>);
+
+fn arb_flow() -> impl Strategy<Value = FlowSpec> {
     (
         0..SERVERS.len(),
         0..SERVERS.len(),
@@ -514,11 +517,7 @@ fn arb_flow() -> impl Strategy<Value = (usize, usize, Option<usize>, Option<Vec<
     )
 }
 
-fn build_policy(
-    cross_allow: bool,
-    untracked: u8,
-    flows: &[(usize, usize, Option<usize>, Option<Vec<usize>>)],
-) -> Policy {
+fn build_policy(cross_allow: bool, untracked: u8, flows: &[FlowSpec]) -> Policy {
     let mut p = Policy::from_str(&format!(
         "cross_server = \"{}\"\nuntracked_pii = \"{}\"",
         if cross_allow { "allow" } else { "deny" },

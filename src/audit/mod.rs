@@ -73,6 +73,18 @@ pub enum RecordType {
     Recovery,
 }
 
+impl RecordType {
+    /// The name used in the log: `policy`, `decision`, `exchange`, `recovery`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordType::Policy => "policy",
+            RecordType::Decision => "decision",
+            RecordType::Exchange => "exchange",
+            RecordType::Recovery => "recovery",
+        }
+    }
+}
+
 /// Allow or deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

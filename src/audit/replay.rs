@@ -108,28 +108,47 @@ impl fmt::Display for ReplayReport {
                 Some(t) => format!("{}/{t}", d.server),
                 None => d.server.clone(),
             };
-            let mut what = d.kinds.join(",");
+            let mut what = if d.kinds.is_empty() {
+                String::new()
+            } else {
+                let origins = if d.origins.is_empty() {
+                    "-".to_owned()
+                } else {
+                    d.origins.join(",")
+                };
+                format!("{} from {origins}", d.kinds.join(","))
+            };
             if !d.untracked.is_empty() {
                 if !what.is_empty() {
-                    what.push(' ');
+                    what.push_str(", ");
                 }
                 what.push_str(&format!("untracked {}", d.untracked.join(",")));
             }
             write!(
                 f,
-                "\n  seq {}: {} from {} to {target}: {} ({}) -> {} ({})",
+                "\n  seq {} to {target} ({what}): {} ({}) -> {} ({})",
                 d.seq,
-                what,
-                if d.origins.is_empty() {
-                    "-".to_owned()
-                } else {
-                    d.origins.join(",")
-                },
                 d.old_decision.as_str(),
                 d.old_rule,
                 d.new_decision.as_str(),
                 d.new_rule
             )?;
+            for c in &d.items {
+                write!(
+                    f,
+                    "\n      {} {} from {}: {} -> {}{}",
+                    c.placeholder,
+                    c.kind,
+                    if c.origins.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        c.origins.join(",")
+                    },
+                    c.old_rule.as_deref().unwrap_or("?"),
+                    c.new_rule,
+                    if c.new_allowed { "" } else { " (denied)" }
+                )?;
+            }
         }
         for u in &self.unreplayable {
             write!(f, "\n  seq {}: not replayable: {}", u.seq, u.reason)?;

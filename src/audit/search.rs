@@ -105,10 +105,10 @@ impl fmt::Display for SearchReport {
             };
             write!(
                 f,
-                "\n  seq {} {} {:?} {} {} {}: {}",
+                "\n  seq {} {} {} {} {} {}: {}",
                 h.seq,
                 h.time,
-                h.record_type,
+                h.record_type.as_str(),
                 h.client.as_deref().unwrap_or("-"),
                 target,
                 verdict,

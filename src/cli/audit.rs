@@ -3,7 +3,7 @@
 //! Exit codes: 0 success (intact / nothing differs / search done), 1 the log is not intact or a
 //! replayed decision differs, 2 usage, configuration or I/O errors.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -87,13 +87,26 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn print_json(v: &impl serde::Serialize) -> Result<(), ExitCode> {
-    match serde_json::to_string_pretty(v) {
-        Ok(s) => {
-            println!("{s}");
-            Ok(())
+/// Prints `text` and a newline. A closed pipe (`| head`) is not an error; other write
+/// failures are (exit 2).
+fn emit(text: &str) -> Result<(), ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(fail(format!("cannot write the output: {e}"))),
+    }
+}
+
+/// Prints the report as pretty JSON (`json`) or in its human form.
+fn print_report<R: serde::Serialize + std::fmt::Display>(report: &R, json: bool) -> Result<(), ExitCode> {
+    if json {
+        match serde_json::to_string_pretty(report) {
+            Ok(s) => emit(&s),
+            Err(e) => Err(fail(e)),
         }
-        Err(e) => Err(fail(e)),
+    } else {
+        emit(&report.to_string())
     }
 }
 
@@ -102,12 +115,8 @@ fn verify(a: VerifyArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    if a.json {
-        if let Err(code) = print_json(&report) {
-            return code;
-        }
-    } else {
-        println!("{report}");
+    if let Err(code) = print_report(&report, a.json) {
+        return code;
     }
     if report.is_intact() {
         ExitCode::SUCCESS
@@ -140,12 +149,8 @@ fn replay(a: ReplayArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    if a.json {
-        if let Err(code) = print_json(&report) {
-            return code;
-        }
-    } else {
-        println!("{report}");
+    if let Err(code) = print_report(&report, a.json) {
+        return code;
     }
     if report.is_clean() {
         ExitCode::SUCCESS
@@ -176,12 +181,8 @@ fn search(a: SearchArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    if a.json {
-        if let Err(code) = print_json(&report) {
-            return code;
-        }
-    } else {
-        println!("{report}");
+    if let Err(code) = print_report(&report, a.json) {
+        return code;
     }
     ExitCode::SUCCESS
 }

@@ -198,7 +198,7 @@ pub fn run(dir: &Path, steps: usize, rotate_bytes: u64) -> Run {
         }
         let mut items = Vec::new();
         let mut values = Vec::new();
-        for (ph, value) in &chosen {
+        for (ph, _value) in &chosen {
             let entry = vault.resolve(scope, ph).unwrap().unwrap();
             items.push(FlowItem::new(
                 &ph.to_string(),
