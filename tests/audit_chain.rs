@@ -374,3 +374,103 @@ key_env = "MCP_PII_AUDIT_KEY"
     sink.sync().unwrap();
     assert!(dir.join("audit/gateway.jsonl").exists());
 }
+
+#[test]
+fn anchors_catch_records_cut_off_the_end() {
+    use mcp_pii_gateway::audit::{verify_anchored, Anchor};
+    let dir = tmp("anchor");
+    let path = dir.join("gateway.jsonl");
+    let sink = FileSink::open(&path, opts(FsyncPolicy::Never, 0)).unwrap();
+    assert_eq!(sink.head().unwrap(), None);
+    for i in 0..10 {
+        sink.append(record(i)).unwrap();
+    }
+    let head = sink.head().unwrap().unwrap();
+    drop(sink);
+    assert_eq!(head.seq, 10);
+    let parsed: Anchor = format!("{}:{}", head.seq, head.hash).parse().unwrap();
+    assert_eq!(parsed, head);
+    assert!("10:xyz".parse::<Anchor>().is_err() && "ten".parse::<Anchor>().is_err());
+    let r = verify_anchored(std::slice::from_ref(&path), std::slice::from_ref(&head)).unwrap();
+    assert!(r.is_intact(), "{r}");
+
+    // Cut the last three whole records: the chain alone cannot tell, the anchor can.
+    let ls = lines(&path);
+    write_lines(&path, &ls[..7]);
+    assert!(verify(std::slice::from_ref(&path)).unwrap().is_intact());
+    check(
+        &verify_anchored(std::slice::from_ref(&path), std::slice::from_ref(&head)).unwrap(),
+        8,
+        ProblemKind::Truncated,
+    );
+    // Cut and re-grow to the same length: the anchored record's hash differs.
+    let sink = FileSink::open(&path, opts(FsyncPolicy::Never, 0)).unwrap();
+    for i in 0..3 {
+        sink.append(record(100 + i)).unwrap();
+    }
+    drop(sink);
+    check(
+        &verify_anchored(std::slice::from_ref(&path), std::slice::from_ref(&head)).unwrap(),
+        10,
+        ProblemKind::Truncated,
+    );
+}
+
+#[test]
+fn auditor_enforce_records_then_decides_and_rewrites_policy_after_rotation() {
+    use mcp_pii_gateway::audit::{replay, Auditor, Fingerprinter, Verdict};
+    use mcp_pii_gateway::detect::Kind;
+    use mcp_pii_gateway::policy::{FlowItem, FlowRequest, Policy};
+    use mcp_pii_gateway::vault::{ScopeId, Secret};
+
+    let dir = tmp("enforce");
+    let path = dir.join("gateway.jsonl");
+    let sink = Arc::new(FileSink::open(&path, opts(FsyncPolicy::Never, 4096)).unwrap());
+    let auditor = Auditor::new(
+        sink.clone(),
+        Fingerprinter::new(b"enforce-test-key-0123456789").unwrap(),
+    );
+    let policy = Policy::from_str("[[flows]]\nid = \"crm-to-mail\"\nfrom = \"crm\"\nto = \"mail\"").unwrap();
+    let scope = ScopeId::new("anonymous", "run-9");
+    let value = Secret::new("goran.kowal@example.net");
+    let items = [FlowItem::new("[EMAIL_1]", Kind::email(), ["crm"])];
+    for i in 0..40 {
+        let target = if i % 2 == 0 { "mail" } else { "search" };
+        let ctx = auditor.context("anonymous", &scope, target, "tools/call", Some("send"));
+        let req = FlowRequest::new(target, Some("send"), &items);
+        let res = auditor.enforce(&policy, &ctx, &req, &[Some(&value)]);
+        if i % 2 == 0 {
+            assert_eq!(res.unwrap().rule_id, "crm-to-mail");
+        } else {
+            let e = res.unwrap_err();
+            assert!(e.is_policy_denied() && e.to_string().contains("[EMAIL_1]"));
+            assert!(!e.to_string().contains("goran"));
+        }
+    }
+    let files = sink.files().unwrap();
+    assert!(files.len() >= 3, "{files:?}");
+    // Every file that holds decisions holds the policy record they need: each replays alone.
+    for f in &files {
+        let rep = replay(std::slice::from_ref(f), None).unwrap();
+        assert!(rep.is_clean(), "{}: {rep}", f.display());
+        assert!(rep.decisions > 0);
+    }
+    let all = replay(&files, None).unwrap();
+    assert_eq!((all.decisions, all.reproduced), (40, 40));
+    // Denials are recorded as such, with the fingerprint of the value that was held back.
+    let recs: Vec<Record> = files
+        .iter()
+        .flat_map(|f| lines(f))
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .filter(|r: &Record| r.record_type == RecordType::Decision)
+        .collect();
+    assert_eq!(
+        recs.iter().filter(|r| r.decision == Some(Verdict::Deny)).count(),
+        20
+    );
+    let fp = auditor.fingerprinter().fingerprint(value.expose());
+    assert!(recs
+        .iter()
+        .all(|r| r.restored[0].fingerprint.as_deref() == Some(fp.as_str())));
+    sink.sync_if_due().unwrap();
+}

@@ -216,3 +216,42 @@ fn files_may_be_given_in_any_order() {
     assert_eq!(code(&audit(&["replay"], &rev)), 0);
     let _ = Path::new(&r.dir);
 }
+
+#[test]
+fn verify_anchor_catches_a_cut_tail() {
+    let r = the_run("anchor");
+    let o = audit(&["verify"], &r.files);
+    let out = text(&o.stdout);
+    let head = out
+        .split("head ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(head.starts_with(&format!("{}:", r.records)), "{out}");
+    assert_eq!(code(&audit(&["verify", "--anchor", &head], &r.files)), 0);
+    // Drop the last two records of the active file (the newest).
+    let active = r.files.last().unwrap();
+    let lines: Vec<String> = std::fs::read_to_string(active)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(lines.len() > 2);
+    std::fs::write(active, lines[..lines.len() - 2].join("\n") + "\n").unwrap();
+    assert_eq!(
+        code(&audit(&["verify"], &r.files)),
+        0,
+        "the chain alone cannot see it"
+    );
+    let o = audit(&["verify", "--anchor", &head], &r.files);
+    assert_eq!(code(&o), 1);
+    assert!(
+        text(&o.stdout).contains(&format!("seq {}", r.records - 1)),
+        "{}",
+        text(&o.stdout)
+    );
+    assert_eq!(code(&audit(&["verify", "--anchor", "nonsense"], &r.files)), 2);
+}

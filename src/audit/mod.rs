@@ -54,7 +54,7 @@ pub use fingerprint::Fingerprinter;
 pub use replay::{replay, replay_lines, Difference, ItemChange, ReplayReport, Unreplayable};
 pub use search::{search, search_lines, SearchHit, SearchReport};
 pub use sink::{AuditConfig, AuditSink, FileSink, FileSinkOptions, FsyncPolicy, MemorySink};
-pub use verify::{verify, verify_lines, Problem, ProblemKind, VerifyReport};
+pub use verify::{verify, verify_anchored, verify_lines, Anchor, Problem, ProblemKind, VerifyReport};
 
 /// The `prev_hash` of the first record of a log: 64 zeros.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -367,7 +367,8 @@ impl Context {
 pub struct Auditor {
     sink: Arc<dyn AuditSink>,
     fp: Fingerprinter,
-    policies: Mutex<HashSet<String>>,
+    /// The sink generation these policy hashes were written in, and the hashes.
+    policies: Mutex<(u64, HashSet<String>)>,
 }
 
 impl std::fmt::Debug for Auditor {
@@ -384,7 +385,7 @@ impl Auditor {
         Auditor {
             sink,
             fp,
-            policies: Mutex::new(HashSet::new()),
+            policies: Mutex::new((0, HashSet::new())),
         }
     }
     /// The fingerprinter.
@@ -410,20 +411,29 @@ impl Auditor {
     pub fn placeholder(&self, item: &FlowItem, value: Option<&Secret>) -> PlaceholderRecord {
         PlaceholderRecord::new(item, value, &self.fp)
     }
-    /// Records `policy` (once per hash per auditor): call at start and whenever the policy
-    /// changes. [`decision`](Self::decision) calls it too.
+    /// Records `policy` once per hash and per log file: call it at start and whenever the
+    /// policy changes; [`decision`](Self::decision) calls it too, so a rotated file holds the
+    /// policy records its decisions need (unless a rotation races a decision; replay then finds
+    /// the policy in the previous file, or takes `--policy`).
     pub fn policy(&self, policy: &Policy) -> Result<()> {
         let mut seen = self
             .policies
             .lock()
             .map_err(|_| Error::audit("auditor lock poisoned"))?;
-        if seen.contains(policy.hash()) {
+        // Read before appending: if the append itself rotates, we write the policy again next
+        // time (a harmless duplicate) rather than miss it.
+        let generation = self.sink.generation();
+        if seen.0 != generation {
+            seen.0 = generation;
+            seen.1.clear();
+        }
+        if seen.1.contains(policy.hash()) {
             return Ok(());
         }
         let mut r = Record::policy(policy);
         r.key_id = Some(self.fp.key_id());
         self.sink.append(r)?;
-        seen.insert(policy.hash().to_owned());
+        seen.1.insert(policy.hash().to_owned());
         Ok(())
     }
     /// Records a decision (after recording `policy` if this auditor has not yet). Returns once
@@ -440,6 +450,30 @@ impl Auditor {
         self.policy(policy)?;
         self.sink.append(Record::decision(ctx, req, decision, restored))
     }
+    /// The whole outgoing check in one call: evaluates `req` under `policy`, records the
+    /// decision (fingerprinting `values[i]`, the value of `req.items[i]`, when given), and
+    /// returns the decision when the request may be forwarded. A denial is recorded, then
+    /// returned as [`Error::policy_denied`]; a failure to record is returned as an audit error.
+    /// Either way: forward nothing on `Err`.
+    pub fn enforce(
+        &self,
+        policy: &Policy,
+        ctx: &Context,
+        req: &FlowRequest<'_>,
+        values: &[Option<&Secret>],
+    ) -> Result<Decision> {
+        let decision = policy.evaluate(req);
+        let restored = req
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| self.placeholder(item, values.get(i).copied().flatten()))
+            .collect();
+        self.decision(policy, ctx, req, &decision, restored)?;
+        decision.check()?;
+        Ok(decision)
+    }
+
     /// A [`PlaceholderRecord`] for a placeholder and its vault entry (minted placeholders).
     pub fn entry(&self, placeholder: &Placeholder, entry: &Entry) -> PlaceholderRecord {
         PlaceholderRecord::from_entry(placeholder, entry, &self.fp)

@@ -191,27 +191,34 @@ fn replay_all(lines: &[Line], policy: Option<&Policy>) -> ReplayReport {
         unreplayable: Vec::new(),
         skipped_lines: 0,
     };
+    // First pass: every policy recorded anywhere in the given files (a decision's policy record
+    // may sit in an earlier file than the decision).
+    let records: Vec<Option<Record>> = lines.iter().map(Line::record).collect();
     let mut recorded: HashMap<String, Result<Policy, String>> = HashMap::new();
-    for line in lines {
-        let Some(rec) = line.record() else {
+    for rec in records.iter().flatten() {
+        if let (RecordType::Policy, Some(h), Some(text)) = (rec.record_type, &rec.policy_hash, &rec.policy) {
+            if matches!(recorded.get(h), Some(Ok(_))) {
+                continue;
+            }
+            let p = Policy::from_canonical(text)
+                .map_err(|e| e.to_string())
+                .and_then(|p| {
+                    if p.hash() == h {
+                        Ok(p)
+                    } else {
+                        Err("the stored policy text does not match its hash".to_owned())
+                    }
+                });
+            recorded.insert(h.clone(), p);
+        }
+    }
+    for rec in records {
+        let Some(rec) = rec else {
             report.skipped_lines += 1;
             continue;
         };
         match rec.record_type {
-            RecordType::Policy => {
-                if let (Some(h), Some(text)) = (&rec.policy_hash, &rec.policy) {
-                    let p = Policy::from_canonical(text)
-                        .map_err(|e| e.to_string())
-                        .and_then(|p| {
-                            if p.hash() == h {
-                                Ok(p)
-                            } else {
-                                Err("the stored policy text does not match its hash".to_owned())
-                            }
-                        });
-                    recorded.insert(h.clone(), p);
-                }
-            }
+            RecordType::Policy => {}
             RecordType::Decision => {
                 report.decisions += 1;
                 let seq = rec.seq;
@@ -220,7 +227,9 @@ fn replay_all(lines: &[Line], policy: Option<&Policy>) -> ReplayReport {
                     None => match rec.policy_hash.as_deref().map(|h| (h, recorded.get(h))) {
                         Some((_, Some(Ok(p)))) => Ok(p),
                         Some((_, Some(Err(e)))) => Err(format!("its policy record is unusable: {e}")),
-                        Some((h, None)) => Err(format!("no policy record for hash {h} precedes it")),
+                        Some((h, None)) => Err(format!(
+                            "no policy record for hash {h} in the given files (pass the older files too, or --policy)"
+                        )),
                         None => Err("it names no policy hash".to_owned()),
                     },
                 };

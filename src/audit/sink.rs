@@ -25,11 +25,21 @@ use crate::error::{Error, Result};
 pub trait AuditSink: Send + Sync + 'static {
     /// Seals and writes one record.
     fn append(&self, record: Record) -> Result<Record>;
+
+    /// A number that changes whenever the sink starts a new file (rotation), so that writers
+    /// keeping per-file state (the [`Auditor`](super::Auditor)'s policy records) can write it
+    /// again into the new file. Default: never changes.
+    fn generation(&self) -> u64 {
+        0
+    }
 }
 
 impl<S: AuditSink + ?Sized> AuditSink for std::sync::Arc<S> {
     fn append(&self, record: Record) -> Result<Record> {
         (**self).append(record)
+    }
+    fn generation(&self) -> u64 {
+        (**self).generation()
     }
 }
 
@@ -227,6 +237,7 @@ struct State {
     last_sync: Instant,
     dirty: bool,
     failed: Option<String>,
+    generation: u64,
 }
 
 /// What the active file's scan found.
@@ -409,6 +420,7 @@ impl FileSink {
                 last_sync: Instant::now(),
                 dirty: false,
                 failed: None,
+                generation: 0,
             }),
         };
         if let Some(torn) = tail.torn {
@@ -456,6 +468,33 @@ impl FileSink {
         Ok(())
     }
 
+    /// Syncs when `fsync = "interval"` and records written since the last sync are older than
+    /// the interval. Call it from a periodic task so a quiet log does not keep unsynced records.
+    pub fn sync_if_due(&self) -> Result<()> {
+        let mut st = self.lock()?;
+        if st.dirty
+            && self.opts.fsync == FsyncPolicy::Interval
+            && st.last_sync.elapsed() >= self.opts.fsync_interval
+        {
+            st.file
+                .sync_data()
+                .map_err(|e| sink_err(&self.path, "cannot sync", e))?;
+            st.dirty = false;
+            st.last_sync = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// The last record written (its seq and hash), `None` for an empty log. Export it
+    /// (metrics, another system's log) to anchor the log against truncation.
+    pub fn head(&self) -> Result<Option<super::Anchor>> {
+        let st = self.lock()?;
+        Ok((st.chain.next_seq > 1).then(|| super::Anchor {
+            seq: st.chain.next_seq - 1,
+            hash: st.chain.prev_hash.clone(),
+        }))
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>> {
         self.state
             .lock()
@@ -491,6 +530,7 @@ impl FileSink {
         st.size = 0;
         st.first_seq = None;
         st.dirty = false;
+        st.generation += 1;
         Ok(())
     }
 
@@ -541,6 +581,9 @@ impl AuditSink for FileSink {
     fn append(&self, record: Record) -> Result<Record> {
         let mut st = self.lock()?;
         self.write(&mut st, record, false)
+    }
+    fn generation(&self) -> u64 {
+        self.lock().map(|st| st.generation).unwrap_or(u64::MAX)
     }
 }
 

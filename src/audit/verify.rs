@@ -25,6 +25,35 @@ pub enum ProblemKind {
     /// The log ends in a partly written line (no newline, or not a record): a crash mid-write or
     /// a truncation. Everything before it verified.
     TornTail,
+    /// The log ends before an anchor (a `seq` and hash kept elsewhere): records were cut off its
+    /// end, or the anchored record was replaced.
+    Truncated,
+}
+
+/// A record known to be in the log: its `seq` and `hash`, as printed by an earlier `verify`
+/// (`head`) and kept somewhere the log's writer cannot change. Whole records cut off the end of
+/// the log leave no trace in the chain itself; an anchor catches that.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Anchor {
+    /// The anchored record's sequence number.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: String,
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = crate::Error;
+    /// Parses `SEQ:HASH`.
+    fn from_str(s: &str) -> Result<Anchor> {
+        let bad = || crate::Error::bad_input("an anchor is SEQ:HASH (a decimal seq, 64 hex digits)");
+        let (seq, hash) = s.split_once(':').ok_or_else(bad)?;
+        let seq: u64 = seq.trim().parse().map_err(|_| bad())?;
+        let hash = hash.trim().to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        Ok(Anchor { seq, hash })
+    }
 }
 
 /// The first bad record.
@@ -68,7 +97,10 @@ impl fmt::Display for VerifyReport {
             None => {
                 write!(f, "intact: {} record(s)", self.records)?;
                 if let (Some(seq), Some(h)) = (self.last_seq, &self.head_hash) {
-                    write!(f, ", last seq {seq}, head {h}")?;
+                    write!(
+                        f,
+                        "; head {seq}:{h} (keep it elsewhere; pass it back with --anchor)"
+                    )?;
                 }
                 if !self.recovered.is_empty() {
                     let seqs: Vec<String> = self.recovered.iter().map(u64::to_string).collect();
@@ -99,12 +131,17 @@ impl fmt::Display for VerifyReport {
 /// Verifies the chain across `files` (ordered by their first record; pass every file of the log,
 /// rotated ones included).
 pub fn verify(files: &[PathBuf]) -> Result<VerifyReport> {
-    Ok(verify_all(&log::read(files)?))
+    Ok(verify_all(&log::read(files)?, &[]))
+}
+
+/// [`verify`], and also checks that each anchor's record is in the log with that hash.
+pub fn verify_anchored(files: &[PathBuf], anchors: &[Anchor]) -> Result<VerifyReport> {
+    Ok(verify_all(&log::read(files)?, anchors))
 }
 
 /// Verifies in-memory lines (for example [`MemorySink::lines`](super::MemorySink::lines)).
 pub fn verify_lines(lines: &[String]) -> VerifyReport {
-    verify_all(&log::from_strings(lines))
+    verify_all(&log::from_strings(lines), &[])
 }
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -121,7 +158,7 @@ fn seals(next: Option<&Line>, torn: &Line) -> bool {
         && v.get("torn_len").and_then(|n| n.as_u64()) == Some(torn.bytes.len() as u64)
 }
 
-pub(crate) fn verify_all(lines: &[Line]) -> VerifyReport {
+pub(crate) fn verify_all(lines: &[Line], anchors: &[Anchor]) -> VerifyReport {
     let mut report = VerifyReport {
         records: 0,
         last_seq: None,
@@ -208,6 +245,16 @@ pub(crate) fn verify_all(lines: &[Line]) -> VerifyReport {
             ));
             break;
         }
+        if let Some(a) = anchors.iter().find(|a| a.seq == seq && a.hash != hash) {
+            report.problem = Some(fail(
+                ProblemKind::Truncated,
+                format!(
+                    "the anchor for seq {} names hash {}, the log holds another record there",
+                    a.seq, a.hash
+                ),
+            ));
+            break;
+        }
         if v.get("type").and_then(|t| t.as_str()) == Some("recovery") {
             report.recovered.push(seq);
         }
@@ -217,6 +264,23 @@ pub(crate) fn verify_all(lines: &[Line]) -> VerifyReport {
         prev = hash;
         expected += 1;
         i += 1;
+    }
+    if report.problem.is_none() {
+        let end = report.last_seq.unwrap_or(0);
+        if let Some(a) = anchors.iter().filter(|a| a.seq > end).min_by_key(|a| a.seq) {
+            report.problem = Some(Problem {
+                seq: end + 1,
+                kind: ProblemKind::Truncated,
+                location: lines
+                    .last()
+                    .map(Line::location)
+                    .unwrap_or_else(|| "end of log".to_owned()),
+                message: format!(
+                    "the log ends at seq {end} but an anchor names seq {}: records were cut off its end",
+                    a.seq
+                ),
+            });
+        }
     }
     report
 }

@@ -34,6 +34,10 @@ struct VerifyArgs {
     /// The log's files, rotated ones included, in any order.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// A record known to be in the log, as SEQ:HASH (the `head` an earlier verify printed, kept
+    /// elsewhere): detects records cut off the end of the log. Repeatable.
+    #[arg(long, value_name = "SEQ:HASH")]
+    anchor: Vec<audit::Anchor>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -111,7 +115,7 @@ fn print_report<R: serde::Serialize + std::fmt::Display>(report: &R, json: bool)
 }
 
 fn verify(a: VerifyArgs) -> ExitCode {
-    let report = match audit::verify(&a.files) {
+    let report = match audit::verify_anchored(&a.files, &a.anchor) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
