@@ -127,6 +127,10 @@ pub struct PlaceholderRecord {
     /// In a decision: the rule that decided this placeholder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_id: Option<String>,
+    /// In a decision: whether that rule let this placeholder go (the request as a whole may
+    /// still be denied because of another one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<bool>,
 }
 
 /// One line of the audit log.
@@ -251,6 +255,7 @@ impl Record {
         for p in &mut r.restored {
             if let Some(item) = decision.items.iter().find(|i| i.placeholder == p.placeholder) {
                 p.rule_id = Some(item.rule_id.clone());
+                p.allowed = Some(item.allowed);
             }
         }
         let mut kinds: Vec<String> = req.untracked.iter().map(|k| k.as_str().to_owned()).collect();
@@ -304,6 +309,7 @@ impl PlaceholderRecord {
             origins: entry.origins.iter().map(|o| o.to_string()).collect(),
             fingerprint: Some(fp.fingerprint(entry.value.expose())),
             rule_id: None,
+            allowed: None,
         }
     }
     /// An entry for one placeholder; `value`, when given, is fingerprinted (never stored).
@@ -314,6 +320,7 @@ impl PlaceholderRecord {
             origins: item.origins.iter().map(|o| o.to_string()).collect(),
             fingerprint: value.map(|v| fp.fingerprint(v.expose())),
             rule_id: None,
+            allowed: None,
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct ItemChange {
     pub origins: Vec<String>,
     /// The recorded rule.
     pub old_rule: Option<String>,
+    /// Whether the recorded rule let it go.
+    pub old_allowed: Option<bool>,
     /// The rule under the replayed policy.
     pub new_rule: String,
     /// Whether the replayed policy allows it.
@@ -265,12 +267,16 @@ fn replay_one(rec: &Record, policy: &Policy) -> Result<Option<Difference>, Strin
         .restored
         .iter()
         .zip(&d.items)
-        .filter(|(old, new)| old.rule_id.as_deref() != Some(new.rule_id.as_str()))
+        .filter(|(old, new)| {
+            old.rule_id.as_deref() != Some(new.rule_id.as_str())
+                || old.allowed.is_some_and(|a| a != new.allowed)
+        })
         .map(|(old, new)| ItemChange {
             placeholder: old.placeholder.clone(),
             kind: old.kind.clone(),
             origins: old.origins.clone(),
             old_rule: old.rule_id.clone(),
+            old_allowed: old.allowed,
             new_rule: new.rule_id.clone(),
             new_allowed: new.allowed,
         })

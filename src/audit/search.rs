@@ -74,45 +74,46 @@ impl fmt::Display for SearchReport {
                 Some(t) => format!("{}/{t}", h.server.as_deref().unwrap_or("-")),
                 None => h.server.as_deref().unwrap_or("-").to_owned(),
             };
-            let ph: Vec<String> = h
-                .minted
-                .iter()
-                .map(|p| {
-                    format!(
-                        "minted {} ({}, from {})",
-                        p.placeholder,
-                        p.kind,
-                        p.origins.join(",")
-                    )
-                })
-                .chain(h.restored.iter().map(|p| {
-                    format!(
-                        "sent {} ({}, from {}){}",
-                        p.placeholder,
-                        p.kind,
-                        p.origins.join(","),
-                        p.rule_id
-                            .as_deref()
-                            .map(|r| format!(" by rule {r}"))
-                            .unwrap_or_default()
-                    )
-                }))
-                .collect();
-            let verdict = match (h.decision, &h.outcome) {
-                (Some(d), _) => d.as_str().to_owned(),
-                (None, Some(o)) => o.clone(),
+            let who = h.client.as_deref().unwrap_or("-");
+            let mut parts: Vec<String> = Vec::new();
+            for p in &h.minted {
+                parts.push(format!(
+                    "minted {} {} from {}",
+                    p.placeholder,
+                    p.kind,
+                    p.origins.join(",")
+                ));
+            }
+            for p in &h.restored {
+                let verdict = match (h.record_type, p.allowed, &p.rule_id) {
+                    (RecordType::Decision, Some(true), Some(r)) => format!("allowed ({r})"),
+                    (RecordType::Decision, Some(false), Some(r)) => format!("denied ({r})"),
+                    (RecordType::Decision, _, Some(r)) => format!("rule {r}"),
+                    _ => "restored".to_owned(),
+                };
+                parts.push(format!(
+                    "{} {} from {}: {verdict}",
+                    p.placeholder,
+                    p.kind,
+                    p.origins.join(",")
+                ));
+            }
+            let tail = match (h.decision, &h.outcome) {
+                (Some(d), _) => format!(
+                    "; request {}",
+                    if d == Verdict::Allow { "allowed" } else { "denied" }
+                ),
+                (None, Some(o)) => format!("; {o}"),
                 (None, None) => String::new(),
             };
+            let arrow = if h.minted.is_empty() { "->" } else { "<-" };
             write!(
                 f,
-                "\n  seq {} {} {} {} {} {}: {}",
+                "\n  seq {} {} {} {who} {arrow} {target}: {}{tail}",
                 h.seq,
                 h.time,
                 h.record_type.as_str(),
-                h.client.as_deref().unwrap_or("-"),
-                target,
-                verdict,
-                ph.join("; ")
+                parts.join("; ")
             )?;
         }
         Ok(())

@@ -139,7 +139,7 @@ impl Flow {
     }
 }
 
-/// A validated flow policy. Cheap to clone? No: wrap it in an `Arc` to share.
+/// A validated flow policy. Share it with an `Arc`; swap the `Arc` to change policy.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Policy {
     cross_server: CrossServer,
