@@ -1,5 +1,7 @@
 //! Reading audit files: lines with their location, files ordered by their first record.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -40,65 +42,85 @@ impl Line {
     }
 }
 
-/// Splits file contents into lines; a last line without newline is marked unterminated.
-pub(crate) fn split(file: Option<&Path>, bytes: &[u8]) -> Vec<Line> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut number = 1;
-    while start < bytes.len() {
-        match bytes[start..].iter().position(|b| *b == b'\n') {
-            Some(n) => {
-                out.push(Line {
-                    file: file.map(Path::to_path_buf),
-                    number,
-                    bytes: bytes[start..start + n].to_vec(),
-                    terminated: true,
-                });
-                start += n + 1;
+/// Streams the lines of one or more files, one line in memory at a time.
+pub(crate) struct Lines {
+    files: std::vec::IntoIter<PathBuf>,
+    current: Option<(PathBuf, BufReader<File>, usize)>,
+}
+
+impl Iterator for Lines {
+    type Item = Result<Line>;
+    fn next(&mut self) -> Option<Result<Line>> {
+        loop {
+            if self.current.is_none() {
+                let path = self.files.next()?;
+                match File::open(&path) {
+                    Ok(f) => self.current = Some((path, BufReader::new(f), 0)),
+                    Err(e) => return Some(Err(Error::audit(format!("cannot read {}: {e}", path.display())))),
+                }
             }
-            None => {
-                out.push(Line {
-                    file: file.map(Path::to_path_buf),
-                    number,
-                    bytes: bytes[start..].to_vec(),
-                    terminated: false,
-                });
-                start = bytes.len();
+            let (path, reader, number) = self.current.as_mut().expect("set just above");
+            let mut bytes = Vec::new();
+            match reader.read_until(b'\n', &mut bytes) {
+                Ok(0) => self.current = None,
+                Ok(_) => {
+                    *number += 1;
+                    let terminated = bytes.last() == Some(&b'\n');
+                    if terminated {
+                        bytes.pop();
+                    }
+                    return Some(Ok(Line {
+                        file: Some(path.clone()),
+                        number: *number,
+                        bytes,
+                        terminated,
+                    }));
+                }
+                Err(e) => {
+                    let msg = format!("cannot read {}: {e}", path.display());
+                    self.current = None;
+                    return Some(Err(Error::audit(msg)));
+                }
             }
         }
-        number += 1;
     }
-    out
 }
 
-fn first_seq(lines: &[Line]) -> Option<u64> {
-    lines.first()?.json()?.get("seq")?.as_u64()
+/// The `seq` of a file's first line, if it is a record.
+fn first_seq(path: &Path) -> Result<Option<u64>> {
+    let f = File::open(path).map_err(|e| Error::audit(format!("cannot read {}: {e}", path.display())))?;
+    let mut first = Vec::new();
+    BufReader::new(f)
+        .read_until(b'\n', &mut first)
+        .map_err(|e| Error::audit(format!("cannot read {}: {e}", path.display())))?;
+    Ok(serde_json::from_slice::<Value>(&first)
+        .ok()
+        .and_then(|v| v.get("seq").and_then(Value::as_u64)))
 }
 
-/// Reads `files` and returns their lines, files ordered by the `seq` of their first record (so
-/// a shell glob that lists the active file before its rotated predecessors still reads in
-/// order). Files whose first line is not a record keep their relative place at the end.
-pub(crate) fn read(files: &[PathBuf]) -> Result<Vec<Line>> {
-    let mut per_file = Vec::with_capacity(files.len());
+/// Streams the lines of `files`, files ordered by the `seq` of their first record (so a shell
+/// glob that lists the active file before its rotated predecessors still reads in order).
+/// Files whose first line is not a record keep their relative place at the end.
+pub(crate) fn open(files: &[PathBuf]) -> Result<Lines> {
+    let mut keyed = Vec::with_capacity(files.len());
     for f in files {
-        let bytes =
-            std::fs::read(f).map_err(|e| Error::audit(format!("cannot read {}: {e}", f.display())))?;
-        per_file.push(split(Some(f), &bytes));
+        keyed.push((first_seq(f)?.unwrap_or(u64::MAX), f.clone()));
     }
-    per_file.sort_by_key(|lines| first_seq(lines).unwrap_or(u64::MAX));
-    Ok(per_file.into_iter().flatten().collect())
+    keyed.sort_by_key(|(k, _)| *k);
+    Ok(Lines {
+        files: keyed.into_iter().map(|(_, f)| f).collect::<Vec<_>>().into_iter(),
+        current: None,
+    })
 }
 
-/// In-memory lines (each one terminated).
-pub(crate) fn from_strings(lines: &[String]) -> Vec<Line> {
-    lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| Line {
+/// In-memory lines (each one terminated), as a stream.
+pub(crate) fn from_strings(lines: &[String]) -> impl Iterator<Item = Result<Line>> + '_ {
+    lines.iter().enumerate().map(|(i, l)| {
+        Ok(Line {
             file: None,
             number: i + 1,
             bytes: l.as_bytes().to_vec(),
             terminated: true,
         })
-        .collect()
+    })
 }

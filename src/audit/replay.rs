@@ -169,12 +169,12 @@ impl fmt::Display for ReplayReport {
 /// Re-evaluates every decision in `files` under the policy each recorded (from the log's
 /// `policy` records), or under `policy` when given.
 pub fn replay(files: &[PathBuf], policy: Option<&Policy>) -> Result<ReplayReport> {
-    Ok(replay_all(&log::read(files)?, policy))
+    replay_all(|| log::open(files), policy)
 }
 
 /// [`replay`] over in-memory lines.
 pub fn replay_lines(lines: &[String], policy: Option<&Policy>) -> ReplayReport {
-    replay_all(&log::from_strings(lines), policy)
+    replay_all(|| Ok(log::from_strings(lines)), policy).expect("reading in-memory lines cannot fail")
 }
 
 fn sorted_distinct<'a>(it: impl Iterator<Item = &'a str>) -> Vec<String> {
@@ -184,7 +184,11 @@ fn sorted_distinct<'a>(it: impl Iterator<Item = &'a str>) -> Vec<String> {
     v
 }
 
-fn replay_all(lines: &[Line], policy: Option<&Policy>) -> ReplayReport {
+fn replay_all<I, F>(lines: F, policy: Option<&Policy>) -> Result<ReplayReport>
+where
+    I: Iterator<Item = Result<Line>>,
+    F: Fn() -> Result<I>,
+{
     let mut report = ReplayReport {
         policy_override: policy.map(|p| p.hash().to_owned()),
         decisions: 0,
@@ -195,9 +199,11 @@ fn replay_all(lines: &[Line], policy: Option<&Policy>) -> ReplayReport {
     };
     // First pass: every policy recorded anywhere in the given files (a decision's policy record
     // may sit in an earlier file than the decision).
-    let records: Vec<Option<Record>> = lines.iter().map(Line::record).collect();
     let mut recorded: HashMap<String, Result<Policy, String>> = HashMap::new();
-    for rec in records.iter().flatten() {
+    for line in lines()? {
+        let Some(rec) = line?.record() else {
+            continue;
+        };
         if let (RecordType::Policy, Some(h), Some(text)) = (rec.record_type, &rec.policy_hash, &rec.policy) {
             if matches!(recorded.get(h), Some(Ok(_))) {
                 continue;
@@ -214,8 +220,8 @@ fn replay_all(lines: &[Line], policy: Option<&Policy>) -> ReplayReport {
             recorded.insert(h.clone(), p);
         }
     }
-    for rec in records {
-        let Some(rec) = rec else {
+    for line in lines()? {
+        let Some(rec) = line?.record() else {
             report.skipped_lines += 1;
             continue;
         };
@@ -244,7 +250,7 @@ fn replay_all(lines: &[Line], policy: Option<&Policy>) -> ReplayReport {
             RecordType::Exchange | RecordType::Recovery => {}
         }
     }
-    report
+    Ok(report)
 }
 
 fn replay_one(rec: &Record, policy: &Policy) -> Result<Option<Difference>, String> {

@@ -122,15 +122,19 @@ impl fmt::Display for SearchReport {
 
 /// Finds the records of `value` in `files`, fingerprinting it with `fp` (the log's key).
 pub fn search(files: &[PathBuf], value: &str, fp: &Fingerprinter) -> Result<SearchReport> {
-    Ok(search_all(&log::read(files)?, value, fp))
+    search_all(log::open(files)?, value, fp)
 }
 
 /// [`search`] over in-memory lines.
 pub fn search_lines(lines: &[String], value: &str, fp: &Fingerprinter) -> SearchReport {
-    search_all(&log::from_strings(lines), value, fp)
+    search_all(log::from_strings(lines), value, fp).expect("reading in-memory lines cannot fail")
 }
 
-fn search_all(lines: &[Line], value: &str, fp: &Fingerprinter) -> SearchReport {
+fn search_all(
+    lines: impl Iterator<Item = Result<Line>>,
+    value: &str,
+    fp: &Fingerprinter,
+) -> Result<SearchReport> {
     let needle = fp.fingerprint(value);
     let key_id = fp.key_id();
     let mut report = SearchReport {
@@ -139,7 +143,7 @@ fn search_all(lines: &[Line], value: &str, fp: &Fingerprinter) -> SearchReport {
         skipped_lines: 0,
     };
     for line in lines {
-        let Some(rec) = line.record() else {
+        let Some(rec) = line?.record() else {
             report.skipped_lines += 1;
             continue;
         };
@@ -173,5 +177,5 @@ fn search_all(lines: &[Line], value: &str, fp: &Fingerprinter) -> SearchReport {
             restored,
         });
     }
-    report
+    Ok(report)
 }

@@ -252,14 +252,19 @@ fn sink_err(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 /// Checks the lines of one file: internal links, sequence and hashes; returns its tail.
-fn scan_file(path: &Path, lines: &[Line]) -> Result<Tail> {
+fn scan_file(path: &Path) -> Result<Tail> {
     let mut tail = Tail {
         chain: None,
         first_seq: None,
         torn: None,
     };
-    for (i, line) in lines.iter().enumerate() {
-        let last = i + 1 == lines.len();
+    if !path.exists() {
+        return Ok(tail);
+    }
+    let mut lines = log::open(&[path.to_path_buf()])?.peekable();
+    while let Some(line) = lines.next() {
+        let line = line?;
+        let last = lines.peek().is_none();
         let rec = line.json();
         let Some(v) = rec else {
             if last {
@@ -267,7 +272,8 @@ fn scan_file(path: &Path, lines: &[Line]) -> Result<Tail> {
                 break;
             }
             // A sealed torn line is fine: the next line is its recovery record (checked below).
-            let sealed = lines.get(i + 1).and_then(Line::record).is_some_and(|r| {
+            let next = lines.peek().and_then(|l| l.as_ref().ok()).and_then(Line::record);
+            let sealed = next.is_some_and(|r| {
                 r.record_type == RecordType::Recovery
                     && r.torn_len == Some(line.bytes.len() as u64)
                     && r.torn_sha256.as_deref()
@@ -379,20 +385,12 @@ impl FileSink {
                 std::fs::create_dir_all(dir).map_err(|e| sink_err(dir, "cannot create directory", e))?;
             }
         }
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(sink_err(&path, "cannot read", e)),
-        };
-        let lines = log::split(Some(&path), &bytes);
-        let tail = scan_file(&path, &lines)?;
+        let tail = scan_file(&path)?;
         let chain = match tail.chain.clone() {
             Some(c) => c,
             None => match rotated_files(&path)?.last() {
                 Some(prev) => {
-                    let b = std::fs::read(prev).map_err(|e| sink_err(prev, "cannot read", e))?;
-                    let plines = log::split(Some(prev), &b);
-                    let ptail = scan_file(prev, &plines)?;
+                    let ptail = scan_file(prev)?;
                     if ptail.torn.is_some() {
                         return Err(Error::audit(format!(
                             "{} (a rotated file) ends in a torn line; run `mcp-pii-gateway audit verify`",
@@ -409,12 +407,16 @@ impl FileSink {
             .append(true)
             .open(&path)
             .map_err(|e| sink_err(&path, "cannot open", e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| sink_err(&path, "cannot stat", e))?
+            .len();
         let sink = FileSink {
             path: path.clone(),
             opts,
             state: Mutex::new(State {
                 file,
-                size: bytes.len() as u64,
+                size,
                 first_seq: tail.first_seq,
                 chain,
                 last_sync: Instant::now(),

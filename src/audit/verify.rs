@@ -131,17 +131,17 @@ impl fmt::Display for VerifyReport {
 /// Verifies the chain across `files` (ordered by their first record; pass every file of the log,
 /// rotated ones included).
 pub fn verify(files: &[PathBuf]) -> Result<VerifyReport> {
-    Ok(verify_all(&log::read(files)?, &[]))
+    verify_all(log::open(files)?, &[])
 }
 
 /// [`verify`], and also checks that each anchor's record is in the log with that hash.
 pub fn verify_anchored(files: &[PathBuf], anchors: &[Anchor]) -> Result<VerifyReport> {
-    Ok(verify_all(&log::read(files)?, anchors))
+    verify_all(log::open(files)?, anchors)
 }
 
 /// Verifies in-memory lines (for example [`MemorySink::lines`](super::MemorySink::lines)).
 pub fn verify_lines(lines: &[String]) -> VerifyReport {
-    verify_all(&log::from_strings(lines), &[])
+    verify_all(log::from_strings(lines), &[]).expect("reading in-memory lines cannot fail")
 }
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -158,7 +158,12 @@ fn seals(next: Option<&Line>, torn: &Line) -> bool {
         && v.get("torn_len").and_then(|n| n.as_u64()) == Some(torn.bytes.len() as u64)
 }
 
-pub(crate) fn verify_all(lines: &[Line], anchors: &[Anchor]) -> VerifyReport {
+pub(crate) fn verify_all(
+    lines: impl Iterator<Item = Result<Line>>,
+    anchors: &[Anchor],
+) -> Result<VerifyReport> {
+    let mut lines = lines.peekable();
+    let mut end_location = "end of log".to_owned();
     let mut report = VerifyReport {
         records: 0,
         last_seq: None,
@@ -168,10 +173,10 @@ pub(crate) fn verify_all(lines: &[Line], anchors: &[Anchor]) -> VerifyReport {
     };
     let mut expected = 1u64;
     let mut prev = GENESIS_HASH.to_owned();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = &lines[i];
-        let last = i + 1 == lines.len();
+    while let Some(line) = lines.next() {
+        let line = line?;
+        let last = lines.peek().is_none();
+        end_location = line.location();
         let fail = |kind, message: String| Problem {
             seq: expected,
             kind,
@@ -194,8 +199,7 @@ pub(crate) fn verify_all(lines: &[Line], anchors: &[Anchor]) -> VerifyReport {
             break;
         }
         let Some(v) = line.json() else {
-            if seals(lines.get(i + 1), line) {
-                i += 1;
+            if seals(lines.peek().and_then(|l| l.as_ref().ok()), &line) {
                 continue;
             }
             report.problem = Some(fail(
@@ -263,7 +267,6 @@ pub(crate) fn verify_all(lines: &[Line], anchors: &[Anchor]) -> VerifyReport {
         report.head_hash = Some(hash.clone());
         prev = hash;
         expected += 1;
-        i += 1;
     }
     if report.problem.is_none() {
         let end = report.last_seq.unwrap_or(0);
@@ -271,10 +274,7 @@ pub(crate) fn verify_all(lines: &[Line], anchors: &[Anchor]) -> VerifyReport {
             report.problem = Some(Problem {
                 seq: end + 1,
                 kind: ProblemKind::Truncated,
-                location: lines
-                    .last()
-                    .map(Line::location)
-                    .unwrap_or_else(|| "end of log".to_owned()),
+                location: end_location,
                 message: format!(
                     "the log ends at seq {end} but an anchor names seq {}: records were cut off its end",
                     a.seq
@@ -282,5 +282,5 @@ pub(crate) fn verify_all(lines: &[Line], anchors: &[Anchor]) -> VerifyReport {
             });
         }
     }
-    report
+    Ok(report)
 }
