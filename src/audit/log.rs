@@ -86,16 +86,27 @@ impl Iterator for Lines {
     }
 }
 
-/// The `seq` of a file's first line, if it is a record.
+/// The `seq` of a file's first record: its first line, or (after a torn line sealed at
+/// start-up) one of the next few.
 fn first_seq(path: &Path) -> Result<Option<u64>> {
     let f = File::open(path).map_err(|e| Error::audit(format!("cannot read {}: {e}", path.display())))?;
-    let mut first = Vec::new();
-    BufReader::new(f)
-        .read_until(b'\n', &mut first)
-        .map_err(|e| Error::audit(format!("cannot read {}: {e}", path.display())))?;
-    Ok(serde_json::from_slice::<Value>(&first)
-        .ok()
-        .and_then(|v| v.get("seq").and_then(Value::as_u64)))
+    let mut reader = BufReader::new(f);
+    for _ in 0..4 {
+        let mut line = Vec::new();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::audit(format!("cannot read {}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        if let Some(seq) = serde_json::from_slice::<Value>(&line)
+            .ok()
+            .and_then(|v| v.get("seq").and_then(Value::as_u64))
+        {
+            return Ok(Some(seq));
+        }
+    }
+    Ok(None)
 }
 
 /// Streams the lines of `files`, files ordered by the `seq` of their first record (so a shell

@@ -167,6 +167,14 @@ impl Default for Policy {
     }
 }
 
+impl std::str::FromStr for Policy {
+    type Err = Error;
+    /// Same as [`Policy::from_str`].
+    fn from_str(text: &str) -> Result<Policy> {
+        Policy::from_str(text)
+    }
+}
+
 /// The canonical form: fixed field order, flows in file order (the first matching flow names the
 /// decision), kinds sorted. Its compact JSON is what [`Policy::hash`] covers.
 #[derive(Serialize, Deserialize)]
