@@ -217,8 +217,8 @@ impl AuditSink for MemorySink {
 ///   last).
 /// - On open, the chain's tail is recovered from the existing files. A torn last line (crash
 ///   mid-write) is left in place, terminated, and sealed by a `recovery` record holding its
-///   SHA-256, so `audit verify` accepts it knowingly; any other damage to the active file refuses to open (fail
-///   closed).
+///   SHA-256, so `audit verify` accepts it knowingly; any other damage to the active file
+///   refuses to open (fail closed).
 /// - A failed write is rolled back (truncated); if that fails too the sink refuses every later
 ///   record.
 #[derive(Debug)]
