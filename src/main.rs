@@ -27,6 +27,8 @@ enum Command {
     /// The bundled demo MCP server (stdio), used by `demo`.
     #[command(hide = true)]
     DemoUpstream,
+    /// Compliance: verify the audit log, replay its decisions, search for one value.
+    Audit(cli::audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,5 +39,6 @@ fn main() -> ExitCode {
         Command::Stdio(args) => cli::serve::run_stdio(args),
         Command::Demo(args) => cli::serve::run_demo(args),
         Command::DemoUpstream => cli::serve::run_demo_upstream(),
+        Command::Audit(args) => cli::audit::run(args),
     }
 }

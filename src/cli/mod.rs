@@ -1,4 +1,5 @@
 //! The subcommands. Each file owns its clap arguments and its `run`.
 
+pub mod audit;
 pub mod scan;
 pub mod serve;
