@@ -562,6 +562,34 @@ async fn stdio_restart(fr: Fr) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A session idle past `limits.session_idle` is ended: its child is stopped, its id is gone.
+async fn idle_session_ends(up: Up) -> anyhow::Result<()> {
+    let log = tmp_log("idle");
+    let toml = format!(
+        "[limits]\nsession_idle = \"1s\"\n{}",
+        server_entry("crm", up, &log).await?
+    );
+    let gw = Gateway::start(&toml).await?;
+    // A plain client: no GET stream (an open stream keeps a session alive) and no automatic
+    // re-initialization (rmcp's client starts a new session on 404).
+    let mut c = mcp_pii_gateway::proxy::client::McpHttpClient::new(&gw.url("crm"))?;
+    c.initialize().await?;
+    let args = json!({"name": "lookup", "arguments": {"id": 1}});
+    let a = c.request("tools/call", args.clone()).await?;
+    ensure!(a.status == 200, "{:?}", a.response);
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let a = c.request("tools/call", args).await?;
+    ensure!(
+        a.status == 404,
+        "an idle session was still served: {} {}",
+        a.status,
+        a.response
+    );
+    gw.stop().await?;
+    let _ = std::fs::remove_file(&log);
+    Ok(())
+}
+
 // ---------------------------------------------------------------- runner
 
 type Case = (String, Pin<Box<dyn Future<Output = anyhow::Result<()>>>>);
@@ -580,6 +608,12 @@ fn cases() -> Vec<Case> {
     }
     for fr in [Fr::Http, Fr::Stdio] {
         v.push((format!("stdio_restart/{fr:?}"), Box::pin(stdio_restart(fr))));
+    }
+    for up in [Up::HttpSse, Up::Stdio] {
+        v.push((
+            format!("idle_session_ends/{up:?}"),
+            Box::pin(idle_session_ends(up)),
+        ));
     }
     v
 }

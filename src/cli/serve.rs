@@ -123,10 +123,12 @@ pub fn run(args: ServeArgs) -> ExitCode {
 /// Runs `stdio`.
 pub fn run_stdio(args: StdioArgs) -> ExitCode {
     init_tracing("warn");
-    let config = match load(&args.config) {
+    let mut config = match load(&args.config) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // The stdio client is local (it spawned us): no bearer token; its scope owner is `anonymous`.
+    config.clients.clear();
     if config.server(&args.server).is_none() {
         let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
         eprintln!(

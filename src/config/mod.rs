@@ -121,6 +121,9 @@ pub struct Limits {
     pub upstream_timeout: Duration,
     /// How long shutdown waits for in-flight requests. Default: 10s.
     pub shutdown_grace: Duration,
+    /// Downstream sessions unused this long are ended (stdio children stopped, HTTP mappings
+    /// dropped and the upstream session deleted). Default: 1h.
+    pub session_idle: Duration,
 }
 
 impl Default for Limits {
@@ -131,6 +134,7 @@ impl Default for Limits {
             connect_timeout: Duration::from_secs(5),
             upstream_timeout: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(10),
+            session_idle: Duration::from_secs(3600),
         }
     }
 }
@@ -413,6 +417,7 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>, p: &mut Proble
             limits.upstream_timeout,
             p,
         );
+        limits.session_idle = duration("limits.session_idle", &l.session_idle, limits.session_idle, p);
         limits.shutdown_grace = duration(
             "limits.shutdown_grace",
             &l.shutdown_grace,

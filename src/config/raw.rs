@@ -72,6 +72,8 @@ pub struct RawLimits {
     pub upstream_timeout: Option<String>,
     /// Humantime duration.
     pub shutdown_grace: Option<String>,
+    /// Humantime duration.
+    pub session_idle: Option<String>,
 }
 
 /// `[[servers]]`.

@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -127,6 +127,25 @@ impl Front {
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
+        // Idle sessions are ended in the background.
+        let sweeper = {
+            let ups = self.state.upstreams.clone();
+            let every =
+                (self.state.limits.session_idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    for u in &ups {
+                        let n = u.sweep().await;
+                        if n > 0 {
+                            tracing::info!(sessions = n, "ended idle sessions");
+                        }
+                    }
+                }
+            })
+        };
         let mut conns = tokio::task::JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -138,7 +157,7 @@ impl Front {
                         Err(e) => {
                             // EMFILE and friends: back off briefly rather than spin.
                             tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
                             continue;
                         }
                     };
@@ -152,7 +171,7 @@ impl Front {
                         });
                         let conn = hyper::server::conn::http1::Builder::new()
                             .timer(hyper_util::rt::TokioTimer::new())
-                            .header_read_timeout(std::time::Duration::from_secs(30))
+                            .header_read_timeout(Duration::from_secs(30))
                             .serve_connection(TokioIo::new(stream), svc);
                         tokio::pin!(conn);
                         tokio::select! {
@@ -167,6 +186,7 @@ impl Front {
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
             }
         }
+        sweeper.abort();
         tracing::info!(
             connections = conns.len(),
             "shutting down: finishing in-flight requests"

@@ -5,9 +5,11 @@
 //! itself: a session id seen by the sandbox is useless anywhere but here, and it is bound to
 //! the client that created it. DELETE ends both.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use dashmap::DashMap;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
@@ -23,6 +25,8 @@ use crate::proxy::metrics::Metrics;
 struct Session {
     upstream_id: HeaderValue,
     client: Arc<str>,
+    /// Milliseconds since `Inner::epoch` of the last request.
+    last: AtomicU64,
 }
 
 struct Inner {
@@ -36,6 +40,8 @@ struct Inner {
     /// upstream session id → gateway session id.
     reverse: DashMap<HeaderValue, String>,
     timeout: Duration,
+    idle: Duration,
+    epoch: Instant,
     metrics: Arc<Metrics>,
 }
 
@@ -82,6 +88,8 @@ impl HttpUpstream {
                 sessions: DashMap::new(),
                 reverse: DashMap::new(),
                 timeout: limits.upstream_timeout,
+                idle: limits.session_idle,
+                epoch: Instant::now(),
                 metrics,
             }),
         }
@@ -129,7 +137,10 @@ impl HttpUpstream {
         let upstream_session = match &gw_session {
             None => None,
             Some(s) => match inner.sessions.get(s) {
-                Some(sess) if *sess.client == *client_name => Some(sess.upstream_id.clone()),
+                Some(sess) if *sess.client == *client_name => {
+                    sess.last.store(inner.now_ms(), Ordering::Relaxed);
+                    Some(sess.upstream_id.clone())
+                }
                 _ => {
                     return error_response(
                         StatusCode::NOT_FOUND,
@@ -216,6 +227,7 @@ impl HttpUpstream {
                         Session {
                             upstream_id: up_id.clone(),
                             client: client_name.clone(),
+                            last: AtomicU64::new(inner.now_ms()),
                         },
                     );
                     inner.reverse.insert(up_id, g.clone());
@@ -239,10 +251,47 @@ impl HttpUpstream {
         Response::from_parts(rparts, boxed(rbody))
     }
 
+    /// Ends sessions idle for longer than `limits.session_idle`: forgets the mapping and
+    /// deletes the upstream session. Returns how many ended.
+    pub fn sweep(&self) -> usize {
+        let inner = &*self.inner;
+        let cutoff = inner.now_ms().saturating_sub(inner.idle.as_millis() as u64);
+        let stale: Vec<String> = inner
+            .sessions
+            .iter()
+            .filter(|e| e.last.load(Ordering::Relaxed) < cutoff)
+            .map(|e| e.key().clone())
+            .collect();
+        let n = stale.len();
+        for gw in stale {
+            if let Some((_, s)) = inner.sessions.remove(&gw) {
+                inner.reverse.remove(&s.upstream_id);
+                let mut req = Request::new(full(Bytes::new()));
+                *req.method_mut() = Method::DELETE;
+                *req.uri_mut() = inner.url.clone();
+                req.headers_mut().insert(MCP_SESSION_ID, s.upstream_id);
+                for (k, v) in &inner.headers {
+                    req.headers_mut().insert(k.clone(), v.clone());
+                }
+                let fut = inner.client.request(req);
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), fut).await;
+                });
+            }
+        }
+        n
+    }
+
     /// Forgets all sessions (on shutdown). Upstream sessions expire on their own.
     pub fn shutdown(&self) {
         self.inner.sessions.clear();
         self.inner.reverse.clear();
+    }
+}
+
+impl Inner {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
     }
 }
 

@@ -87,6 +87,14 @@ impl Upstream {
         }
     }
 
+    /// Ends sessions idle for longer than `limits.session_idle`; returns how many.
+    pub async fn sweep(&self) -> usize {
+        match self {
+            Upstream::Http(h) => h.sweep(),
+            Upstream::Stdio(s) => s.sweep().await,
+        }
+    }
+
     /// Ends every session: forgets HTTP mappings, stops and reaps stdio children.
     pub async fn shutdown(&self) {
         match self {

@@ -76,6 +76,14 @@ struct Inner {
     sessions: DashMap<String, Arc<Session>>,
     shared: DashMap<Arc<str>, Arc<Session>>,
     generation: AtomicU64,
+    idle: Duration,
+    epoch: Instant,
+}
+
+impl Inner {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
 }
 
 /// A stdio upstream. Cheap to clone.
@@ -236,6 +244,8 @@ struct Session {
     /// The session's `initialize` request (id removed) and whether `initialized` followed, for
     /// replay into a restarted child.
     init: Mutex<Option<(Value, bool)>>,
+    /// Milliseconds since `Inner::epoch` of the last request.
+    last: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -258,6 +268,7 @@ impl Session {
             child: tokio::sync::Mutex::new(None),
             router: Arc::new(Mutex::new(Router::default())),
             init: Mutex::new(None),
+            last: AtomicU64::new(0),
         }
     }
 
@@ -600,6 +611,8 @@ impl StdioUpstream {
                 sessions: DashMap::new(),
                 shared: DashMap::new(),
                 generation: AtomicU64::new(0),
+                idle: limits.session_idle,
+                epoch: Instant::now(),
             }),
         }
     }
@@ -607,6 +620,39 @@ impl StdioUpstream {
     /// Number of live sessions (session-based protocol).
     pub fn session_count(&self) -> usize {
         self.inner.sessions.len()
+    }
+
+    /// Ends sessions (and shared children) idle for longer than `limits.session_idle`, with no
+    /// request in flight and no GET stream open; their children are stopped and reaped.
+    pub async fn sweep(&self) -> usize {
+        let up = &*self.inner;
+        let cutoff = up.now_ms().saturating_sub(up.idle.as_millis() as u64);
+        let idle = |s: &Session| {
+            let r = lock(&s.router);
+            s.last.load(Ordering::Relaxed) < cutoff
+                && r.pending.is_empty()
+                && r.get.as_ref().is_none_or(|g| g.is_closed())
+        };
+        let mut stale = Vec::new();
+        up.sessions.retain(|_, s| {
+            let keep = !idle(s);
+            if !keep {
+                stale.push(s.clone());
+            }
+            keep
+        });
+        up.shared.retain(|_, s| {
+            let keep = !idle(s);
+            if !keep {
+                stale.push(s.clone());
+            }
+            keep
+        });
+        let n = stale.len();
+        for s in stale {
+            s.shutdown().await;
+        }
+        n
     }
 
     /// Stops and reaps every child.
@@ -648,6 +694,9 @@ impl StdioUpstream {
                 }
             },
         };
+        if let Some(s) = &session {
+            s.last.store(self.inner.now_ms(), Ordering::Relaxed);
+        }
         match parts.method {
             Method::POST => {
                 let bytes = match body.collect().await {
@@ -774,6 +823,7 @@ impl StdioUpstream {
             }
         };
 
+        session.last.store(up.now_ms(), Ordering::Relaxed);
         match (method.as_deref(), id) {
             (Some(m), Some(orig)) => self.request(session, fresh, m == "initialize", msg, orig).await,
             (Some(m), None) => {
