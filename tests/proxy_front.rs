@@ -138,7 +138,15 @@ const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"p
 async fn refusals_are_jsonrpc_errors_with_the_right_status() {
     let gw = gateway("[limits]\nmax_body_bytes = 1000").await;
     let url = format!("{}/servers/crm/mcp", gw.base);
-    let table: &[(&str, Method, String, Vec<(&str, &str)>, String, StatusCode)] = &[
+    type Row<'a> = (
+        &'a str,
+        Method,
+        String,
+        Vec<(&'a str, &'a str)>,
+        String,
+        StatusCode,
+    );
+    let table: &[Row] = &[
         (
             "unknown path",
             Method::POST,
