@@ -1,0 +1,157 @@
+//! Character helpers shared by the scanners: decimal digits of many scripts, scripts that are
+//! written without spaces (so PII can be glued to them), and char-boundary-safe stepping.
+
+/// The zero of every decimal digit block the scanners read besides ASCII: Arabic-Indic,
+/// Extended Arabic-Indic (Persian/Urdu), NKo, Devanagari, Bengali, Gurmukhi, Gujarati, Oriya,
+/// Tamil, Telugu, Kannada, Malayalam, Sinhala, Thai, Lao, Tibetan, Myanmar, Myanmar Shan, Khmer,
+/// Mongolian and full-width digits. Each block is ten consecutive code points.
+const DIGIT_ZEROS: [u32; 21] = [
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66, 0x0DE6,
+    0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0xFF10,
+];
+
+/// The value of a decimal digit of any supported script.
+#[inline]
+pub(crate) fn char_digit(c: char) -> Option<u8> {
+    if c.is_ascii_digit() {
+        return Some(c as u8 - b'0');
+    }
+    let u = c as u32;
+    if u < 0x0660 {
+        return None;
+    }
+    DIGIT_ZEROS
+        .iter()
+        .find(|&&z| u >= z && u < z + 10)
+        .map(|&z| (u - z) as u8)
+}
+
+/// The char starting at byte `i` (which must be a char boundary) and its length.
+#[inline]
+pub(crate) fn char_at(text: &str, i: usize) -> Option<(char, usize)> {
+    let b = *text.as_bytes().get(i)?;
+    if b < 0x80 {
+        return Some((b as char, 1));
+    }
+    let c = text.get(i..)?.chars().next()?;
+    Some((c, c.len_utf8()))
+}
+
+/// The char ending at byte `i` (a char boundary) and its length.
+#[inline]
+pub(crate) fn char_before(text: &str, i: usize) -> Option<(char, usize)> {
+    if i == 0 {
+        return None;
+    }
+    let b = *text.as_bytes().get(i - 1)?;
+    if b < 0x80 {
+        return Some((b as char, 1));
+    }
+    let c = text.get(..i)?.chars().next_back()?;
+    Some((c, c.len_utf8()))
+}
+
+/// The decimal digit at byte `i` (a char boundary): its value and byte length.
+#[inline]
+pub(crate) fn digit_at(text: &str, i: usize) -> Option<(u8, usize)> {
+    let b = *text.as_bytes().get(i)?;
+    if b.is_ascii_digit() {
+        return Some((b - b'0', 1));
+    }
+    if b < 0x80 {
+        return None;
+    }
+    let (c, l) = char_at(text, i)?;
+    char_digit(c).map(|d| (d, l))
+}
+
+/// True for characters of scripts written without spaces between words (Han, Kana, Hangul,
+/// full-width forms, Thai, Lao, Khmer, Myanmar) and their punctuation. PII glued to such text
+/// ends where the script changes.
+#[inline]
+pub(crate) fn is_glue_script(c: char) -> bool {
+    let u = c as u32;
+    matches!(u,
+        0x0E00..=0x0EFF      // Thai, Lao
+        | 0x1000..=0x109F    // Myanmar
+        | 0x1100..=0x11FF    // Hangul Jamo
+        | 0x1780..=0x17FF    // Khmer
+        | 0x2E80..=0x2FDF    // CJK radicals
+        | 0x3000..=0x33FF    // CJK punctuation, Kana, Bopomofo, compatibility
+        | 0x3400..=0x4DBF    // CJK ext A
+        | 0x4E00..=0x9FFF    // CJK unified
+        | 0xA960..=0xA97F
+        | 0xAC00..=0xD7FF    // Hangul
+        | 0xF900..=0xFAFF    // CJK compatibility
+        | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFFEF    // half/full-width forms
+        | 0x20000..=0x3FFFF // CJK ext B..
+    )
+}
+
+/// Largest char boundary `<= i`.
+#[inline]
+pub(crate) fn floor_boundary(text: &str, mut i: usize) -> usize {
+    if i >= text.len() {
+        return text.len();
+    }
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// True when `text` holds at least `n` decimal digits of any supported script.
+pub(crate) fn has_digits(text: &str, n: usize) -> bool {
+    if n == 0 {
+        return true;
+    }
+    let mut count = 0usize;
+    if text.is_ascii() {
+        for &b in text.as_bytes() {
+            count += usize::from(b.is_ascii_digit());
+            if count >= n {
+                return true;
+            }
+        }
+        return false;
+    }
+    for c in text.chars() {
+        if char_digit(c).is_some() {
+            count += 1;
+            if count >= n {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn digits_of_many_scripts() {
+        assert_eq!(char_digit('7'), Some(7));
+        assert_eq!(char_digit('٣'), Some(3));
+        assert_eq!(char_digit('۹'), Some(9));
+        assert_eq!(char_digit('０'), Some(0));
+        assert_eq!(char_digit('५'), Some(5));
+        assert_eq!(char_digit('a'), None);
+        assert_eq!(char_digit('²'), None);
+        assert!(has_digits("١٢٣٤٥٦٧", 7));
+        assert!(!has_digits("abc 123 456", 7));
+    }
+
+    #[test]
+    fn boundaries() {
+        let s = "a中b";
+        assert_eq!(char_before(s, 4), Some(('中', 3)));
+        assert_eq!(char_at(s, 1), Some(('中', 3)));
+        assert_eq!(floor_boundary(s, 2), 1);
+        assert!(is_glue_script('中'));
+        assert!(!is_glue_script('é'));
+    }
+}
