@@ -13,7 +13,8 @@ number plausible "the way libphonenumber does":
            that libphonenumber's is_valid_number tests, anchored by the Rust side
   fmt      national formats: p = pattern with capture groups, ld = the most specific
            leading-digits pattern ("" = any), sep = for each gap between two groups whether the
-           format puts a separator there
+           format puts a separator there, np = 1 when the national format writes the
+           national prefix, opt = 1 when writing it is optional
   ex       example numbers (libphonenumber's own fictional examples) in national and
            international format, used by the Rust self-tests only
 The output is deterministic (sorted) so regenerating gives a reviewable diff.
@@ -64,7 +65,13 @@ def main():
         for f in m.number_format:
             ngroups = re.compile(f.pattern).groups
             ld = f.leading_digits_pattern[-1] if f.leading_digits_pattern else ""
-            fmts.append({"p": f.pattern, "ld": ld, "sep": sep_gaps(f.format, ngroups)})
+            npr = f.national_prefix_formatting_rule or ""
+            np_shown = bool(m.national_prefix) and m.national_prefix in npr.replace("\\1", "")
+            fmts.append({
+                "p": f.pattern, "ld": ld, "sep": sep_gaps(f.format, ngroups),
+                "np": 1 if np_shown else 0,
+                "opt": 1 if f.national_prefix_optional_when_formatting else 0,
+            })
         ex = []
         for t in EX_TYPES:
             n = phonenumbers.example_number_for_type(rid, t)

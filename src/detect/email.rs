@@ -131,12 +131,8 @@ impl EmailEngine {
             return None;
         }
         // scp-like git remote or host:port: `git@github.com:org/repo.git`, `user@host:22`.
-        if b.get(end) == Some(&b':') {
-            if let Some(&n) = b.get(end + 1) {
-                if n.is_ascii_alphanumeric() || matches!(n, b'_' | b'~' | b'.' | b'/' | b'-') {
-                    return None;
-                }
-            }
+        if b.get(end) == Some(&b':') && scp_like(&text[end + 1..]) {
+            return None;
         }
         Some(end)
     }
@@ -170,6 +166,20 @@ fn local_start(text: &str, at: usize, glue: bool) -> Option<usize> {
         return None;
     }
     Some(at - trimmed.len())
+}
+
+/// What follows `user@host:` makes it a remote or an endpoint, not an address followed by a
+/// colon: a path with `/`, a `.git` repository, a port number, or a `~` home path.
+fn scp_like(rest: &str) -> bool {
+    let token = rest
+        .split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';' | ')' | ']' | '>'))
+        .next()
+        .unwrap_or("");
+    !token.is_empty()
+        && (token.contains('/')
+            || token.starts_with('~')
+            || token.ends_with(".git")
+            || token.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A top-level label: letters of any script, at least two, or punycode.

@@ -341,8 +341,6 @@ impl PhoneEngine {
         if self.accept(text, c) {
             return Some(end);
         }
-        // Two numbers written side by side: `+44 20 7946 0958 +44 …` is split by `+`, but
-        // `020 7946 0958 07700 900123` reads as one candidate; retry without trailing groups.
         None
     }
 
@@ -394,7 +392,7 @@ impl PhoneEngine {
                         m += 1;
                     }
                 }
-                if m > 0 && region.grouping_ok(nsn, &shifted[..m]) {
+                if m > 0 && region.grouping_ok(nsn, &shifted[..m], strip) {
                     return true;
                 }
             }

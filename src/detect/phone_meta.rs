@@ -33,6 +33,10 @@ struct RawFormat {
     p: String,
     ld: String,
     sep: Vec<bool>,
+    #[serde(default)]
+    np: u8,
+    #[serde(default)]
+    opt: u8,
 }
 
 /// One region (`GB`, `US` …).
@@ -63,6 +67,10 @@ struct Format {
     pattern: Regex,
     /// For each gap between two capture groups: does the format print a separator there.
     sep: Vec<bool>,
+    /// The national format writes the national prefix.
+    np_shown: bool,
+    /// Writing the national prefix is optional.
+    np_optional: bool,
 }
 
 /// libphonenumber patterns use `\d`; the input here is ASCII, so ASCII classes are smaller.
@@ -87,6 +95,8 @@ impl Region {
                         leading,
                         pattern,
                         sep: f.sep.clone(),
+                        np_shown: f.np != 0,
+                        np_optional: f.opt != 0,
                     });
                 }
                 Some(Compiled { valid, formats })
@@ -106,10 +116,20 @@ impl Region {
     }
 
     /// True when the group boundaries `bounds` (digit offsets into `nsn`, each a place where
-    /// the text had a separator) agree with one of the region's national formats for `nsn`.
-    pub(crate) fn grouping_ok(&self, nsn: &str, bounds: &[usize]) -> bool {
+    /// the text had a separator) agree with one of the region's national formats for `nsn`,
+    /// and the national prefix was written (`with_prefix`) as that format writes it. NANP
+    /// regions (calling code 1) accept the optional leading `1` with any format.
+    pub(crate) fn grouping_ok(&self, nsn: &str, bounds: &[usize], with_prefix: bool) -> bool {
         let Some(c) = self.compiled() else { return false };
         for f in &c.formats {
+            let prefix_ok = if with_prefix {
+                f.np_shown || f.np_optional || self.cc == 1
+            } else {
+                !f.np_shown || f.np_optional
+            };
+            if !prefix_ok {
+                continue;
+            }
             if let Some(ld) = &f.leading {
                 if !ld.is_match(nsn) {
                     continue;
@@ -257,7 +277,8 @@ mod tests {
         let meta = PhoneMeta::get();
         let fr = &meta.regions[meta.region("FR").unwrap()];
         assert!(fr.is_valid("612345678"));
-        assert!(fr.grouping_ok("612345678", &[1, 3, 5, 7]));
-        assert!(!fr.grouping_ok("612345678", &[4]));
+        assert!(fr.grouping_ok("612345678", &[1, 3, 5, 7], true));
+        assert!(!fr.grouping_ok("612345678", &[1, 3, 5, 7], false));
+        assert!(!fr.grouping_ok("612345678", &[4], true));
     }
 }
