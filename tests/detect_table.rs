@@ -363,7 +363,7 @@ fn every_region_example_number() {
             for (text, value) in [
                 (format!("reach me at {intl} today"), intl.as_str()),
                 (format!("Tel: {nat}."), nat.as_str()),
-                (format!("{nat}"), nat.as_str()),
+                (nat.to_string(), nat.as_str()),
             ] {
                 if value == nat && !national.contains(&r.id) {
                     continue;
