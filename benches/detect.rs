@@ -17,7 +17,10 @@ use mcp_pii_gateway::detect::Detector;
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn below(&mut self, n: usize) -> usize {
@@ -29,9 +32,36 @@ impl Lcg {
 }
 
 const WORDS: &[&str] = &[
-    "the", "customer", "reported", "that", "shipment", "arrived", "late", "and", "requested", "a",
-    "refund", "status", "pending", "review", "escalated", "to", "support", "team", "during", "sync",
-    "updated", "record", "with", "new", "billing", "address", "in", "region", "warehouse", "batch",
+    "the",
+    "customer",
+    "reported",
+    "that",
+    "shipment",
+    "arrived",
+    "late",
+    "and",
+    "requested",
+    "a",
+    "refund",
+    "status",
+    "pending",
+    "review",
+    "escalated",
+    "to",
+    "support",
+    "team",
+    "during",
+    "sync",
+    "updated",
+    "record",
+    "with",
+    "new",
+    "billing",
+    "address",
+    "in",
+    "region",
+    "warehouse",
+    "batch",
 ];
 
 const EMAILS: &[&str] = &[
@@ -141,8 +171,19 @@ fn dense_text(bytes: usize) -> String {
                 r.below(256),
                 r.below(256)
             ),
-            1 => format!("ticket #{}: {} {}\n", 4000 + r.below(1000), prose(&mut r, 5), pii(&mut r)),
-            _ => format!("order {} total ${}.{:02} call {}\n", 20240000 + i, r.below(900), r.below(100), pii(&mut r)),
+            1 => format!(
+                "ticket #{}: {} {}\n",
+                4000 + r.below(1000),
+                prose(&mut r, 5),
+                pii(&mut r)
+            ),
+            _ => format!(
+                "order {} total ${}.{:02} call {}\n",
+                20240000 + i,
+                r.below(900),
+                r.below(100),
+                pii(&mut r)
+            ),
         };
         s.push_str(&line);
         i += 1;
@@ -166,7 +207,11 @@ fn bench(c: &mut Criterion) {
     );
     let mut g = c.benchmark_group("detect");
     let mut out = Vec::new();
-    for (name, text) in [("sparse_json", &sparse), ("dense_text", &dense), ("no_pii_json", &clean)] {
+    for (name, text) in [
+        ("sparse_json", &sparse),
+        ("dense_text", &dense),
+        ("no_pii_json", &clean),
+    ] {
         g.throughput(Throughput::Bytes(text.len() as u64));
         g.bench_function(name, |b| {
             b.iter(|| {

@@ -68,7 +68,6 @@ struct Cand {
     nb: usize,
     plus: bool,
     paren_zero: bool,
-    space_sep: bool,
 }
 
 impl Cand {
@@ -93,9 +92,10 @@ impl Cand {
 }
 
 /// How a candidate read ended.
+#[allow(clippy::large_enum_variant)] // lives on the stack for one call; boxing cost an allocation
 enum Read {
     /// A candidate to judge.
-    Cand(Box<Cand>),
+    Cand(Cand),
     /// Nothing here; resume scanning at this offset.
     Skip(usize),
 }
@@ -182,6 +182,24 @@ impl PhoneEngine {
                 i += 1;
                 continue;
             }
+            // Cheap pre-scan over the ASCII run of digits and separators from here: with fewer
+            // than MIN_DIGITS digits in it, no candidate starting inside it can be a number
+            // (a candidate is made of these characters only). Most numbers in JSON end here.
+            let mut j = i;
+            let mut count = 0;
+            while j < n {
+                let x = b[j];
+                if x.is_ascii_digit() {
+                    count += 1;
+                } else if !matches!(x, b' ' | b'-' | b'.' | b'/' | b'(' | b')' | b'+') {
+                    break;
+                }
+                j += 1;
+            }
+            if count < MIN_DIGITS && (j == n || b[j] < 0x80) && j > i {
+                i = j;
+                continue;
+            }
             match self.read(text, i) {
                 Read::Skip(next) => i = next.max(i + 1),
                 Read::Cand(cand) => match self.judge(text, &cand) {
@@ -231,7 +249,7 @@ impl PhoneEngine {
                 return Read::Skip(skip_token(text, i));
             }
         }
-        let mut cand = Box::new(Cand {
+        let mut cand = Cand {
             start: i,
             end: i,
             digits: [0; MAX_DIGITS],
@@ -241,8 +259,7 @@ impl PhoneEngine {
             nb: 0,
             plus: wa,
             paren_zero: false,
-            space_sep: false,
-        });
+        };
         let mut p = i;
         if b[p] == b'+' {
             cand.plus = true;
@@ -300,7 +317,6 @@ impl PhoneEngine {
             }
             cand.bounds[cand.nb] = cand.nd.min(MAX_DIGITS);
             cand.seps[cand.nb] = sep;
-            cand.space_sep |= sep == b' ';
             cand.nb += 1;
             p = q;
         }
