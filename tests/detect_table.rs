@@ -286,13 +286,42 @@ const REGRESSION_POSITIVE: &[Case] = &[
     ("+12015550123@example.com", &[("12015550123@example.com", E)]),
     // `key=` with a phone value.
     ("phone=+442079460958&x=1", &[("+442079460958", P)]),
+    // A CIDR block after a phone: the phone only.
+    (
+        "phone=0086 16812277 src=203.0.113.219/24",
+        &[("0086 16812277", P)],
+    ),
+    // A label glued to `+`: `TEL+…` (was rejected as a token).
+    ("TEL+442079460958", &[("+442079460958", P)]),
+    // CSV: the next field starts with a digit after the comma.
+    ("ana,+442079460958,4520.75,2020-02-04", &[("+442079460958", P)]),
+    ("ana,00442079460958,4520.75", &[("00442079460958", P)]),
+    // A trailing group that is not part of the number (a time after a space).
+    ("to=00213 551 23 45 67 05:31:40", &[("00213 551 23 45 67", P)]),
+    // Unicode TLDs after a Latin local part; Thai labels longer than 63 bytes.
+    (
+        "send it to biró@gál-halász-zrt.測試",
+        &[("biró@gál-halász-zrt.測試", E)],
+    ),
+    (
+        "ณัฐติญา@หจก-สงประเสริฐบรรจุภัณฑ์.example",
+        &[("ณัฐติญา@หจก-สงประเสริฐบรรจุภัณฑ์.example", E)],
+    ),
+    ("boyd.d@i̇hsanoğlu.中国", &[("boyd.d@i̇hsanoğlu.中国", E)]),
 ];
 
 const REGRESSION_NEGATIVE: &[&str] = &[
     // `hotel` contains `tel`: not a context word there.
     "hotel 0612345678",
-    // A '+' inside a token.
-    "a+442079460958",
+    // Luhn-valid card split by the trailing-group retry must stay rejected as a whole.
+    "Karte 3758 705067 20591",
+    // `ph` must not match inside `PHZB` (IBAN bank code) and call the rest a phone.
+    "IBAN: GB89 PHZB 1645 3288 8937 42",
+    // Dotted versions and postal codes.
+    "upgraded to 102.0.1546.193",
+    "node 14.12.122",
+    "\"address\": \"R. de Garcia, 13, 2983-714 Valbom\"",
+    "phone ext. count: 280 09.46 Uhr",
 ];
 
 #[test]

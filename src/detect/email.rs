@@ -2,10 +2,10 @@
 //! left and the domain to the right, then judges the result.
 //!
 //! - Local part: ASCII `atext` (letters, digits, ``.!#$%&'*+-^_`~``) and Unicode letters and
-//!   digits, at most 64 bytes. `= / | { } ? :` and quotes end it, so `key=addr`, paths and
+//!   digits, at most 64 chars. `= / | { } ? :` and quotes end it, so `key=addr`, paths and
 //!   `mailto:` stay out of the span; leading punctuation (`'`, `.`, `+` ...) is trimmed.
 //! - Domain: labels of letters, digits and `-` (ASCII or Unicode), separated by `.`, at least two
-//!   labels, each 1..=63 bytes, not starting or ending with `-`; a trailing `.` is sentence
+//!   labels, each 1..=63 chars, not starting or ending with `-`; a trailing `.` is sentence
 //!   punctuation, not part of the domain.
 //! - The top-level label is letters only (any script, ≥ 2 chars) or punycode `xn--…`.
 //! - Text written without spaces (CJK, Thai …) glued to an ASCII address is not part of it:
@@ -15,13 +15,13 @@
 //!   `image@sha256:…`), scp-like remotes (`git@github.com:org/repo.git`, `user@host:22`) and URL
 //!   user-info (`ssh://git@host`).
 
-use super::text::{char_at, char_before, is_glue_script};
+use super::text::{char_at, char_before, is_glue_script, is_word_char};
 
-/// Longest local part (RFC 5321).
+/// Longest local part in chars (RFC 5321 counts octets of ASCII; EAI text is longer in UTF-8).
 const MAX_LOCAL: usize = 64;
-/// Longest domain (RFC 5321).
+/// Longest domain in chars.
 const MAX_DOMAIN: usize = 253;
-/// Longest label.
+/// Longest label in chars (the limit applies to the punycode form, which is no shorter).
 const MAX_LABEL: usize = 63;
 
 /// The compiled email engine.
@@ -82,19 +82,26 @@ impl EmailEngine {
         let mut first_label = (from, from);
         let mut last_label = (from, from);
         let mut end = from;
+        let mut domain_chars = 0usize;
         loop {
             let ls = p;
+            // Outside glue mode each label is either all glue-script (`例子`, `测试`) or has
+            // none: `example.cn谢谢` ends after `cn`, `gál.測試` keeps its TLD.
+            let label_glue = char_at(text, p).is_some_and(|(c, _)| is_glue_script(c));
+            let mut chars = 0;
             while let Some((c, l)) = char_at(text, p) {
                 let ok = if c.is_ascii() {
                     c.is_ascii_alphanumeric() || c == '-'
                 } else {
-                    c.is_alphanumeric() && (glue || !is_glue_script(c))
+                    is_word_char(c) && (glue || is_glue_script(c) == label_glue)
                 };
                 if !ok {
                     break;
                 }
                 p += l;
-                if p - ls > MAX_LABEL {
+                chars += 1;
+                domain_chars += 1;
+                if chars > MAX_LABEL {
                     return None;
                 }
             }
@@ -108,7 +115,7 @@ impl EmailEngine {
             }
             last_label = (ls, p);
             end = p;
-            if p - from > MAX_DOMAIN {
+            if domain_chars > MAX_DOMAIN {
                 return None;
             }
             if b.get(p) == Some(&b'.') {
@@ -141,17 +148,19 @@ impl EmailEngine {
 /// Start of the local part ending at `at`, or `None` when there is none.
 fn local_start(text: &str, at: usize, glue: bool) -> Option<usize> {
     let mut p = at;
+    let mut chars = 0;
     while let Some((c, l)) = char_before(text, p) {
         let ok = if c.is_ascii() {
             c.is_ascii_alphanumeric() || b"!#$%&'*+-^_`~.".contains(&(c as u8))
         } else {
-            c.is_alphanumeric() && (glue || !is_glue_script(c))
+            is_word_char(c) && (glue || !is_glue_script(c))
         };
         if !ok {
             break;
         }
         p -= l;
-        if at - p > MAX_LOCAL {
+        chars += 1;
+        if chars > MAX_LOCAL {
             return None;
         }
     }
@@ -187,7 +196,15 @@ fn valid_tld(tld: &str) -> bool {
     if tld.len() >= 6 && tld.as_bytes()[..4].eq_ignore_ascii_case(b"xn--") {
         return tld[4..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     }
-    tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic)
+    let mut letters = 0;
+    for c in tld.chars() {
+        if c.is_alphabetic() {
+            letters += 1;
+        } else if c.is_numeric() || c == '-' || !is_word_char(c) {
+            return false;
+        }
+    }
+    letters >= 2
 }
 
 /// `2x`, `3X`, `10x`: the pixel-density marker of an asset name (`icon@2x.png`).

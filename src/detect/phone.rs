@@ -56,6 +56,7 @@ enum Ctx {
 }
 
 /// One candidate read from the text.
+#[derive(Clone, Copy)]
 struct Cand {
     start: usize,
     end: usize,
@@ -65,6 +66,8 @@ struct Cand {
     bounds: [usize; MAX_GROUPS],
     /// The separator at each bound (`' '`, `-`, `.`, `/`, `)`).
     seps: [u8; MAX_GROUPS],
+    /// Byte offset in the text where the group before each bound ends.
+    gend: [usize; MAX_GROUPS],
     nb: usize,
     plus: bool,
     paren_zero: bool,
@@ -225,14 +228,18 @@ impl PhoneEngine {
     fn read(&self, text: &str, i: usize) -> Read {
         let b = text.as_bytes();
         let mut wa = false;
+        let plus_start = b[i] == b'+' || text[i..].starts_with('＋');
         // Left boundary.
         if let Some((p, pl)) = char_before(text, i) {
             let before = char_before(text, i - pl).map(|x| x.0);
             let glued = match p {
+                // `TEL+44 …` is a label glued to an international number.
+                c if c.is_ascii_alphabetic() && plus_start => false,
                 c if c.is_ascii_alphanumeric() || c == '_' => true,
                 '$' | '#' | '@' | '&' | '%' | '\\' | '-' | '+' | '€' | '£' | '¥' | '₹' | '₽' | '^' => {
                     true
                 }
+                ',' if plus_start => false,
                 '.' | ',' | ':' => before.is_some_and(|c| c.is_ascii_digit()),
                 '/' => {
                     let head = &text[..i - 1];
@@ -256,6 +263,7 @@ impl PhoneEngine {
             nd: 0,
             bounds: [0; MAX_GROUPS],
             seps: [0; MAX_GROUPS],
+            gend: [0; MAX_GROUPS],
             nb: 0,
             plus: wa,
             paren_zero: false,
@@ -285,14 +293,31 @@ impl PhoneEngine {
                 }
             }
             let g0 = cand.nd;
-            while let Some((d, l)) = digit_at(text, p) {
-                if cand.nd < MAX_DIGITS {
-                    cand.digits[cand.nd] = b'0' + d;
-                } else {
-                    overflow = true;
+            loop {
+                while let Some((d, l)) = digit_at(text, p) {
+                    if cand.nd < MAX_DIGITS {
+                        cand.digits[cand.nd] = b'0' + d;
+                    } else {
+                        overflow = true;
+                    }
+                    cand.nd += 1;
+                    p += l;
                 }
-                cand.nd += 1;
-                p += l;
+                // Inside parentheses a `-` or space may split the digits: `(0-612)`.
+                if in_paren
+                    && cand.nd > g0
+                    && matches!(b.get(p), Some(b'-' | b' '))
+                    && digit_at(text, p + 1).is_some()
+                    && cand.nb < MAX_GROUPS - 1
+                {
+                    cand.bounds[cand.nb] = cand.nd.min(MAX_DIGITS);
+                    cand.seps[cand.nb] = b[p];
+                    cand.gend[cand.nb] = p;
+                    cand.nb += 1;
+                    p += 1;
+                    continue;
+                }
+                break;
             }
             if cand.nd == g0 {
                 break;
@@ -317,6 +342,7 @@ impl PhoneEngine {
             }
             cand.bounds[cand.nb] = cand.nd.min(MAX_DIGITS);
             cand.seps[cand.nb] = sep;
+            cand.gend[cand.nb] = cand.end;
             cand.nb += 1;
             p = q;
         }
@@ -342,6 +368,7 @@ impl PhoneEngine {
                 // Drop the bound the `(0)` group made.
                 cand.bounds.copy_within(k + 1..cand.nb, k);
                 cand.seps.copy_within(k + 1..cand.nb, k);
+                cand.gend.copy_within(k + 1..cand.nb, k);
                 cand.nb -= 1;
             }
         }
@@ -350,39 +377,65 @@ impl PhoneEngine {
 
     /// Judges a candidate; the end of the accepted span (with extension) or `None`.
     fn judge(&self, text: &str, c: &Cand) -> Option<usize> {
-        let end = extension_end(text, c.end).unwrap_or(c.end);
-        if glued_after(text, end) {
+        if self.hard_reject(c) {
             return None;
         }
-        if self.accept(text, c) {
+        let end = extension_end(text, c.end).unwrap_or(c.end);
+        if !glued_after(text, end, c) && self.accept(text, c) {
             return Some(end);
         }
+        // A number followed by another group that is not part of it (`00213 551 23 45 68 05:31`,
+        // `020 7946 0958 2024`): retry without trailing space-separated groups.
+        let mut tries = 0;
+        for k in (0..c.nb).rev() {
+            if tries == 3 || c.bounds[k] < MIN_DIGITS {
+                break;
+            }
+            if c.seps[k] != b' ' {
+                continue;
+            }
+            tries += 1;
+            let mut t = *c;
+            t.nd = c.bounds[k];
+            t.nb = k;
+            t.end = c.gend[k];
+            if !self.hard_reject(&t) && self.accept(text, &t) {
+                return Some(extension_end(text, t.end).unwrap_or(t.end));
+            }
+        }
         None
+    }
+
+    /// A look-alike that no part of the candidate may be taken for a phone number.
+    fn hard_reject(&self, c: &Cand) -> bool {
+        if c.plus {
+            return looks_like_date(c);
+        }
+        let digits = c.digits();
+        looks_like_date(c)
+            || looks_like_ip(c)
+            || looks_like_decimal(c)
+            || looks_like_isbn(c)
+            || looks_like_version(c)
+            || mixed_space_dot(c)
+            || ((13..=19).contains(&c.nd) && !digits.starts_with("00") && luhn(digits))
+            // Unix epoch seconds or milliseconds (2001..2033).
+            || (c.nb == 0 && (c.nd == 10 || c.nd == 13) && digits.starts_with('1'))
     }
 
     fn accept(&self, text: &str, c: &Cand) -> bool {
         let digits = c.digits();
         if c.plus {
-            return !looks_like_date(c) && self.meta.valid_international(digits, c.paren_zero);
-        }
-        if looks_like_date(c) || looks_like_ip(c) || looks_like_decimal(c) || looks_like_isbn(c) {
-            return false;
+            return self.meta.valid_international(digits, c.paren_zero);
         }
         let intl00 = digits.starts_with("00") && !digits.starts_with("000");
         if intl00 {
             return self.meta.valid_international(&digits[2..], false);
         }
-        if (13..=19).contains(&c.nd) && luhn(digits) {
-            return false;
-        }
-        if c.nb == 0 && (c.nd == 10 || c.nd == 13) && digits.starts_with('1') {
-            // Unix epoch seconds or milliseconds (2001..2033).
-            return false;
-        }
         let ctx = self.context(text, c.start);
         match ctx {
             Ctx::Negative => return false,
-            Ctx::None if c.nb == 0 || looks_like_thousands(c) => return false,
+            Ctx::None if c.nb == 0 || looks_like_thousands(c) || looks_like_postcode(c) => return false,
             _ => {}
         }
         let mut shifted = [0usize; MAX_GROUPS];
@@ -413,8 +466,22 @@ impl PhoneEngine {
                 }
             }
         }
+        if ctx != Ctx::Positive {
+            return false;
+        }
         // `Tel: 44 20 7946 0958`: an international number without its `+`.
-        ctx == Ctx::Positive && self.meta.valid_international(digits, false)
+        if self.meta.valid_international(digits, false) {
+            return true;
+        }
+        // A context word is strong evidence: accept a number valid in any region.
+        self.meta.regions.iter().any(|region| {
+            let np = region.np.as_str();
+            region.is_valid(digits)
+                || (!np.is_empty()
+                    && digits.len() > np.len()
+                    && digits.starts_with(np)
+                    && region.is_valid(&digits[np.len()..]))
+        })
     }
 
     /// The polarity of the nearest context word before `start`.
@@ -428,7 +495,13 @@ impl PhoneEngine {
                 Some((c, _)) => !c.is_alphanumeric() || (is_glue_script(c) && !c.is_ascii()),
                 None => true,
             };
-            if left_ok {
+            // Short words (`ph`, `tel`, `id`) must end at a word end: `PHZB`, `identity`.
+            let right_ok = m.len() > 3
+                || !window[m.end()..]
+                    .bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphabetic());
+            if left_ok && right_ok {
                 best = if self.positive[m.pattern().as_usize()] {
                     Ctx::Positive
                 } else {
@@ -548,14 +621,14 @@ fn extension_end(text: &str, p: usize) -> Option<usize> {
             return None;
         }
     }
-    if q == ds || glued_after(text, q) {
+    if q == ds || digit_glued(text, q) {
         return None;
     }
     Some(q)
 }
 
 /// True when the text right after a candidate joins it into a bigger token.
-fn glued_after(text: &str, end: usize) -> bool {
+fn glued_after(text: &str, end: usize, cand: &Cand) -> bool {
     let Some((c, _)) = char_at(text, end) else {
         return false;
     };
@@ -569,11 +642,19 @@ fn glued_after(text: &str, end: usize) -> bool {
     };
     match c {
         c if c.is_ascii_alphanumeric() || c == '_' || c == '@' || c == '%' => true,
-        '.' | ',' | ':' | '/' => next_is_digit(),
+        // In CSV a comma then a digit starts the next field; only an unformatted national run
+        // followed by `,digits` reads as a decimal (`1234567,89`).
+        ',' => !cand.plus && cand.nb == 0 && !cand.digits().starts_with("00") && next_is_digit(),
+        '.' | ':' | '/' => next_is_digit(),
         '-' => next_is_alnum(),
         c if !c.is_ascii() => c.is_alphanumeric() && !is_glue_script(c),
         _ => false,
     }
+}
+
+/// True when a letter, digit or `_` follows an extension.
+fn digit_glued(text: &str, q: usize) -> bool {
+    char_at(text, q).is_some_and(|(c, _)| c.is_alphanumeric() && !is_glue_script(c) || c == '_')
 }
 
 /// `2024-01-15`, `15/01/2024`, `15.01.2024`, `2024/1/5`, `01-15-2024` at the start.
@@ -590,11 +671,30 @@ fn looks_like_date(c: &Cand) -> bool {
         || (l2 == 4 && year(l2, v2) && md(l0, v0) && md(l1, v1) && (m(l0, v0) || m(l1, v1)))
 }
 
-/// `192.168.1.20` (optionally the start of `…:port`).
+/// `192.168.1.20`, also as the start of `192.168.1.0/24`.
 fn looks_like_ip(c: &Cand) -> bool {
-    c.groups() == 4
+    (c.groups() == 4 || (c.groups() == 5 && c.seps[3] == b'/'))
         && c.seps[..3].iter().all(|&s| s == b'.')
         && (0..4).all(|g| c.group_len(g) <= 3 && c.group_val(g) <= 255)
+}
+
+/// `2020.10.0`, `102.0.1546.193`, `14.12.122`: dotted versions. Dotted phone numbers have
+/// no one-digit group and more than eight digits.
+fn looks_like_version(c: &Cand) -> bool {
+    c.groups() >= 3
+        && c.seps[..c.nb].iter().all(|&s| s == b'.')
+        && (c.nd <= 8 || (0..c.groups()).any(|g| c.group_len(g) == 1))
+}
+
+/// `2983-714`, `42856-1670`: two hyphenated groups, the shape of postal codes (ZIP+4,
+/// Portugal, Brazil); a national phone number without context is written otherwise.
+fn looks_like_postcode(c: &Cand) -> bool {
+    c.groups() == 2 && c.seps[0] == b'-'
+}
+
+/// `280 09.46`: a space and a dot in one number (a quantity and a decimal).
+fn mixed_space_dot(c: &Cand) -> bool {
+    c.seps[..c.nb].contains(&b' ') && c.seps[..c.nb].contains(&b'.')
 }
 
 /// `48.8566` or `1.5 2`: a decimal number, not a phone.

@@ -89,6 +89,33 @@ pub(crate) fn is_glue_script(c: char) -> bool {
     )
 }
 
+/// True for letters, digits and the combining marks and joiners that words of many scripts
+/// need (Devanagari virama, Thai vowel signs, `i̇`'s combining dot, ZWJ/ZWNJ).
+#[inline]
+pub(crate) fn is_word_char(c: char) -> bool {
+    if c.is_alphanumeric() {
+        return true;
+    }
+    let u = c as u32;
+    if u < 0x0300 {
+        return false;
+    }
+    matches!(u,
+        0x0300..=0x036F          // combining diacritics
+        | 0x0483..=0x0489
+        | 0x0591..=0x05C7        // Hebrew points
+        | 0x0610..=0x061A | 0x064B..=0x065F | 0x0670 | 0x06D6..=0x06ED // Arabic marks
+        | 0x0900..=0x0963 | 0x0971..=0x0DFF // Indic scripts (not the dandas)
+        | 0x0E00..=0x0E3E | 0x0E40..=0x0E4E | 0x0E80..=0x0EFF // Thai, Lao (not punctuation)
+        | 0x0F00..=0x0FFF        // Tibetan
+        | 0x1000..=0x1049 | 0x1050..=0x109F // Myanmar
+        | 0x1780..=0x17D3 | 0x17DB..=0x17FF // Khmer
+        | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F
+        | 0x200C | 0x200D        // ZWNJ, ZWJ
+        | 0x3099 | 0x309A        // kana voicing marks
+    )
+}
+
 /// Largest char boundary `<= i`.
 #[inline]
 pub(crate) fn floor_boundary(text: &str, mut i: usize) -> usize {
