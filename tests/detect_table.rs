@@ -540,6 +540,42 @@ fn rules_file_round_trip() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Pathological inputs stay linear: each must finish quickly even in a debug build (a
+/// quadratic rescan of long digit/separator runs took minutes on 1 MB before the fix).
+#[test]
+fn regression_adversarial_inputs_are_linear() {
+    let d = Detector::builtin();
+    let n = 1 << 18;
+    let cases: Vec<String> = vec![
+        "@".repeat(n),
+        "a@".repeat(n / 2),
+        "1".repeat(n),
+        "1-".repeat(n / 2),
+        "12 ".repeat(n / 3),
+        "(1".repeat(n / 2),
+        "+1".repeat(n / 2),
+        "06 12 34 56 78 ".repeat(n / 15),
+        "电话١٢٣٤٥٦٧٨٩٠".repeat(n / 26),
+        "tel 12345678 ".repeat(n / 13),
+        "x@y.zz.".repeat(n / 7),
+        format!("a@{}", "b".repeat(n)),
+        format!("{}@b.cc", "a".repeat(n)),
+        "+44 20 7946 0958 x".repeat(n / 18),
+        "0.0.0.0.".repeat(n / 8),
+    ];
+    for t in &cases {
+        let start = std::time::Instant::now();
+        let _ = d.find(t);
+        let took = start.elapsed();
+        assert!(
+            took.as_secs_f64() < 5.0,
+            "{} bytes starting {:?} took {took:?}",
+            t.len(),
+            &t[..12]
+        );
+    }
+}
+
 fn check_invariants(d: &Detector, s: &str) -> Result<(), TestCaseError> {
     let spans = d.find(s);
     let mut last = 0;

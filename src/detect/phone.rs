@@ -188,9 +188,11 @@ impl PhoneEngine {
             // Cheap pre-scan over the ASCII run of digits and separators from here: with fewer
             // than MIN_DIGITS digits in it, no candidate starting inside it can be a number
             // (a candidate is made of these characters only). Most numbers in JSON end here.
+            // It stops at MIN_DIGITS digits, so each start costs O(1) (no quadratic rescans
+            // of long runs such as `(1(1(1…` or numeric tables).
             let mut j = i;
             let mut count = 0;
-            while j < n {
+            while j < n && count < MIN_DIGITS {
                 let x = b[j];
                 if x.is_ascii_digit() {
                     count += 1;
