@@ -164,7 +164,7 @@ fn dense_text(bytes: usize) -> String {
     while s.len() < bytes {
         let line = match i % 3 {
             0 => format!(
-                "2024-03-{:02}T10:{:02}:00Z INFO user={} action=login ip=10.0.{}.{}\n",
+                "2024-03-{:02}T10:{:02}:00.000Z INFO [auth] user={} action=login ok ip=10.0.{}.{}\n",
                 1 + r.below(28),
                 r.below(60),
                 pii(&mut r),
@@ -174,14 +174,15 @@ fn dense_text(bytes: usize) -> String {
             1 => format!(
                 "ticket #{}: {} {}\n",
                 4000 + r.below(1000),
-                prose(&mut r, 5),
+                prose(&mut r, 10),
                 pii(&mut r)
             ),
             _ => format!(
-                "order {} total ${}.{:02} call {}\n",
+                "order {} total ${}.{:02} qty {} status shipped, questions: {}\n",
                 20240000 + i,
                 r.below(900),
                 r.below(100),
+                r.below(20),
                 pii(&mut r)
             ),
         };
