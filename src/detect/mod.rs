@@ -311,7 +311,7 @@ impl Detector {
             hits.clear();
             let mut producers = 0;
             for (i, rule) in self.rules.iter().enumerate() {
-                if !rule.might_match(&mut probe) {
+                if !rule.worth_scanning(&mut probe) {
                     continue;
                 }
                 let before = hits.len();

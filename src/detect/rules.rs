@@ -435,7 +435,18 @@ impl CompiledRule {
             let re = regex::RegexBuilder::new(pattern)
                 .size_limit(16 << 20)
                 .build()
-                .map_err(|e| Error::rule(&name, format!("invalid pattern: {e}")))?;
+                .map_err(|e| {
+                    // regex's message quotes the pattern, which may embed literal identifiers:
+                    // keep its last line, the reason.
+                    let msg = e.to_string();
+                    let reason = msg
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim()
+                        .trim_start_matches("error: ");
+                    Error::rule(&name, format!("invalid pattern: {reason}"))
+                })?;
             let group = def.group.unwrap_or(0);
             if group >= re.captures_len() {
                 return Err(Error::rule(
@@ -508,6 +519,15 @@ impl CompiledRule {
             Engine::Phone(_) => probe.has_digits(),
             Engine::Regex(_) => true,
             Engine::Terms(t) => probe.text.bytes().any(|b| t.first_bytes[usize::from(b)]),
+        }
+    }
+
+    /// Like [`might_match`](Self::might_match) but only where the check is cheaper than the
+    /// scan it saves: the email and phone engines filter for themselves as they scan.
+    pub(crate) fn worth_scanning(&self, probe: &mut Probe<'_>) -> bool {
+        match &self.engine {
+            Engine::Email(_) | Engine::Phone(_) | Engine::Regex(_) => true,
+            Engine::Terms(_) => self.might_match(probe),
         }
     }
 

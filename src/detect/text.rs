@@ -133,22 +133,32 @@ pub(crate) fn has_digits(text: &str, n: usize) -> bool {
     if n == 0 {
         return true;
     }
+    let b = text.as_bytes();
     let mut count = 0usize;
-    if text.is_ascii() {
-        for &b in text.as_bytes() {
-            count += usize::from(b.is_ascii_digit());
-            if count >= n {
-                return true;
-            }
+    // ASCII fast path in chunks the compiler vectorizes; the first non-ASCII chunk switches
+    // to decoding chars from that chunk on.
+    for (k, chunk) in b.chunks(32).enumerate() {
+        let mut ascii_digits = 0usize;
+        let mut non_ascii = false;
+        for &x in chunk {
+            ascii_digits += usize::from(x.wrapping_sub(b'0') < 10);
+            non_ascii |= x >= 0x80;
         }
-        return false;
-    }
-    for c in text.chars() {
-        if char_digit(c).is_some() {
-            count += 1;
-            if count >= n {
-                return true;
+        if non_ascii {
+            let from = floor_boundary(text, k * 32);
+            for c in text[from..].chars() {
+                if char_digit(c).is_some() {
+                    count += 1;
+                    if count >= n {
+                        return true;
+                    }
+                }
             }
+            return false;
+        }
+        count += ascii_digits;
+        if count >= n {
+            return true;
         }
     }
     false
@@ -170,6 +180,10 @@ mod tests {
         assert_eq!(char_digit('²'), None);
         assert!(has_digits("١٢٣٤٥٦٧", 7));
         assert!(!has_digits("abc 123 456", 7));
+        let long = format!("{}١٢٣٤{}", "a1".repeat(20), "b".repeat(40));
+        assert!(has_digits(&long, 24));
+        assert!(!has_digits(&long, 25));
+        assert!(has_digits(&"9".repeat(100), 100));
     }
 
     #[test]
