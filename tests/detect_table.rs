@@ -525,6 +525,12 @@ fn custom_rule_errors_name_the_rule() {
         .rules_toml("[[rule]]\nkind = \"X\"\nterms = ['SECRET-TERM'\n")
         .unwrap_err();
     assert!(!e.to_string().contains("SECRET-TERM"), "{e}");
+    // Nor does a regex error echo the pattern.
+    let e = Detector::builder()
+        .rules_toml("[[rule]]\nkind = \"X\"\npattern = 'SECRET-TERM('\n")
+        .unwrap_err();
+    assert!(!e.to_string().contains("SECRET-TERM"), "{e}");
+    assert!(e.to_string().contains("unclosed group"), "{e}");
 }
 
 #[test]
