@@ -611,6 +611,32 @@ proptest! {
     }
 
     #[test]
+    fn custom_rule_options_never_break_invariants(
+        terms in prop::collection::vec("[a-zA-Z0-9@.+ é中]{1,6}", 1..5),
+        case_insensitive in any::<bool>(),
+        whole_word in any::<bool>(),
+        builtin in any::<bool>(),
+        context in prop::option::of("[a-z]{1,5}"),
+        text in "[a-zA-Z0-9@.+ é中:-]{0,120}",
+    ) {
+        let quoted: Vec<String> = terms.iter().map(|t| format!("{t:?}")).collect();
+        let mut toml = format!(
+            "[[rule]]\nkind = \"TERM\"\nterms = [{}]\ncase_insensitive = {case_insensitive}\nwhole_word = {whole_word}\n",
+            quoted.join(", ")
+        );
+        if let Some(c) = &context {
+            toml.push_str(&format!("context = [{c:?}]\n"));
+        }
+        toml.push_str("[[rule]]\nkind = \"CODE\"\npattern = '[0-9]{2,}'\nvalidators = [\"luhn_reject\"]\n");
+        let d = Detector::builder().builtin(builtin).rules_toml(&toml).unwrap().build().unwrap();
+        check_invariants(&d, &text)?;
+        for t in &terms {
+            let probe = format!("x {t} y");
+            check_invariants(&d, &probe)?;
+        }
+    }
+
+    #[test]
     fn embedded_pii_is_found(pre in "[a-z ,;:!?]{0,20}", post in "[ ,;:!?][a-z ]{0,20}") {
         let d = Detector::builtin();
         for v in ["ana.lima@example.org", "+44 20 7946 0958"] {
