@@ -8,6 +8,8 @@ number plausible "the way libphonenumber does":
   id       region code (GB)
   cc       country calling code (44)
   np       national prefix ("0"), "" when none
+  npp      national prefix for parsing (regex, anchored at the start), "" when none
+  npt      its transform rule (\\1 = first group), "" when none
   len      valid national-number lengths ([7, 9, 10])
   valid    the union of the region's number-type patterns (fixed line, mobile, toll free, ...)
            that libphonenumber's is_valid_number tests, anchored by the Rust side
@@ -81,7 +83,9 @@ def main():
                     phonenumbers.format_number(n, PhoneNumberFormat.INTERNATIONAL),
                 ])
         regions.append({
-            "id": rid, "cc": m.country_code, "np": m.national_prefix or "", "len": lens,
+            "id": rid, "cc": m.country_code, "np": m.national_prefix or "",
+            "npp": m.national_prefix_for_parsing or "", "npt": m.national_prefix_transform_rule or "",
+            "len": lens,
             "valid": valid, "fmt": fmts, "ex": ex,
         })
     doc = {

@@ -291,6 +291,14 @@ const REGRESSION_POSITIVE: &[Case] = &[
         "phone=0086 16812277 src=203.0.113.219/24",
         &[("0086 16812277", P)],
     ),
+    // Capitalised Cyrillic context word; BY national prefix for parsing (`8 0…`).
+    ("Моб.: 8 0152 45-03-94", &[("8 0152 45-03-94", P)]),
+    ("Телефон: 8 801 123 4496", &[("8 801 123 4496", P)]),
+    // German extension marker.
+    (
+        "+44 20 7946 0958 Durchwahl 12",
+        &[("+44 20 7946 0958 Durchwahl 12", P)],
+    ),
     // A label glued to `+`: `TEL+…` (was rejected as a token).
     ("TEL+442079460958", &[("+442079460958", P)]),
     // CSV: the next field starts with a digit after the comma.

@@ -15,7 +15,8 @@
 //!    `電話` …) accepts any number valid in one of the `national_regions` (national prefix
 //!    stripped or not), grouped or not. Without context, the number must be valid there *and*
 //!    its grouping must agree with one of that region's national formats.
-//! 5. An extension (`ext 12`, `ext. 12`, `x12`, `#12`) right after is part of the span.
+//! 5. An extension (`ext 12`, `ext. 12`, `x12`, `#12`, `Durchwahl 12`, `poste 12`, `доб. 12`)
+//!    right after is part of the span.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
@@ -126,12 +127,20 @@ impl PhoneEngine {
                 }
             }
         }
-        let words: Vec<&str> = context.iter().chain(negative).map(String::as_str).collect();
-        let positive: Vec<bool> = context
-            .iter()
-            .map(|_| true)
-            .chain(negative.iter().map(|_| false))
-            .collect();
+        // aho-corasick folds ASCII case only: add the upper-case and capitalised forms of
+        // non-ASCII words (`Телефон`, `ТЕЛ`).
+        let mut words: Vec<String> = Vec::new();
+        let mut positive: Vec<bool> = Vec::new();
+        for (list, pol) in [(context, true), (negative, false)] {
+            for w in list {
+                for v in case_variants(w) {
+                    if !words.contains(&v) {
+                        words.push(v);
+                        positive.push(pol);
+                    }
+                }
+            }
+        }
         let context = if words.is_empty() {
             None
         } else {
@@ -467,6 +476,26 @@ impl PhoneEngine {
                     return true;
                 }
             }
+            // The region's own national-prefix parsing (`8 0152 …` in BY, `011 15 …` in AR).
+            if let Some((nsn, cut)) = region.parse_national(digits) {
+                if region.is_valid(&nsn) {
+                    if ctx == Ctx::Positive {
+                        return true;
+                    }
+                    if let Some(k) = cut {
+                        let mut m = 0;
+                        for &b in &c.bounds[..c.nb] {
+                            if b > k {
+                                shifted[m] = b - k;
+                                m += 1;
+                            }
+                        }
+                        if m > 0 && region.grouping_ok(&nsn, &shifted[..m], true) {
+                            return true;
+                        }
+                    }
+                }
+            }
         }
         if ctx != Ctx::Positive {
             return false;
@@ -483,6 +512,9 @@ impl PhoneEngine {
                     && digits.len() > np.len()
                     && digits.starts_with(np)
                     && region.is_valid(&digits[np.len()..]))
+                || region
+                    .parse_national(digits)
+                    .is_some_and(|(nsn, _)| region.is_valid(&nsn))
         })
     }
 
@@ -513,6 +545,25 @@ impl PhoneEngine {
         }
         best
     }
+}
+
+/// A word, and for non-ASCII words its lower-case, upper-case and capitalised forms.
+pub(crate) fn case_variants(w: &str) -> Vec<String> {
+    let mut out = vec![w.to_string()];
+    if !w.is_ascii() {
+        let lower = w.to_lowercase();
+        let mut chars = lower.chars();
+        let capital: String = chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default();
+        for v in [lower.clone(), w.to_uppercase(), capital] {
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    out
 }
 
 /// Smallest char boundary `>= i`.
@@ -606,9 +657,22 @@ fn extension_end(text: &str, p: usize) -> Option<usize> {
         }
     }
     let rest = &b[q.min(b.len())..];
-    let marker = [&b"extension"[..], b"ext.", b"ext", b"x", b"#"]
-        .into_iter()
-        .find(|m| rest.len() >= m.len() && rest[..m.len()].eq_ignore_ascii_case(m))?;
+    let marker = [
+        &b"extension"[..],
+        b"ext.",
+        b"ext",
+        b"durchwahl",
+        b"poste",
+        b"ramal",
+        b"interno",
+        b"anexo",
+        "доб.".as_bytes(),
+        "доб".as_bytes(),
+        b"x",
+        b"#",
+    ]
+    .into_iter()
+    .find(|m| rest.len() >= m.len() && rest[..m.len()].eq_ignore_ascii_case(m))?;
     q += marker.len();
     if matches!(b.get(q), Some(b':')) {
         q += 1;

@@ -21,6 +21,10 @@ struct RawRegion {
     id: String,
     cc: u16,
     np: String,
+    #[serde(default)]
+    npp: String,
+    #[serde(default)]
+    npt: String,
     len: Vec<u8>,
     valid: String,
     fmt: Vec<RawFormat>,
@@ -50,6 +54,8 @@ pub(crate) struct Region {
     pub(crate) np: String,
     /// Bit `n` set when a national number of `n` digits can be valid.
     len_mask: u32,
+    npp_src: String,
+    npt_src: String,
     valid_src: String,
     fmt_src: Vec<RawFormat>,
     /// libphonenumber's example numbers `(national, international)`, for self-tests.
@@ -59,6 +65,10 @@ pub(crate) struct Region {
 
 struct Compiled {
     valid: Regex,
+    /// National prefix for parsing, anchored at the start.
+    npp: Option<Regex>,
+    /// Its transform rule in `regex` replacement syntax (`${1}`).
+    npt: Option<String>,
     formats: Vec<Format>,
 }
 
@@ -83,6 +93,21 @@ impl Region {
         self.compiled
             .get_or_init(|| {
                 let valid = Regex::new(&format!("^(?:{})$", ascii(&self.valid_src))).ok()?;
+                let npp = if self.npp_src.is_empty() {
+                    None
+                } else {
+                    Some(Regex::new(&format!("^(?:{})", ascii(&self.npp_src))).ok()?)
+                };
+                let npt = if self.npt_src.is_empty() {
+                    None
+                } else {
+                    let mut t = self.npt_src.clone();
+                    for g in 1..10 {
+                        t = t.replace(&format!("\\{g}"), &format!("${{{g}}}"));
+                        t = t.replace(&format!("${g}"), &format!("${{{g}}}"));
+                    }
+                    Some(t)
+                };
                 let mut formats = Vec::with_capacity(self.fmt_src.len());
                 for f in &self.fmt_src {
                     let leading = if f.ld.is_empty() {
@@ -99,9 +124,42 @@ impl Region {
                         np_optional: f.opt != 0,
                     });
                 }
-                Some(Compiled { valid, formats })
+                Some(Compiled {
+                    valid,
+                    npp,
+                    npt,
+                    formats,
+                })
             })
             .as_ref()
+    }
+
+    /// The national significant number libphonenumber reads from national `digits` with the
+    /// region's national-prefix-for-parsing rule (`8 0152 …` in BY, `0 11 15 …` in AR), and
+    /// how many leading digits were removed (`None` for a transformed number). `None` when the
+    /// rule does not apply or gives the same as stripping the plain national prefix.
+    pub(crate) fn parse_national(&self, digits: &str) -> Option<(String, Option<usize>)> {
+        let c = self.compiled()?;
+        let npp = c.npp.as_ref()?;
+        let caps = npp.captures(digits)?;
+        let whole = caps.get(0)?;
+        if whole.end() == 0 {
+            return None;
+        }
+        let has_group = caps.iter().skip(1).any(|g| g.is_some_and(|m| !m.is_empty()));
+        let (nsn, cut) = match (&c.npt, has_group) {
+            (Some(t), true) => {
+                let mut out = String::new();
+                caps.expand(t, &mut out);
+                out.push_str(&digits[whole.end()..]);
+                (out, None)
+            }
+            _ => (digits[whole.end()..].to_string(), Some(whole.end())),
+        };
+        if cut == Some(self.np.len()) && digits.starts_with(self.np.as_str()) {
+            return None;
+        }
+        Some((nsn, cut))
     }
 
     /// True when a national significant number of this length can be valid here.
@@ -194,6 +252,8 @@ impl PhoneMeta {
                     cc: r.cc,
                     np: r.np,
                     len_mask,
+                    npp_src: r.npp,
+                    npt_src: r.npt,
                     valid_src: r.valid,
                     fmt_src: r.fmt,
                     examples: r.ex,
@@ -280,5 +340,12 @@ mod tests {
         assert!(fr.grouping_ok("612345678", &[1, 3, 5, 7], true));
         assert!(!fr.grouping_ok("612345678", &[1, 3, 5, 7], false));
         assert!(!fr.grouping_ok("612345678", &[4], true));
+        let by = &meta.regions[meta.region("BY").unwrap()];
+        let (nsn, cut) = by.parse_national("80152450800").unwrap();
+        assert_eq!((nsn.as_str(), cut), ("152450800", Some(2)));
+        assert!(by.is_valid(&nsn));
+        let ar = &meta.regions[meta.region("AR").unwrap()];
+        let (nsn, cut) = ar.parse_national("01115234567").unwrap();
+        assert_eq!((nsn.as_str(), cut), ("911234567", None));
     }
 }

@@ -14,7 +14,7 @@
 //! | `terms` | a list of literal strings, matched with aho-corasick (leftmost-longest) |
 //! | `case_insensitive` | with `terms`: ASCII case-insensitive (default `false`) |
 //! | `whole_word` | with `terms`: the term must not touch a letter, digit or `_` (default `true`) |
-//! | `context` | words of which one must appear within `context_window` bytes before a match (ASCII case-insensitive, at a word start); for `engine = "phone"` the positive words |
+//! | `context` | words of which one must appear within `context_window` bytes before a match (case-insensitive: ASCII folding plus the upper-case and capitalised forms of other words; at a word start); for `engine = "phone"` the positive words |
 //! | `negative_context` | `engine = "phone"` only: words that, when nearest, reject a bare national number |
 //! | `context_window` | bytes before a match searched for context (default 32) |
 //! | `engine` | `"email"` or `"phone"`: the native scanners (see `email.rs`, `phone.rs`) |
@@ -265,10 +265,18 @@ impl Context {
         if words.iter().any(String::is_empty) {
             return Err(Error::rule(rule, "an empty context word"));
         }
+        let mut all: Vec<String> = Vec::new();
+        for w in words {
+            for v in super::phone::case_variants(w) {
+                if !all.contains(&v) {
+                    all.push(v);
+                }
+            }
+        }
         let ac = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
-            .build(words)
+            .build(&all)
             .map_err(|e| Error::rule(rule, format!("context words: {e}")))?;
         Ok(Some(Context { ac, window }))
     }
