@@ -476,24 +476,30 @@ impl PhoneEngine {
                     return true;
                 }
             }
-            // The region's own national-prefix parsing (`8 0152 …` in BY, `011 15 …` in AR).
-            if let Some((nsn, cut)) = region.parse_national(digits) {
-                if region.is_valid(&nsn) {
-                    if ctx == Ctx::Positive {
-                        return true;
+        }
+        // Second pass, only when the plain prefix did not do: the region's own
+        // national-prefix parsing (`8 0152 …` in BY, `011 15 …` in AR).
+        for &r in &self.national {
+            let region = &self.meta.regions[r];
+            let Some((nsn, cut)) = region.parse_national(digits) else {
+                continue;
+            };
+            if !region.is_valid(&nsn) {
+                continue;
+            }
+            if ctx == Ctx::Positive {
+                return true;
+            }
+            if let Some(k) = cut {
+                let mut m = 0;
+                for &b in &c.bounds[..c.nb] {
+                    if b > k {
+                        shifted[m] = b - k;
+                        m += 1;
                     }
-                    if let Some(k) = cut {
-                        let mut m = 0;
-                        for &b in &c.bounds[..c.nb] {
-                            if b > k {
-                                shifted[m] = b - k;
-                                m += 1;
-                            }
-                        }
-                        if m > 0 && region.grouping_ok(&nsn, &shifted[..m], true) {
-                            return true;
-                        }
-                    }
+                }
+                if m > 0 && region.grouping_ok(&nsn, &shifted[..m], true) {
+                    return true;
                 }
             }
         }
