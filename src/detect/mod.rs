@@ -417,6 +417,25 @@ mod tests {
     }
 
     #[test]
+    fn shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Detector>();
+        let d = Arc::new(Detector::builtin());
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let d = Arc::clone(&d);
+                std::thread::spawn(move || {
+                    let t = format!("user{i}@example.org +44 20 7946 0958");
+                    d.find(&t).len()
+                })
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), 2);
+        }
+    }
+
+    #[test]
     fn prefilter() {
         let d = Detector::builtin();
         assert!(!d.might_contain("no digits 12345 here"));
