@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
@@ -44,7 +45,22 @@ async fn upstream(seen: Seen) -> String {
                             .unwrap()
                             .push((parts.method.clone(), headers, text.clone()));
                         let msg: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                        let mut res = Response::new(Full::new(Bytes::new()));
+                        if msg["params"]["name"] == "stall" {
+                            // Headers and half a body, then nothing, ever.
+                            let chunks = futures_util::stream::once(async {
+                                Ok::<_, Infallible>(hyper::body::Frame::data(Bytes::from_static(
+                                    b"{\"jsonrpc\":",
+                                )))
+                            })
+                            .chain(futures_util::stream::pending());
+                            let mut res = Response::new(http_body_util::Either::Right(
+                                http_body_util::StreamBody::new(chunks),
+                            ));
+                            res.headers_mut()
+                                .insert("content-type", "application/json".parse().unwrap());
+                            return Ok(res);
+                        }
+                        let mut res = Response::new(http_body_util::Either::Left(Full::new(Bytes::new())));
                         if parts.method == Method::DELETE {
                             return Ok::<_, Infallible>(res);
                         }
@@ -52,7 +68,8 @@ async fn upstream(seen: Seen) -> String {
                             tokio::time::sleep(Duration::from_millis(500)).await;
                         }
                         let reply = json!({"jsonrpc": "2.0", "id": msg["id"], "result": {"ok": true}});
-                        *res.body_mut() = Full::new(Bytes::from(reply.to_string()));
+                        *res.body_mut() =
+                            http_body_util::Either::Left(Full::new(Bytes::from(reply.to_string())));
                         res.headers_mut()
                             .insert("content-type", "application/json".parse().unwrap());
                         if msg["method"] == "initialize" {
@@ -330,4 +347,24 @@ async fn unreachable_upstream_is_a_502_with_the_request_id() {
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["id"], 1);
     assert_eq!(v["error"]["code"], -32002);
+}
+
+#[tokio::test]
+async fn a_stalled_upstream_body_times_out_instead_of_hanging() {
+    let gw = gateway("[limits]\nupstream_timeout = \"300ms\"").await;
+    let url = format!("{}/servers/crm/mcp", gw.base);
+    let stall = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"stall"}}"#;
+    let mut req = Request::new(Full::new(Bytes::from(stall)));
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = url.parse().unwrap();
+    let started = std::time::Instant::now();
+    let res = tokio::time::timeout(Duration::from_secs(5), async {
+        let res = client().request(req).await?;
+        res.into_body().collect().await.map(|_| ()).map_err(|e| e.into())
+    })
+    .await
+    .expect("the gateway must not hang");
+    let res: Result<(), Box<dyn std::error::Error + Send + Sync>> = res;
+    assert!(res.is_err(), "a truncated body must not look complete");
+    assert!(started.elapsed() < Duration::from_secs(3));
 }

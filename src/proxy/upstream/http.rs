@@ -18,7 +18,7 @@ use hyper_util::rt::TokioExecutor;
 
 use super::{hop_by_hop, new_session_id, ClientName, MCP_SESSION_ID};
 use crate::config::Limits;
-use crate::proxy::body::{boxed, full, Body};
+use crate::proxy::body::{boxed, full, Body, IdleTimeoutBody};
 use crate::proxy::jsonrpc::{error_response, request_id, SESSION_NOT_FOUND};
 use crate::proxy::metrics::Metrics;
 
@@ -248,7 +248,17 @@ impl HttpUpstream {
                 }
             }
         }
-        Response::from_parts(rparts, boxed(rbody))
+        let streaming = rparts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if streaming {
+            // SSE streams may idle for long (GET streams, slow tools): passed through as is.
+            Response::from_parts(rparts, boxed(rbody))
+        } else {
+            Response::from_parts(rparts, boxed(IdleTimeoutBody::new(rbody, inner.timeout)))
+        }
     }
 
     /// Ends sessions idle for longer than `limits.session_idle`: forgets the mapping and
