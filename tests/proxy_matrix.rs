@@ -590,6 +590,28 @@ async fn idle_session_ends(up: Up) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Shutdown with a client still connected (its GET stream open): the stream ends, the gateway
+/// stops well within the grace period, and the stdio child is reaped.
+async fn shutdown_with_open_streams(up: Up) -> anyhow::Result<()> {
+    let log = tmp_log("shutdown");
+    let gw = Gateway::start(&server_entry("crm", up, &log).await?).await?;
+    let (c, _) = connect(&gw, Fr::Http, "crm", &[]).await?;
+    ensure!(call(&c, "lookup", json!({"id": 1}))
+        .await?
+        .starts_with("Customer 1"));
+    tokio::time::sleep(Duration::from_millis(200)).await; // let the GET stream open
+    let started = std::time::Instant::now();
+    gw.stop().await?;
+    ensure!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    drop(c);
+    let _ = std::fs::remove_file(&log);
+    Ok(())
+}
+
 // ---------------------------------------------------------------- runner
 
 type Case = (String, Pin<Box<dyn Future<Output = anyhow::Result<()>>>>);
@@ -613,6 +635,10 @@ fn cases() -> Vec<Case> {
         v.push((
             format!("idle_session_ends/{up:?}"),
             Box::pin(idle_session_ends(up)),
+        ));
+        v.push((
+            format!("shutdown_with_open_streams/{up:?}"),
+            Box::pin(shutdown_with_open_streams(up)),
         ));
     }
     v

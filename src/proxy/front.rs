@@ -49,6 +49,8 @@ struct State {
     scope: ScopeConfig,
     limits: Limits,
     metrics: Arc<Metrics>,
+    /// Flips to true when shutdown starts: long-lived GET streams end then.
+    stopping: watch::Sender<bool>,
 }
 
 /// The gateway's HTTP front, built from a validated [`Config`].
@@ -97,6 +99,7 @@ impl Front {
                 scope: config.scope.clone(),
                 limits: config.limits.clone(),
                 metrics,
+                stopping: watch::channel(false).0,
             }),
         }
     }
@@ -193,6 +196,8 @@ impl Front {
         );
         drop(listener);
         let _ = stop_tx.send(true);
+        // GET streams never finish on their own: end them so connections can close.
+        self.state.stopping.send_replace(true);
         let grace = self.state.limits.shutdown_grace;
         if tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} })
             .await
@@ -321,6 +326,7 @@ impl Front {
         parts.extensions.insert(ClientName(client));
         let req = Request::from_parts(parts, body);
         let (service, route_name) = (route.service.clone(), route.name.clone());
+        let is_get = req.method() == Method::GET;
         let resp = match call_service(service, req).await {
             Ok(r) => r,
             Err(e) => match e.downcast::<Error>() {
@@ -335,6 +341,15 @@ impl Front {
                     )
                 }
             },
+        };
+        let resp = if is_get && is_sse(&resp) {
+            let mut stopping = st.stopping.subscribe();
+            let stop = Box::pin(async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            });
+            resp.map(|b| super::body::boxed(StopOnShutdown { inner: b, stop }))
+        } else {
+            resp
         };
         (server, resp)
     }
@@ -368,6 +383,33 @@ fn collect_limited(
         }
         Ok(buf.freeze())
     })
+}
+
+fn is_sse(r: &Response<Body>) -> bool {
+    r.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// A stream that ends cleanly when the gateway starts shutting down.
+struct StopOnShutdown {
+    inner: Body,
+    stop: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl http_body::Body for StopOnShutdown {
+    type Data = bytes::Bytes;
+    type Error = BoxError;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, BoxError>>> {
+        if self.stop.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(None);
+        }
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
 }
 
 /// The stack that adds nothing: the upstream alone.
