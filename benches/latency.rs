@@ -2,7 +2,8 @@
 //! emails and phone numbers, straight to an rmcp Streamable HTTP server and through the
 //! gateway, interleaved in one run (same upstream, same client, same connections).
 //!
-//! `cargo bench --bench latency -- [N]` (default N = 2000). Prints p50/p99 of each path and of
+//! `cargo bench --bench latency -- [N] [--relay-only]` (default N = 2000; `--relay-only` runs
+//! the gateway without its PII layers, to split the cost). Prints p50/p99 of each path and of
 //! the added latency (gateway minus direct, at the same percentile).
 //!
 //! The result text is generated: filler words plus fictional example.com addresses and
@@ -118,6 +119,7 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(2000);
+    let relay_only = std::env::args().any(|a| a == "--relay-only");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -130,7 +132,13 @@ fn main() {
             toml::Value::String(up.clone())
         );
         let config = Config::from_toml_str(&toml, |_| None).unwrap();
-        let front = Front::from_config(&config).unwrap();
+        // `--relay-only`: the plain relay, no PII layers (to split the added latency).
+        let front = if relay_only {
+            let m = std::sync::Arc::new(mcp_pii_gateway::proxy::metrics::Metrics::new(&["bench"]));
+            Front::new(&config, m, mcp_pii_gateway::proxy::front::identity)
+        } else {
+            Front::from_config(&config).unwrap()
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gw = format!("http://{}/servers/bench/mcp", listener.local_addr().unwrap());
         tokio::spawn(front.serve(listener, std::future::pending()));
@@ -168,8 +176,9 @@ fn main() {
         }
         d.sort();
         g.sort();
+        let mode = if relay_only { "relay only" } else { "full stack" };
         println!(
-            "latency: {n} sequential tools/call, {} byte results, interleaved",
+            "latency ({mode}): {n} sequential tools/call, {} byte results, interleaved",
             text.len()
         );
         println!("  result as the client sees it starts: {:.80}", text);
