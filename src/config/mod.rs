@@ -4,7 +4,8 @@
 //! ([`Error::config`](crate::Error::config), one line per problem); the CLI then exits with 2.
 //! `${VAR}` in server `url`, `headers` and `env` values is expanded from the environment (a
 //! missing variable is a problem). Durations are humantime strings (`"1h"`, `"30s"`). Unknown keys
-//! are rejected with the table they appeared in.
+//! are rejected with the table they appeared in. An annotated file with every key is
+//! `src/config/example.toml`.
 //!
 //! ```
 //! use mcp_pii_gateway::config::Config;

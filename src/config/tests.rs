@@ -150,3 +150,12 @@ fn https_is_rejected_clearly() {
     let e = Config::from_toml_str("[[servers]]\nname=\"a\"\nurl=\"https://x/mcp\"\n", env).unwrap_err();
     assert!(e.config_problems()[0].contains("https"));
 }
+
+#[test]
+fn the_annotated_example_validates() {
+    let c = Config::from_toml_str(include_str!("example.toml"), env).unwrap();
+    assert_eq!(c.servers.len(), 2);
+    assert_eq!(c.limits.session_idle, Duration::from_secs(3600));
+    assert_eq!(c.limits.upstream_timeout, Duration::from_secs(300));
+    assert_eq!(c.clients[0].servers, ["crm", "mail"]);
+}
