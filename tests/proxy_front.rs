@@ -374,3 +374,52 @@ async fn a_stalled_upstream_body_times_out_instead_of_hanging() {
     }
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+#[tokio::test]
+async fn bearer_tokens_and_server_lists_are_enforced() {
+    // sha256("t1") and sha256("t2"); fictional tokens.
+    let sha = |t: &str| hex::encode(ring::digest::digest(&ring::digest::SHA256, t.as_bytes()));
+    let extra = format!(
+        "[[clients]]\nname = \"sandbox\"\ntoken_sha256 = \"{}\"\nservers = [\"crm\"]\n\
+         [[clients]]\nname = \"nobody\"\ntoken_sha256 = \"{}\"\nservers = []\n",
+        sha("t1"),
+        sha("t2")
+    );
+    let gw = gateway(&extra).await;
+    let url = format!("{}/servers/crm/mcp", gw.base);
+    for (name, headers, want) in [
+        ("no token", vec![], StatusCode::UNAUTHORIZED),
+        (
+            "unknown token",
+            vec![("authorization", "Bearer nope")],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "not a bearer",
+            vec![("authorization", "Basic dDE6")],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "server not allowed",
+            vec![("authorization", "Bearer t2")],
+            StatusCode::FORBIDDEN,
+        ),
+        ("allowed", vec![("authorization", "Bearer t1")], StatusCode::OK),
+    ] {
+        let (status, h, body) = send(Method::POST, &url, &headers, INIT).await;
+        assert_eq!(status, want, "{name}: {body}");
+        if want == StatusCode::UNAUTHORIZED {
+            assert_eq!(h.get("www-authenticate").unwrap(), "Bearer", "{name}");
+        }
+        if want != StatusCode::OK {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert!(v["error"]["message"].is_string(), "{name}: {body}");
+        }
+    }
+    let seen = gw.seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "refused requests never reach the upstream");
+    assert!(
+        !seen[0].1.iter().any(|(_, v)| v.contains("t1")),
+        "the client's token is not forwarded"
+    );
+}

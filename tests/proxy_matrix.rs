@@ -543,6 +543,52 @@ async fn scopes(up: Up) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Two clients with the same scope header value never resolve each other's placeholders.
+async fn clients_isolated(up: Up) -> anyhow::Result<()> {
+    let log = tmp_log("clients");
+    let sha = |t: &str| hex::encode(ring::digest::digest(&ring::digest::SHA256, t.as_bytes()));
+    let toml = format!(
+        "[scope]\nheader = \"x-agent-run\"\n\
+         [[clients]]\nname = \"a\"\ntoken_sha256 = \"{}\"\nservers = [\"crm\"]\n\
+         [[clients]]\nname = \"b\"\ntoken_sha256 = \"{}\"\nservers = [\"crm\"]\n{}",
+        sha("token-a"),
+        sha("token-b"),
+        server_entry("crm", up, &log).await?
+    );
+    let gw = Gateway::start(&toml).await?;
+    let (a, _) = connect(
+        &gw,
+        Fr::Http,
+        "crm",
+        &[("x-agent-run", "run-1"), ("authorization", "Bearer token-a")],
+    )
+    .await?;
+    let (b, _) = connect(
+        &gw,
+        Fr::Http,
+        "crm",
+        &[("x-agent-run", "run-1"), ("authorization", "Bearer token-b")],
+    )
+    .await?;
+    let t = call(&a, "lookup", json!({"id": 4})).await?;
+    ensure!(t.contains("[EMAIL_1]"), "{t}");
+    let r = call(&b, "send", json!({"to": "[EMAIL_1]", "note": "x"})).await;
+    ensure!(r.is_err(), "client b resolved client a's placeholder: {r:?}");
+    ensure!(call(&a, "send", json!({"to": "[EMAIL_1]", "note": "x"})).await? == "sent");
+    wait_log(&log, &format!("send to={} note=x", person(4).0)).await?;
+    ensure!(
+        read_log(&log).matches("send to=").count() == 1,
+        "{}",
+        read_log(&log)
+    );
+    for c in [a, b] {
+        c.cancel().await?;
+    }
+    gw.stop().await?;
+    let _ = std::fs::remove_file(&log);
+    Ok(())
+}
+
 /// A crashing stdio child: its request fails, the next one works (restarted, session replayed).
 async fn stdio_restart(fr: Fr) -> anyhow::Result<()> {
     let log = tmp_log("crash");
@@ -626,6 +672,7 @@ fn cases() -> Vec<Case> {
     if pii_mode() {
         for up in [Up::HttpSse, Up::Stdio] {
             v.push((format!("scopes/{up:?}"), Box::pin(scopes(up))));
+            v.push((format!("clients_isolated/{up:?}"), Box::pin(clients_isolated(up))));
         }
     }
     for fr in [Fr::Http, Fr::Stdio] {
