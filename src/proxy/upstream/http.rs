@@ -254,9 +254,12 @@ impl HttpUpstream {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if streaming {
-            // SSE streams may idle for long (GET streams, slow tools): passed through as is.
+            // SSE streams pass through as they are: GET streams idle for long, and a client
+            // whose POST stream breaks resumes it (Last-Event-ID), so cutting one on silence
+            // would not end the call anyway. Clients keep their own request timeouts.
             Response::from_parts(rparts, boxed(rbody))
         } else {
+            // A JSON body may not stall for longer than the upstream timeout.
             Response::from_parts(rparts, boxed(IdleTimeoutBody::new(rbody, inner.timeout)))
         }
     }

@@ -30,6 +30,7 @@
 //! debug level with emails and phone numbers redacted by the detector (`[EMAIL]`, `[PHONE]`).
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -517,6 +518,10 @@ struct SseBody {
     rx: mpsc::UnboundedReceiver<Delivery>,
     guard: Option<CancelGuard>,
     done: bool,
+    /// For a request's stream: its id, the longest silence allowed and the timer. When the
+    /// child stays silent that long the stream ends with a JSON-RPC error (and the guard
+    /// cancels the request in the child). GET streams have none.
+    deadline: Option<(Value, Duration, Pin<Box<tokio::time::Sleep>>)>,
 }
 
 fn sse_event(v: &Value) -> Bytes {
@@ -541,7 +546,18 @@ impl http_body::Body for SseBody {
             return Poll::Ready(None);
         }
         match self.rx.poll_recv(cx) {
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                let this = &mut *self;
+                if let Some((id, _, timer)) = this.deadline.as_mut() {
+                    if timer.as_mut().poll(cx).is_ready() {
+                        this.done = true;
+                        let err = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32002,
+                            "message": "upstream went silent for longer than the upstream timeout; the request was cancelled"}});
+                        return Poll::Ready(Some(Ok(Frame::data(sse_event(&err)))));
+                    }
+                }
+                Poll::Pending
+            }
             Poll::Ready(None) => {
                 self.done = true;
                 Poll::Ready(None)
@@ -552,6 +568,10 @@ impl http_body::Body for SseBody {
                     if let Some(g) = self.guard.as_mut() {
                         g.armed = false;
                     }
+                }
+                if let Some((_, idle, timer)) = self.deadline.as_mut() {
+                    let next = tokio::time::Instant::now() + *idle;
+                    timer.as_mut().reset(next);
                 }
                 Poll::Ready(Some(Ok(Frame::data(sse_event(&v)))))
             }
@@ -755,6 +775,7 @@ impl StdioUpstream {
             rx,
             guard: None,
             done: false,
+            deadline: None,
         }))
     }
 
@@ -969,6 +990,7 @@ impl StdioUpstream {
                     rx,
                     guard: Some(guard),
                     done: false,
+                    deadline: Some((orig.clone(), up.timeout, Box::pin(tokio::time::sleep(up.timeout)))),
                 }));
                 if fresh {
                     let sid = session.id.as_deref().expect("fresh sessions have ids");
