@@ -1,9 +1,27 @@
-//! In-memory vault (TEMPORARY minimal version; the real one shards scopes on dashmap, expires
-//! idle scopes and caps entries).
+//! The embedded in-memory vault.
+//!
+//! Scopes live in a [`DashMap`] (sharded: scopes in different shards never touch the same lock,
+//! and a lookup only takes a shard's read lock for the time it takes to clone an `Arc`). Each
+//! scope's state sits behind its own mutex, so work in one scope never waits for another scope:
+//! the scope lock is held only for a hash lookup (and, for a new value, one insert).
+//!
+//! Expiry: every access refreshes the scope's idle timer. A scope idle for longer than the TTL is
+//! dead: [`Vault::sweep`] drops such scopes, and any access that finds one first drops it (lazy
+//! expiry), so an expired scope's placeholders never resolve even if no sweep ran. A tokenize
+//! that finds an expired scope starts a fresh one (numbering from 1 again).
+//!
+//! Memory stays bounded: a scope holds at most `max_entries_per_scope` entries; minting one more
+//! fails with [`Error::scope_full`](crate::Error::scope_full) (values already in the scope still
+//! tokenize and resolve).
+//!
+//! Lock order (no deadlock): a shard lock may be held while a scope lock is taken (sweep and
+//! lazy removal do that); a scope lock is never held while a shard lock is taken.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
 
 use super::{Entry, Placeholder, ScopeId, Secret, Tokenized, Vault};
 use crate::detect::Kind;
@@ -22,7 +40,7 @@ impl MemoryVaultBuilder {
         self.idle_ttl = ttl;
         self
     }
-    /// Most entries one scope may hold. Default: 100 000.
+    /// Most entries one scope may hold (all kinds together). Default: 100 000.
     pub fn max_entries_per_scope(mut self, n: usize) -> Self {
         self.max_entries_per_scope = n;
         self
@@ -31,27 +49,70 @@ impl MemoryVaultBuilder {
     pub fn build(self) -> MemoryVault {
         MemoryVault {
             cfg: self,
-            scopes: Mutex::new(HashMap::new()),
+            scopes: DashMap::new(),
         }
     }
 }
 
-#[derive(Default)]
-struct ScopeState {
-    by_value: HashMap<(Kind, Arc<str>), u64>,
-    entries: HashMap<(Kind, u64), Entry>,
-    next: HashMap<Kind, u64>,
+/// One value's record inside a scope. The value's `Arc<str>` is shared with the lookup key.
+struct Slot {
+    value: Secret,
+    origins: Vec<Arc<str>>,
 }
 
-/// The embedded in-memory vault.
+/// The entries of one kind in one scope: `slots[n - 1]` is placeholder `n`.
+#[derive(Default)]
+struct KindState {
+    by_value: HashMap<Arc<str>, u64>,
+    slots: Vec<Slot>,
+}
+
+struct ScopeState {
+    kinds: HashMap<Kind, KindState>,
+    len: usize,
+    last_access: Instant,
+    /// Set (under this lock) when the scope is removed from the map; a holder of a stale `Arc`
+    /// must then start over with a fresh scope.
+    dead: bool,
+}
+
+struct ScopeCell {
+    state: Mutex<ScopeState>,
+}
+
+impl ScopeCell {
+    fn new(now: Instant) -> ScopeCell {
+        ScopeCell {
+            state: Mutex::new(ScopeState {
+                kinds: HashMap::new(),
+                len: 0,
+                last_access: now,
+                dead: false,
+            }),
+        }
+    }
+    fn lock(&self) -> MutexGuard<'_, ScopeState> {
+        // A panic while holding the lock can only come from an allocation failure; every
+        // mutation below leaves the state consistent before it can panic, so recover.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The embedded in-memory vault: scopes sharded on a concurrent map, one lock per scope, idle
+/// TTL and an entry cap per scope. See the [module docs](self) for the concurrency design.
 pub struct MemoryVault {
     cfg: MemoryVaultBuilder,
-    scopes: Mutex<HashMap<ScopeId, ScopeState>>,
+    scopes: DashMap<ScopeId, Arc<ScopeCell>>,
 }
 
 impl std::fmt::Debug for MemoryVault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryVault").finish_non_exhaustive()
+        // Never show entries: counts only.
+        f.debug_struct("MemoryVault")
+            .field("idle_ttl", &self.cfg.idle_ttl)
+            .field("max_entries_per_scope", &self.cfg.max_entries_per_scope)
+            .field("scopes", &self.scopes.len())
+            .finish()
     }
 }
 
@@ -63,69 +124,283 @@ impl MemoryVault {
             max_entries_per_scope: 100_000,
         }
     }
+
+    /// How many scopes are held (live or expired but not yet swept).
+    pub fn scope_count(&self) -> usize {
+        self.scopes.len()
+    }
+
+    fn expired(&self, st: &ScopeState, now: Instant) -> bool {
+        now.saturating_duration_since(st.last_access) > self.cfg.idle_ttl
+    }
+
+    /// Removes `cell` from the map if it is still the cell for `scope`.
+    fn unlink(&self, scope: &ScopeId, cell: &Arc<ScopeCell>) {
+        self.scopes.remove_if(scope, |_, c| Arc::ptr_eq(c, cell));
+    }
+
+    /// The live cell for `scope`, creating it if absent.
+    fn cell_or_create(&self, scope: &ScopeId) -> Arc<ScopeCell> {
+        if let Some(c) = self.scopes.get(scope) {
+            return Arc::clone(c.value());
+        }
+        Arc::clone(
+            self.scopes
+                .entry(scope.clone())
+                .or_insert_with(|| Arc::new(ScopeCell::new(Instant::now())))
+                .value(),
+        )
+    }
 }
 
 impl Vault for MemoryVault {
     fn tokenize(&self, scope: &ScopeId, kind: &Kind, value: &str, origin: &str) -> Result<Tokenized> {
-        let mut scopes = self
-            .scopes
-            .lock()
-            .map_err(|_| Error::internal("vault lock poisoned"))?;
-        let st = scopes.entry(scope.clone()).or_default();
-        let key = (kind.clone(), Arc::<str>::from(value));
-        if let Some(&n) = st.by_value.get(&key) {
-            let e = st
-                .entries
-                .get_mut(&(kind.clone(), n))
-                .expect("by_value and entries agree");
-            if !e.origins.iter().any(|o| &**o == origin) {
-                e.origins.push(Arc::from(origin));
+        loop {
+            let cell = self.cell_or_create(scope);
+            let mut guard = cell.lock();
+            let st = &mut *guard;
+            if st.dead {
+                // Swept between the lookup and the lock: take the new cell.
+                continue;
             }
+            let now = Instant::now();
+            if self.expired(st, now) {
+                st.dead = true;
+                drop(guard);
+                self.unlink(scope, &cell);
+                continue;
+            }
+            st.last_access = now;
+            let limit = self.cfg.max_entries_per_scope;
+            let full = st.len >= limit;
+            if !st.kinds.contains_key(kind) {
+                if full {
+                    return Err(Error::scope_full(limit));
+                }
+                st.kinds.insert(kind.clone(), KindState::default());
+            }
+            let ks = st.kinds.get_mut(kind).expect("inserted above");
+            if let Some(&n) = ks.by_value.get(value) {
+                let idx = usize::try_from(n - 1).expect("slot numbers index the slot vector");
+                let slot = &mut ks.slots[idx];
+                if !slot.origins.iter().any(|o| &**o == origin) {
+                    slot.origins.push(Arc::from(origin));
+                }
+                return Ok(Tokenized {
+                    placeholder: Placeholder {
+                        kind: kind.clone(),
+                        n,
+                    },
+                    minted: false,
+                });
+            }
+            if full {
+                return Err(Error::scope_full(limit));
+            }
+            let shared: Arc<str> = Arc::from(value);
+            let n = u64::try_from(ks.slots.len()).expect("slot count fits u64") + 1;
+            ks.slots.push(Slot {
+                value: Secret(Arc::clone(&shared)),
+                origins: vec![Arc::from(origin)],
+            });
+            ks.by_value.insert(shared, n);
+            st.len += 1;
             return Ok(Tokenized {
                 placeholder: Placeholder {
                     kind: kind.clone(),
                     n,
                 },
-                minted: false,
+                minted: true,
             });
         }
-        if st.entries.len() >= self.cfg.max_entries_per_scope {
-            return Err(Error::scope_full(self.cfg.max_entries_per_scope));
-        }
-        let n = st.next.entry(kind.clone()).or_insert(0);
-        *n += 1;
-        let n = *n;
-        st.by_value.insert(key, n);
-        st.entries.insert(
-            (kind.clone(), n),
-            Entry {
-                value: Secret::new(value),
-                kind: kind.clone(),
-                origins: vec![Arc::from(origin)],
-            },
-        );
-        Ok(Tokenized {
-            placeholder: Placeholder {
-                kind: kind.clone(),
-                n,
-            },
-            minted: true,
-        })
     }
 
     fn resolve(&self, scope: &ScopeId, placeholder: &Placeholder) -> Result<Option<Entry>> {
-        let scopes = self
-            .scopes
-            .lock()
-            .map_err(|_| Error::internal("vault lock poisoned"))?;
-        Ok(scopes.get(scope).and_then(|st| {
-            st.entries
-                .get(&(placeholder.kind.clone(), placeholder.n))
-                .cloned()
+        let Some(cell) = self.scopes.get(scope).map(|c| Arc::clone(c.value())) else {
+            return Ok(None);
+        };
+        let mut st = cell.lock();
+        if st.dead {
+            return Ok(None);
+        }
+        let now = Instant::now();
+        if self.expired(&st, now) {
+            st.dead = true;
+            drop(st);
+            self.unlink(scope, &cell);
+            return Ok(None);
+        }
+        st.last_access = now;
+        let slot = st.kinds.get(&placeholder.kind).and_then(|ks| {
+            let idx = usize::try_from(placeholder.n.checked_sub(1)?).ok()?;
+            ks.slots.get(idx)
+        });
+        Ok(slot.map(|s| Entry {
+            value: s.value.clone(),
+            kind: placeholder.kind.clone(),
+            origins: s.origins.clone(),
         }))
     }
 
     fn sweep(&self) -> usize {
-        0
+        let now = Instant::now();
+        let mut dropped = 0;
+        self.scopes.retain(|_, cell| {
+            let mut st = cell.lock();
+            if st.dead || self.expired(&st, now) {
+                st.dead = true;
+                dropped += 1;
+                false
+            } else {
+                true
+            }
+        });
+        dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn email() -> Kind {
+        Kind::email()
+    }
+
+    #[test]
+    fn numbers_per_kind_from_one_in_order() {
+        let v = MemoryVault::builder().build();
+        let s = ScopeId::new("c", "s");
+        let a = v.tokenize(&s, &email(), "a@example.org", "x").unwrap();
+        let p = v.tokenize(&s, &Kind::phone(), "+1 202 555 0100", "x").unwrap();
+        let b = v.tokenize(&s, &email(), "b@example.org", "x").unwrap();
+        let a2 = v.tokenize(&s, &email(), "a@example.org", "y").unwrap();
+        assert_eq!(a.placeholder.to_string(), "[EMAIL_1]");
+        assert_eq!(p.placeholder.to_string(), "[PHONE_1]");
+        assert_eq!(b.placeholder.to_string(), "[EMAIL_2]");
+        assert!(a.minted && b.minted && p.minted && !a2.minted);
+        assert_eq!(a2.placeholder, a.placeholder);
+        let e = v.resolve(&s, &a.placeholder).unwrap().unwrap();
+        assert_eq!(e.value.expose(), "a@example.org");
+        let origins: Vec<&str> = e.origins.iter().map(|o| &**o).collect();
+        assert_eq!(origins, ["x", "y"]);
+    }
+
+    #[test]
+    fn same_text_different_kind_is_different_entry() {
+        let v = MemoryVault::builder().build();
+        let s = ScopeId::new("c", "s");
+        let a = v.tokenize(&s, &email(), "[PHONE_1]", "x").unwrap();
+        let b = v.tokenize(&s, &Kind::phone(), "[PHONE_1]", "x").unwrap();
+        assert_eq!(a.placeholder.to_string(), "[EMAIL_1]");
+        assert_eq!(b.placeholder.to_string(), "[PHONE_1]");
+    }
+
+    #[test]
+    fn scopes_are_isolated() {
+        let v = MemoryVault::builder().build();
+        let s1 = ScopeId::new("c", "s1");
+        let s2 = ScopeId::new("c", "s2");
+        let other_client = ScopeId::new("d", "s1");
+        let a = v.tokenize(&s1, &email(), "a@example.org", "x").unwrap();
+        assert!(v.resolve(&s2, &a.placeholder).unwrap().is_none());
+        assert!(v.resolve(&other_client, &a.placeholder).unwrap().is_none());
+        let b = v.tokenize(&s2, &email(), "b@example.org", "x").unwrap();
+        assert_eq!(b.placeholder.n, 1);
+    }
+
+    #[test]
+    fn unknown_numbers_do_not_resolve() {
+        let v = MemoryVault::builder().build();
+        let s = ScopeId::new("c", "s");
+        v.tokenize(&s, &email(), "a@example.org", "x").unwrap();
+        for n in [0, 2, u64::MAX] {
+            let p = Placeholder { kind: email(), n };
+            assert!(v.resolve(&s, &p).unwrap().is_none(), "n={n}");
+        }
+        let p = Placeholder {
+            kind: Kind::phone(),
+            n: 1,
+        };
+        assert!(v.resolve(&s, &p).unwrap().is_none());
+    }
+
+    #[test]
+    fn cap_gives_scope_full_but_known_values_still_work() {
+        let v = MemoryVault::builder().max_entries_per_scope(2).build();
+        let s = ScopeId::new("c", "s");
+        v.tokenize(&s, &email(), "a@example.org", "x").unwrap();
+        v.tokenize(&s, &Kind::phone(), "+1 202 555 0100", "x").unwrap();
+        let e = v.tokenize(&s, &email(), "c@example.org", "x").unwrap_err();
+        assert!(e.is_scope_full());
+        assert!(!e.to_string().contains("c@example.org"));
+        let e = v
+            .tokenize(&s, &Kind::new("CUSTOM").unwrap(), "z", "x")
+            .unwrap_err();
+        assert!(e.is_scope_full());
+        let again = v.tokenize(&s, &email(), "a@example.org", "y").unwrap();
+        assert!(!again.minted);
+        // Another scope is unaffected.
+        v.tokenize(&ScopeId::new("c", "t"), &email(), "c@example.org", "x")
+            .unwrap();
+    }
+
+    #[test]
+    fn sweep_drops_idle_scopes_only() {
+        let v = MemoryVault::builder()
+            .idle_ttl(Duration::from_millis(150))
+            .build();
+        let idle = ScopeId::new("c", "idle");
+        let busy = ScopeId::new("c", "busy");
+        let pi = v.tokenize(&idle, &email(), "a@example.org", "x").unwrap();
+        let pb = v.tokenize(&busy, &email(), "b@example.org", "x").unwrap();
+        for _ in 0..4 {
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(v.resolve(&busy, &pb.placeholder).unwrap().is_some());
+        }
+        assert_eq!(v.sweep(), 1);
+        assert_eq!(v.scope_count(), 1);
+        assert!(v.resolve(&idle, &pi.placeholder).unwrap().is_none());
+        assert!(v.resolve(&busy, &pb.placeholder).unwrap().is_some());
+        assert_eq!(v.sweep(), 0);
+    }
+
+    #[test]
+    fn lazy_expiry_without_sweep() {
+        let v = MemoryVault::builder().idle_ttl(Duration::from_millis(30)).build();
+        let s = ScopeId::new("c", "s");
+        let a = v.tokenize(&s, &email(), "a@example.org", "x").unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(v.resolve(&s, &a.placeholder).unwrap().is_none());
+        assert_eq!(v.scope_count(), 0);
+        // A fresh scope numbers from 1 again, and the old value is new to it.
+        let b = v.tokenize(&s, &email(), "b@example.org", "x").unwrap();
+        assert_eq!(b.placeholder.n, 1);
+        assert!(b.minted);
+        std::thread::sleep(Duration::from_millis(60));
+        let a2 = v.tokenize(&s, &email(), "a@example.org", "x").unwrap();
+        assert!(a2.minted);
+        assert_eq!(a2.placeholder.n, 1);
+    }
+
+    #[test]
+    fn debug_never_shows_values() {
+        let v = MemoryVault::builder().build();
+        let s = ScopeId::new("c", "s");
+        let secret = "very.secret.person@example.org";
+        let t = v.tokenize(&s, &email(), secret, "x").unwrap();
+        let e = v.resolve(&s, &t.placeholder).unwrap().unwrap();
+        for shown in [
+            format!("{v:?}"),
+            format!("{v:#?}"),
+            format!("{e:?}"),
+            format!("{e:#?}"),
+            format!("{:?}", e.value),
+            format!("{t:?}"),
+        ] {
+            assert!(!shown.contains("very.secret"), "{shown}");
+        }
     }
 }
