@@ -7,8 +7,14 @@
 //!
 //! Expiry: every access refreshes the scope's idle timer. A scope idle for longer than the TTL is
 //! dead: [`Vault::sweep`] drops such scopes, and any access that finds one first drops it (lazy
-//! expiry), so an expired scope's placeholders never resolve even if no sweep ran. A tokenize
-//! that finds an expired scope starts a fresh one (numbering from 1 again).
+//! expiry), so an expired scope's placeholders never resolve even if no sweep ran.
+//!
+//! Expired placeholders must keep failing even when the same scope id comes back (a client's
+//! default scope does): otherwise a stale `[EMAIL_3]` still in a model's context could resolve
+//! to whatever value the new incarnation numbered 3, and data would go to the wrong person. So
+//! an expired scope leaves a small tombstone (its highest number per kind) for
+//! `tombstone_ttl`; a scope re-created under the same id continues numbering after it. Only
+//! after the tombstone is gone does numbering start from 1 again.
 //!
 //! Memory stays bounded: a scope holds at most `max_entries_per_scope` entries; minting one more
 //! fails with [`Error::scope_full`](crate::Error::scope_full) (values already in the scope still
@@ -32,6 +38,7 @@ use crate::error::{Error, Result};
 pub struct MemoryVaultBuilder {
     idle_ttl: Duration,
     max_entries_per_scope: usize,
+    tombstone_ttl: Duration,
 }
 
 impl MemoryVaultBuilder {
@@ -45,11 +52,19 @@ impl MemoryVaultBuilder {
         self.max_entries_per_scope = n;
         self
     }
+    /// How long an expired scope's numbering is remembered, so that a scope re-created under
+    /// the same id never reissues a number its placeholders used (see the module docs).
+    /// Default: 24 hours.
+    pub fn tombstone_ttl(mut self, ttl: Duration) -> Self {
+        self.tombstone_ttl = ttl;
+        self
+    }
     /// Builds the vault.
     pub fn build(self) -> MemoryVault {
         MemoryVault {
             cfg: self,
             scopes: DashMap::new(),
+            tombstones: DashMap::new(),
         }
     }
 }
@@ -60,15 +75,34 @@ struct Slot {
     origins: Vec<Arc<str>>,
 }
 
-/// The entries of one kind in one scope: `slots[n - 1]` is placeholder `n`.
+/// The entries of one kind in one scope: `slots[n - 1 - base]` is placeholder `n`.
 #[derive(Default)]
 struct KindState {
+    /// Numbers up to `base` belonged to an expired incarnation of this scope.
+    base: u64,
     by_value: HashMap<Arc<str>, u64>,
     slots: Vec<Slot>,
 }
 
+impl KindState {
+    fn slot_index(&self, n: u64) -> Option<usize> {
+        usize::try_from(n.checked_sub(self.base)?.checked_sub(1)?).ok()
+    }
+    fn high_water(&self) -> u64 {
+        self.base + u64::try_from(self.slots.len()).expect("slot count fits u64")
+    }
+}
+
+/// What an expired scope leaves behind: its highest number per kind.
+struct Tombstone {
+    at: Instant,
+    high: HashMap<Kind, u64>,
+}
+
 struct ScopeState {
     kinds: HashMap<Kind, KindState>,
+    /// Numbering floors per kind, from a tombstone of an earlier incarnation.
+    bases: HashMap<Kind, u64>,
     len: usize,
     last_access: Instant,
     /// Set (under this lock) when the scope is removed from the map; a holder of a stale `Arc`
@@ -81,10 +115,11 @@ struct ScopeCell {
 }
 
 impl ScopeCell {
-    fn new(now: Instant) -> ScopeCell {
+    fn new(now: Instant, bases: HashMap<Kind, u64>) -> ScopeCell {
         ScopeCell {
             state: Mutex::new(ScopeState {
                 kinds: HashMap::new(),
+                bases,
                 len: 0,
                 last_access: now,
                 dead: false,
@@ -103,6 +138,7 @@ impl ScopeCell {
 pub struct MemoryVault {
     cfg: MemoryVaultBuilder,
     scopes: DashMap<ScopeId, Arc<ScopeCell>>,
+    tombstones: DashMap<ScopeId, Tombstone>,
 }
 
 impl std::fmt::Debug for MemoryVault {
@@ -112,6 +148,7 @@ impl std::fmt::Debug for MemoryVault {
             .field("idle_ttl", &self.cfg.idle_ttl)
             .field("max_entries_per_scope", &self.cfg.max_entries_per_scope)
             .field("scopes", &self.scopes.len())
+            .field("tombstones", &self.tombstones.len())
             .finish()
     }
 }
@@ -122,6 +159,7 @@ impl MemoryVault {
         MemoryVaultBuilder {
             idle_ttl: Duration::from_secs(3600),
             max_entries_per_scope: 100_000,
+            tombstone_ttl: Duration::from_secs(24 * 3600),
         }
     }
 
@@ -139,6 +177,19 @@ impl MemoryVault {
         self.scopes.remove_if(scope, |_, c| Arc::ptr_eq(c, cell));
     }
 
+    /// Marks a scope dead (its lock is held) and leaves its tombstone. Must run before the cell
+    /// is unlinked, so that whoever re-creates the scope finds the tombstone.
+    fn bury(&self, scope: &ScopeId, st: &mut ScopeState, now: Instant) {
+        st.dead = true;
+        let mut high: HashMap<Kind, u64> = st.bases.clone();
+        for (k, ks) in &st.kinds {
+            high.insert(k.clone(), ks.high_water());
+        }
+        if !high.is_empty() {
+            self.tombstones.insert(scope.clone(), Tombstone { at: now, high });
+        }
+    }
+
     /// The live cell for `scope`, creating it if absent.
     fn cell_or_create(&self, scope: &ScopeId) -> Arc<ScopeCell> {
         if let Some(c) = self.scopes.get(scope) {
@@ -147,7 +198,16 @@ impl MemoryVault {
         Arc::clone(
             self.scopes
                 .entry(scope.clone())
-                .or_insert_with(|| Arc::new(ScopeCell::new(Instant::now())))
+                .or_insert_with(|| {
+                    let now = Instant::now();
+                    let bases = match self.tombstones.remove(scope) {
+                        Some((_, t)) if now.saturating_duration_since(t.at) <= self.cfg.tombstone_ttl => {
+                            t.high
+                        }
+                        _ => HashMap::new(),
+                    };
+                    Arc::new(ScopeCell::new(now, bases))
+                })
                 .value(),
         )
     }
@@ -160,12 +220,14 @@ impl Vault for MemoryVault {
             let mut guard = cell.lock();
             let st = &mut *guard;
             if st.dead {
-                // Swept between the lookup and the lock: take the new cell.
+                // Expired between the lookup and the lock: take (or make) the new cell.
+                drop(guard);
+                self.unlink(scope, &cell);
                 continue;
             }
             let now = Instant::now();
             if self.expired(st, now) {
-                st.dead = true;
+                self.bury(scope, st, now);
                 drop(guard);
                 self.unlink(scope, &cell);
                 continue;
@@ -177,11 +239,18 @@ impl Vault for MemoryVault {
                 if full {
                     return Err(Error::scope_full(limit));
                 }
-                st.kinds.insert(kind.clone(), KindState::default());
+                let base = st.bases.get(kind).copied().unwrap_or(0);
+                st.kinds.insert(
+                    kind.clone(),
+                    KindState {
+                        base,
+                        ..KindState::default()
+                    },
+                );
             }
             let ks = st.kinds.get_mut(kind).expect("inserted above");
             if let Some(&n) = ks.by_value.get(value) {
-                let idx = usize::try_from(n - 1).expect("slot numbers index the slot vector");
+                let idx = ks.slot_index(n).expect("numbers in by_value index the slots");
                 let slot = &mut ks.slots[idx];
                 if !slot.origins.iter().any(|o| &**o == origin) {
                     slot.origins.push(Arc::from(origin));
@@ -198,7 +267,7 @@ impl Vault for MemoryVault {
                 return Err(Error::scope_full(limit));
             }
             let shared: Arc<str> = Arc::from(value);
-            let n = u64::try_from(ks.slots.len()).expect("slot count fits u64") + 1;
+            let n = ks.high_water() + 1;
             ks.slots.push(Slot {
                 value: Secret(Arc::clone(&shared)),
                 origins: vec![Arc::from(origin)],
@@ -219,22 +288,23 @@ impl Vault for MemoryVault {
         let Some(cell) = self.scopes.get(scope).map(|c| Arc::clone(c.value())) else {
             return Ok(None);
         };
-        let mut st = cell.lock();
+        let mut guard = cell.lock();
+        let st = &mut *guard;
         if st.dead {
             return Ok(None);
         }
         let now = Instant::now();
-        if self.expired(&st, now) {
-            st.dead = true;
-            drop(st);
+        if self.expired(st, now) {
+            self.bury(scope, st, now);
+            drop(guard);
             self.unlink(scope, &cell);
             return Ok(None);
         }
         st.last_access = now;
-        let slot = st.kinds.get(&placeholder.kind).and_then(|ks| {
-            let idx = usize::try_from(placeholder.n.checked_sub(1)?).ok()?;
-            ks.slots.get(idx)
-        });
+        let slot = st
+            .kinds
+            .get(&placeholder.kind)
+            .and_then(|ks| ks.slots.get(ks.slot_index(placeholder.n)?));
         Ok(slot.map(|s| Entry {
             value: s.value.clone(),
             kind: placeholder.kind.clone(),
@@ -245,16 +315,23 @@ impl Vault for MemoryVault {
     fn sweep(&self) -> usize {
         let now = Instant::now();
         let mut dropped = 0;
-        self.scopes.retain(|_, cell| {
-            let mut st = cell.lock();
-            if st.dead || self.expired(&st, now) {
-                st.dead = true;
+        self.scopes.retain(|scope, cell| {
+            let mut guard = cell.lock();
+            let st = &mut *guard;
+            if st.dead {
+                dropped += 1;
+                false
+            } else if self.expired(st, now) {
+                self.bury(scope, st, now);
                 dropped += 1;
                 false
             } else {
                 true
             }
         });
+        let ttl = self.cfg.tombstone_ttl;
+        self.tombstones
+            .retain(|_, t| now.saturating_duration_since(t.at) <= ttl);
         dropped
     }
 }
@@ -375,14 +452,39 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         assert!(v.resolve(&s, &a.placeholder).unwrap().is_none());
         assert_eq!(v.scope_count(), 0);
-        // A fresh scope numbers from 1 again, and the old value is new to it.
+        // The re-created scope continues after the old numbers, so the stale [EMAIL_1] stays
+        // unknown instead of resolving to another value; the old value is new to it.
         let b = v.tokenize(&s, &email(), "b@example.org", "x").unwrap();
-        assert_eq!(b.placeholder.n, 1);
+        assert_eq!(b.placeholder.n, 2);
         assert!(b.minted);
+        assert!(v.resolve(&s, &a.placeholder).unwrap().is_none());
+        let p = v.tokenize(&s, &Kind::phone(), "+1 202 555 0100", "x").unwrap();
+        assert_eq!(p.placeholder.n, 1, "kinds without history start at 1");
         std::thread::sleep(Duration::from_millis(60));
         let a2 = v.tokenize(&s, &email(), "a@example.org", "x").unwrap();
         assert!(a2.minted);
-        assert_eq!(a2.placeholder.n, 1);
+        assert_eq!(a2.placeholder.n, 3);
+    }
+
+    #[test]
+    fn numbering_restarts_after_the_tombstone_expires() {
+        let v = MemoryVault::builder()
+            .idle_ttl(Duration::from_millis(20))
+            .tombstone_ttl(Duration::from_millis(60))
+            .build();
+        let s = ScopeId::new("c", "s");
+        v.tokenize(&s, &email(), "a@example.org", "x").unwrap();
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(v.sweep(), 1);
+        let b = v.tokenize(&s, &email(), "b@example.org", "x").unwrap();
+        assert_eq!(b.placeholder.n, 2);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(v.sweep(), 1);
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(v.sweep(), 0);
+        assert!(format!("{v:?}").contains("tombstones: 0"), "{v:?}");
+        let c = v.tokenize(&s, &email(), "c@example.org", "x").unwrap();
+        assert_eq!(c.placeholder.n, 1);
     }
 
     #[test]
