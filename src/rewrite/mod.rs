@@ -166,6 +166,9 @@ struct Cut {
     literal: bool,
 }
 
+/// Most rounds of re-detection before a string is vaulted whole (see [`TokenizePass::text`]).
+const MAX_ROUNDS: usize = 8;
+
 /// Per-pass state of a tokenize: scratch buffers and the report.
 struct TokenizePass<'a> {
     rw: &'a Rewriter,
@@ -173,6 +176,10 @@ struct TokenizePass<'a> {
     origin: &'a str,
     spans: Vec<Span>,
     cuts: Vec<Cut>,
+    /// Output pieces of the current string: `(output start, cut index)` for each placeholder.
+    placed: Vec<(usize, usize)>,
+    /// Placeholders minted by this pass (a value can be vaulted in an earlier round).
+    minted: HashSet<Placeholder>,
     seen: HashSet<Placeholder>,
     report: TokenizeReport,
 }
@@ -185,12 +192,48 @@ impl<'a> TokenizePass<'a> {
             origin,
             spans: Vec::new(),
             cuts: Vec::new(),
+            placed: Vec::new(),
+            minted: HashSet::new(),
             seen: HashSet::new(),
             report: TokenizeReport::default(),
         }
     }
 
+    /// Checks the detector's spans for `s` (in `self.spans`) and appends them as cuts.
+    fn push_detected(&mut self, s: &str) -> Result<()> {
+        let kinds = self.rw.detector.kinds();
+        for sp in &self.spans {
+            if sp.start >= sp.end {
+                continue;
+            }
+            if sp.end > s.len() || !s.is_char_boundary(sp.start) || !s.is_char_boundary(sp.end) {
+                return Err(Error::internal("the detector returned a span outside the text"));
+            }
+            if !kinds.contains(&sp.kind) {
+                return Err(Error::internal(format!(
+                    "the detector returned a span of kind {} it does not declare",
+                    sp.kind
+                )));
+            }
+            self.cuts.push(Cut {
+                start: sp.start,
+                end: sp.end,
+                kind: sp.kind.clone(),
+                literal: false,
+            });
+        }
+        Ok(())
+    }
+
     /// The tokenized text, or `None` when nothing in `s` changes.
+    ///
+    /// Cuts are the detector's matches plus placeholder-shaped text, made disjoint. Replacing a
+    /// match can expose another one that the detector didn't see in the original (a match can
+    /// end where a replaced one began, now that a `]` delimits it), so the output is scanned
+    /// again and any match outside the inserted placeholders becomes a cut too (joined with
+    /// the cuts it touches), until nothing new is found. If that hasn't settled after
+    /// [`MAX_ROUNDS`], the whole string is vaulted as one value: lossless, and nothing detected
+    /// is left in the output.
     fn text(&mut self, s: &str) -> Result<Option<String>> {
         let detector = &*self.rw.detector;
         let detect = detector.might_contain(s);
@@ -202,26 +245,7 @@ impl<'a> TokenizePass<'a> {
         self.cuts.clear();
         if detect {
             detector.find_into(s, &mut self.spans);
-            for sp in &self.spans {
-                if sp.start >= sp.end {
-                    continue;
-                }
-                if sp.end > s.len() || !s.is_char_boundary(sp.start) || !s.is_char_boundary(sp.end) {
-                    return Err(Error::internal("the detector returned a span outside the text"));
-                }
-                if !kinds.contains(&sp.kind) {
-                    return Err(Error::internal(format!(
-                        "the detector returned a span of kind {} it does not declare",
-                        sp.kind
-                    )));
-                }
-                self.cuts.push(Cut {
-                    start: sp.start,
-                    end: sp.end,
-                    kind: sp.kind.clone(),
-                    literal: false,
-                });
-            }
+            self.push_detected(s)?;
         }
         if bracket {
             for f in scan::placeholders(s, kinds) {
@@ -236,25 +260,134 @@ impl<'a> TokenizePass<'a> {
         if self.cuts.is_empty() {
             return Ok(None);
         }
-        merge_cuts(&mut self.cuts);
+        let mut round = 0;
+        loop {
+            merge_cuts(&mut self.cuts);
+            let out = self.render(s)?;
+            round += 1;
+            if !detector.might_contain(&out) {
+                return Ok(Some(self.settle(out)));
+            }
+            detector.find_into(&out, &mut self.spans);
+            let mut extra: Vec<Cut> = Vec::new();
+            for sp in &self.spans {
+                if let Some(cut) = self.map_back(s, &out, sp)? {
+                    extra.push(cut);
+                }
+            }
+            if extra.is_empty() {
+                return Ok(Some(self.settle(out)));
+            }
+            if round >= MAX_ROUNDS {
+                let kind = extra[0].kind.clone();
+                self.cuts.clear();
+                self.cuts.push(Cut {
+                    start: 0,
+                    end: s.len(),
+                    kind,
+                    literal: false,
+                });
+                let out = self.render(s)?;
+                return Ok(Some(self.settle(out)));
+            }
+            self.cuts.extend(extra);
+        }
+    }
+
+    /// Vaults every cut and builds the output; records where each placeholder went.
+    fn render(&mut self, s: &str) -> Result<String> {
         let mut out = String::with_capacity(s.len() + 8 * self.cuts.len());
+        self.placed.clear();
         let mut last = 0;
-        for i in 0..self.cuts.len() {
-            let (start, end) = (self.cuts[i].start, self.cuts[i].end);
-            out.push_str(&s[last..start]);
+        for (i, cut) in self.cuts.iter().enumerate() {
+            out.push_str(&s[last..cut.start]);
             let t = self
                 .rw
                 .vault
-                .tokenize(self.scope, &self.cuts[i].kind, &s[start..end], self.origin)?;
-            write!(out, "{}", t.placeholder).expect("writing to a String cannot fail");
-            if !self.seen.contains(&t.placeholder) {
-                self.seen.insert(t.placeholder.clone());
-                self.report.placeholders.push(t);
+                .tokenize(self.scope, &cut.kind, &s[cut.start..cut.end], self.origin)?;
+            if t.minted {
+                self.minted.insert(t.placeholder.clone());
             }
-            last = end;
+            self.placed.push((out.len(), i));
+            write!(out, "{}", t.placeholder).expect("writing to a String cannot fail");
+            last = cut.end;
         }
         out.push_str(&s[last..]);
-        Ok(Some(out))
+        Ok(out)
+    }
+
+    /// Adds the placeholders of the final output to the report and returns it.
+    fn settle(&mut self, out: String) -> String {
+        for &(at, _) in &self.placed {
+            let f = scan::next_placeholder(&out, at, self.rw.detector.kinds())
+                .expect("a placeholder was written here");
+            let placeholder = Placeholder {
+                kind: self.rw.detector.kinds()[f.kind].clone(),
+                n: f.n,
+            };
+            if self.seen.insert(placeholder.clone()) {
+                let minted = self.minted.contains(&placeholder);
+                self.report.placeholders.push(Tokenized { placeholder, minted });
+            }
+        }
+        out
+    }
+
+    /// Maps a detector span over the output back to a cut over the original `s`; `None` when
+    /// it lies within one inserted placeholder (detection inside a placeholder is not PII).
+    fn map_back(&self, s: &str, out: &str, sp: &Span) -> Result<Option<Cut>> {
+        if sp.start >= sp.end {
+            return Ok(None);
+        }
+        if sp.end > out.len() || !out.is_char_boundary(sp.start) || !out.is_char_boundary(sp.end) {
+            return Err(Error::internal("the detector returned a span outside the text"));
+        }
+        if !self.rw.detector.kinds().contains(&sp.kind) {
+            return Err(Error::internal(format!(
+                "the detector returned a span of kind {} it does not declare",
+                sp.kind
+            )));
+        }
+        // Output pieces alternate: kept text, placeholder, kept text, ... Placeholder `j` starts
+        // at `placed[j].0` in the output and its text ends at the next ']'.
+        let ph_end = |j: usize| -> usize {
+            let at = self.placed[j].0;
+            at + out[at..].find(']').expect("a placeholder ends with ']'") + 1
+        };
+        // Offset in `s` of an output position inside kept text after placeholder `j` (or before
+        // the first one when `j` is None).
+        let kept = |j: Option<usize>, pos: usize| -> usize {
+            match j {
+                None => pos,
+                Some(j) => self.cuts[self.placed[j].1].end + (pos - ph_end(j)),
+            }
+        };
+        // The last placeholder starting at or before `pos`.
+        let locate = |pos: usize| -> Option<usize> {
+            self.placed.partition_point(|&(at, _)| at <= pos).checked_sub(1)
+        };
+        let (js, je) = (locate(sp.start), locate(sp.end - 1));
+        let start = match js {
+            Some(j) if sp.start < ph_end(j) => self.cuts[self.placed[j].1].start,
+            j => kept(j, sp.start),
+        };
+        let end = match je {
+            Some(j) if sp.end - 1 < ph_end(j) => self.cuts[self.placed[j].1].end,
+            j => kept(j, sp.end - 1) + 1,
+        };
+        if let (Some(a), Some(b)) = (js, je) {
+            if a == b && sp.start >= self.placed[a].0 && sp.end <= ph_end(a) {
+                return Ok(None);
+            }
+        }
+        // Map kept-text ends to char boundaries of `s` (they are, as the same bytes are kept).
+        debug_assert!(s.is_char_boundary(start) && s.is_char_boundary(end));
+        Ok(Some(Cut {
+            start,
+            end,
+            kind: sp.kind.clone(),
+            literal: false,
+        }))
     }
 }
 
