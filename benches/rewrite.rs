@@ -1,12 +1,14 @@
-//! Full tokenize + restore of a ~1 MB realistic tool result (a `tools/call` response listing
-//! CRM records, as text content and as `structuredContent`), generated deterministically here:
-//! example.org/.com/.net addresses and fictional 555 numbers only.
+//! Full tokenize + restore of ~1 MB realistic tool results (`tools/call` responses). The
+//! `generated` input lists CRM records as text content and as `structuredContent`, generated
+//! deterministically here: example.org/.com/.net addresses and fictional 555 numbers only.
 //!
 //! Run: `cargo bench --bench rewrite -- --warm-up-time 1 --measurement-time 3`
 //!
-//! - `tokenize_restore_1mb/first_sight`: a fresh vault per iteration (every value is minted).
-//! - `tokenize_restore_1mb/steady`: one vault and scope for all iterations (values known).
-//! - `tokenize_1mb` / `plan_restore_1mb`: the two halves alone (steady state).
+//! Inputs: `benches/data/{sparse,dense}.json` (committed corpus, one PII value per ~2 KB and
+//! per ~100 bytes) and `generated` (built below). For each, in `tokenize_restore_1mb/<input>`:
+//! - `first_sight`: tokenize + plan + apply with a fresh vault per iteration (all values minted);
+//! - `steady`: the same with one vault and scope for all iterations (values already known);
+//! - `tokenize_only` / `plan_restore_only`: the two halves alone (steady state).
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
@@ -146,68 +148,75 @@ fn rewriter() -> Rewriter {
     )
 }
 
-fn bench(c: &mut Criterion) {
-    let msg = tool_result(1 << 20);
-    let bytes = msg.to_string().len() as u64;
-    let scope = ScopeId::new("bench", "run");
-
-    let mut g = c.benchmark_group("tokenize_restore_1mb");
-    g.throughput(Throughput::Bytes(bytes));
-    g.sample_size(20);
-    g.bench_function("first_sight", |b| {
-        b.iter_batched_ref(
-            || (msg.clone(), rewriter()),
-            |(m, rw)| {
-                rw.tokenize_message(m, &scope, "crm").expect("tokenize");
-                let plan = rw.plan_restore_message(m, &scope).expect("plan");
-                rw.apply_restore_message(m, &plan);
-            },
-            BatchSize::LargeInput,
-        )
-    });
-    let rw = rewriter();
-    {
-        // Check once that the round trip is exact, and warm the vault.
-        let mut m = msg.clone();
-        rw.tokenize_message(&mut m, &scope, "crm").expect("tokenize");
-        let plan = rw.plan_restore_message(&m, &scope).expect("plan");
-        eprintln!(
-            "bench input: {bytes} bytes, {} distinct placeholders",
-            plan.uses.len()
-        );
-        rw.apply_restore_message(&mut m, &plan);
-        assert_eq!(m, msg);
+/// The inputs: the committed corpus files (benches/data, from gen_bench.py) when present, and
+/// the result generated above.
+fn inputs() -> Vec<(&'static str, Value)> {
+    let mut v = Vec::new();
+    for name in ["sparse", "dense"] {
+        let path = format!("{}/benches/data/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => v.push((name, serde_json::from_str(&text).expect("bench data is JSON"))),
+            Err(e) => eprintln!("skipping {path}: {e}"),
+        }
     }
-    g.bench_function("steady", |b| {
-        b.iter_batched_ref(
-            || msg.clone(),
-            |m| {
-                rw.tokenize_message(m, &scope, "crm").expect("tokenize");
-                let plan = rw.plan_restore_message(m, &scope).expect("plan");
-                rw.apply_restore_message(m, &plan);
-            },
-            BatchSize::LargeInput,
-        )
-    });
-    g.finish();
+    v.push(("generated", tool_result(1 << 20)));
+    v
+}
 
-    let mut g = c.benchmark_group("halves_1mb");
-    g.throughput(Throughput::Bytes(bytes));
-    g.sample_size(20);
-    g.bench_function("tokenize", |b| {
-        b.iter_batched_ref(
-            || msg.clone(),
-            |m| rw.tokenize_message(m, &scope, "crm").expect("tokenize"),
-            BatchSize::LargeInput,
-        )
-    });
-    let mut tokenized = msg.clone();
-    rw.tokenize_message(&mut tokenized, &scope, "crm")
-        .expect("tokenize");
-    g.bench_function("plan_restore", |b| {
-        b.iter(|| rw.plan_restore_message(&tokenized, &scope).expect("plan"))
-    });
-    g.finish();
+fn bench(c: &mut Criterion) {
+    let scope = ScopeId::new("bench", "run");
+    for (name, msg) in inputs() {
+        let bytes = msg.to_string().len() as u64;
+        let mut g = c.benchmark_group(format!("tokenize_restore_1mb/{name}"));
+        g.throughput(Throughput::Bytes(bytes));
+        g.sample_size(20);
+        g.bench_function("first_sight", |b| {
+            b.iter_batched_ref(
+                || (msg.clone(), rewriter()),
+                |(m, rw)| {
+                    rw.tokenize_message(m, &scope, "crm").expect("tokenize");
+                    let plan = rw.plan_restore_message(m, &scope).expect("plan");
+                    rw.apply_restore_message(m, &plan);
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        let rw = rewriter();
+        {
+            // Check once that the round trip is exact, and warm the vault.
+            let mut m = msg.clone();
+            rw.tokenize_message(&mut m, &scope, "crm").expect("tokenize");
+            let plan = rw.plan_restore_message(&m, &scope).expect("plan");
+            eprintln!("{name}: {bytes} bytes, {} distinct placeholders", plan.uses.len());
+            rw.apply_restore_message(&mut m, &plan);
+            assert_eq!(m, msg);
+        }
+        g.bench_function("steady", |b| {
+            b.iter_batched_ref(
+                || msg.clone(),
+                |m| {
+                    rw.tokenize_message(m, &scope, "crm").expect("tokenize");
+                    let plan = rw.plan_restore_message(m, &scope).expect("plan");
+                    rw.apply_restore_message(m, &plan);
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        g.bench_function("tokenize_only", |b| {
+            b.iter_batched_ref(
+                || msg.clone(),
+                |m| rw.tokenize_message(m, &scope, "crm").expect("tokenize"),
+                BatchSize::LargeInput,
+            )
+        });
+        let mut tokenized = msg.clone();
+        rw.tokenize_message(&mut tokenized, &scope, "crm")
+            .expect("tokenize");
+        g.bench_function("plan_restore_only", |b| {
+            b.iter(|| rw.plan_restore_message(&tokenized, &scope).expect("plan"))
+        });
+        g.finish();
+    }
 }
 
 criterion_group!(benches, bench);
