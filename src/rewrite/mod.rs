@@ -166,6 +166,16 @@ struct Cut {
     literal: bool,
 }
 
+/// One placeholder written into an output string.
+struct Placed {
+    /// Byte range in the output.
+    start: usize,
+    end: usize,
+    /// Index of its cut.
+    cut: usize,
+    tokenized: Tokenized,
+}
+
 /// Most rounds of re-detection before a string is vaulted whole (see [`TokenizePass::text`]).
 const MAX_ROUNDS: usize = 8;
 
@@ -176,8 +186,8 @@ struct TokenizePass<'a> {
     origin: &'a str,
     spans: Vec<Span>,
     cuts: Vec<Cut>,
-    /// Output pieces of the current string: `(output start, cut index)` for each placeholder.
-    placed: Vec<(usize, usize)>,
+    /// Where each cut's placeholder went in the current output, in order.
+    placed: Vec<Placed>,
     /// Placeholders minted by this pass (a value can be vaulted in an earlier round).
     minted: HashSet<Placeholder>,
     seen: HashSet<Placeholder>,
@@ -305,11 +315,20 @@ impl<'a> TokenizePass<'a> {
                 .rw
                 .vault
                 .tokenize(self.scope, &cut.kind, &s[cut.start..cut.end], self.origin)?;
+            if t.placeholder.kind != cut.kind || t.placeholder.n == 0 {
+                return Err(Error::internal("the vault returned a malformed placeholder"));
+            }
             if t.minted {
                 self.minted.insert(t.placeholder.clone());
             }
-            self.placed.push((out.len(), i));
+            let start = out.len();
             write!(out, "{}", t.placeholder).expect("writing to a String cannot fail");
+            self.placed.push(Placed {
+                start,
+                end: out.len(),
+                cut: i,
+                tokenized: t,
+            });
             last = cut.end;
         }
         out.push_str(&s[last..]);
@@ -318,16 +337,14 @@ impl<'a> TokenizePass<'a> {
 
     /// Adds the placeholders of the final output to the report and returns it.
     fn settle(&mut self, out: String) -> String {
-        for &(at, _) in &self.placed {
-            let f = scan::next_placeholder(&out, at, self.rw.detector.kinds())
-                .expect("a placeholder was written here");
-            let placeholder = Placeholder {
-                kind: self.rw.detector.kinds()[f.kind].clone(),
-                n: f.n,
-            };
-            if self.seen.insert(placeholder.clone()) {
-                let minted = self.minted.contains(&placeholder);
-                self.report.placeholders.push(Tokenized { placeholder, minted });
+        for p in &self.placed {
+            let placeholder = &p.tokenized.placeholder;
+            if !self.seen.contains(placeholder) {
+                self.seen.insert(placeholder.clone());
+                self.report.placeholders.push(Tokenized {
+                    placeholder: placeholder.clone(),
+                    minted: self.minted.contains(placeholder),
+                });
             }
         }
         out
@@ -348,38 +365,36 @@ impl<'a> TokenizePass<'a> {
                 sp.kind
             )));
         }
-        // Output pieces alternate: kept text, placeholder, kept text, ... Placeholder `j` starts
-        // at `placed[j].0` in the output and its text ends at the next ']'.
-        let ph_end = |j: usize| -> usize {
-            let at = self.placed[j].0;
-            at + out[at..].find(']').expect("a placeholder ends with ']'") + 1
-        };
+        // Output pieces alternate: kept text, placeholder, kept text, ... Kept text after
+        // placeholder `j` is a verbatim copy of `s` from the end of its cut.
+        let placed = &self.placed;
+        let cut = |j: usize| &self.cuts[placed[j].cut];
         // Offset in `s` of an output position inside kept text after placeholder `j` (or before
         // the first one when `j` is None).
         let kept = |j: Option<usize>, pos: usize| -> usize {
             match j {
                 None => pos,
-                Some(j) => self.cuts[self.placed[j].1].end + (pos - ph_end(j)),
+                Some(j) => cut(j).end + (pos - placed[j].end),
             }
         };
         // The last placeholder starting at or before `pos`.
-        let locate = |pos: usize| -> Option<usize> {
-            self.placed.partition_point(|&(at, _)| at <= pos).checked_sub(1)
-        };
+        let locate =
+            |pos: usize| -> Option<usize> { placed.partition_point(|p| p.start <= pos).checked_sub(1) };
         let (js, je) = (locate(sp.start), locate(sp.end - 1));
-        let start = match js {
-            Some(j) if sp.start < ph_end(j) => self.cuts[self.placed[j].1].start,
-            j => kept(j, sp.start),
-        };
-        let end = match je {
-            Some(j) if sp.end - 1 < ph_end(j) => self.cuts[self.placed[j].1].end,
-            j => kept(j, sp.end - 1) + 1,
-        };
         if let (Some(a), Some(b)) = (js, je) {
-            if a == b && sp.start >= self.placed[a].0 && sp.end <= ph_end(a) {
+            if a == b && sp.end <= placed[a].end {
+                // Within one placeholder.
                 return Ok(None);
             }
         }
+        let start = match js {
+            Some(j) if sp.start < placed[j].end => cut(j).start,
+            j => kept(j, sp.start),
+        };
+        let end = match je {
+            Some(j) if sp.end - 1 < placed[j].end => cut(j).end,
+            j => kept(j, sp.end - 1) + 1,
+        };
         // Map kept-text ends to char boundaries of `s` (they are, as the same bytes are kept).
         debug_assert!(s.is_char_boundary(start) && s.is_char_boundary(end));
         Ok(Some(Cut {
