@@ -9,8 +9,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use mcp_pii_gateway::detect::Kind;
+use mcp_pii_gateway::detect::{Detector, Kind};
+use mcp_pii_gateway::rewrite::Rewriter;
 use mcp_pii_gateway::vault::{MemoryVault, Placeholder, ScopeId, Vault};
+use serde_json::{json, Value};
 
 /// Generated test values (example.org domain, no real data).
 fn values(n: usize) -> Vec<String> {
@@ -261,4 +263,51 @@ fn cap_holds_under_concurrency() {
         .collect();
     let all: HashSet<u64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     assert_eq!(all, (1..=CAP as u64).collect::<HashSet<_>>());
+}
+
+#[test]
+fn rewriters_racing_in_one_scope_agree() {
+    // Threads tokenize the same records in different orders through one shared vault: every
+    // thread's output must be identical (one placeholder per value, whoever minted it), and
+    // every output restores exactly.
+    const THREADS: usize = 6;
+    let rw = Rewriter::new(
+        Arc::new(Detector::builtin()),
+        Arc::new(MemoryVault::builder().build()),
+    );
+    let scope = ScopeId::new("client", "run");
+    let records: Arc<Vec<Value>> = Arc::new(
+        (0..400)
+            .map(|i| json!({"to": format!("user{}@example.org", i % 150), "cc": [format!("user{}@example.net", i % 70)],
+                           "note": format!("see [EMAIL_{}]", i % 9 + 1)}))
+            .collect(),
+    );
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (rw, scope, records, barrier) = (rw.clone(), scope.clone(), records.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let order = permutation(records.len(), t as u64 + 11);
+                barrier.wait();
+                let mut out = vec![Value::Null; records.len()];
+                for i in order {
+                    let mut v = records[i].clone();
+                    rw.tokenize_message(&mut v, &scope, &format!("server-{t}"))
+                        .unwrap();
+                    out[i] = v;
+                }
+                out
+            })
+        })
+        .collect();
+    let outs: Vec<Vec<Value>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    for o in &outs[1..] {
+        assert_eq!(o, &outs[0]);
+    }
+    for (i, v) in outs[0].iter().enumerate() {
+        let mut r = v.clone();
+        let plan = rw.plan_restore_message(&r, &scope).unwrap();
+        rw.apply_restore_message(&mut r, &plan);
+        assert_eq!(r, records[i]);
+    }
 }

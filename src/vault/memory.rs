@@ -427,14 +427,14 @@ mod tests {
     #[test]
     fn sweep_drops_idle_scopes_only() {
         let v = MemoryVault::builder()
-            .idle_ttl(Duration::from_millis(150))
+            .idle_ttl(Duration::from_millis(400))
             .build();
         let idle = ScopeId::new("c", "idle");
         let busy = ScopeId::new("c", "busy");
         let pi = v.tokenize(&idle, &email(), "a@example.org", "x").unwrap();
         let pb = v.tokenize(&busy, &email(), "b@example.org", "x").unwrap();
-        for _ in 0..4 {
-            std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(100));
             assert!(v.resolve(&busy, &pb.placeholder).unwrap().is_some());
         }
         assert_eq!(v.sweep(), 1);
@@ -470,7 +470,7 @@ mod tests {
     fn numbering_restarts_after_the_tombstone_expires() {
         let v = MemoryVault::builder()
             .idle_ttl(Duration::from_millis(20))
-            .tombstone_ttl(Duration::from_millis(60))
+            .tombstone_ttl(Duration::from_millis(300))
             .build();
         let s = ScopeId::new("c", "s");
         v.tokenize(&s, &email(), "a@example.org", "x").unwrap();
@@ -480,7 +480,7 @@ mod tests {
         assert_eq!(b.placeholder.n, 2);
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(v.sweep(), 1);
-        std::thread::sleep(Duration::from_millis(80));
+        std::thread::sleep(Duration::from_millis(350));
         assert_eq!(v.sweep(), 0);
         assert!(format!("{v:?}").contains("tombstones: 0"), "{v:?}");
         let c = v.tokenize(&s, &email(), "c@example.org", "x").unwrap();
