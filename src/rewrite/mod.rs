@@ -602,6 +602,9 @@ impl Rewriter {
 
     fn push_key(&self, out: &mut String, key: &str) {
         let escape = |out: &mut String, s: &str| {
+            if !s.bytes().any(|b| b == b'~' || b == b'/') {
+                return out.push_str(s);
+            }
             for c in s.chars() {
                 match c {
                     '~' => out.push_str("~0"),
