@@ -150,14 +150,21 @@ fn scan_whole(sc: &mut Scanner, input: &mut dyn Read, out: &mut dyn Write) -> Re
     // Line and column by one forward walk over the sorted spans.
     let (mut line, mut line_start, mut pos) = (1usize, 0usize, 0usize);
     for sp in &sc.spans {
-        for (i, b) in text.as_bytes()[pos..sp.start].iter().enumerate() {
+        if sp.start < pos || sp.start > text.len() {
+            // Not sorted (the detector promises it is): count from the start again.
+            (line, line_start, pos) = (1, 0, 0);
+        }
+        let start = sp.start.min(text.len());
+        for (i, b) in text.as_bytes()[pos..start].iter().enumerate() {
             if *b == b'\n' {
                 line += 1;
                 line_start = pos + i + 1;
             }
         }
-        pos = sp.start;
-        let column = 1 + text[line_start..sp.start].chars().count();
+        pos = start;
+        let column = 1 + String::from_utf8_lossy(&text.as_bytes()[line_start..start])
+            .chars()
+            .count();
         writeln!(
             out,
             "{}\t{}..{}\tline {line}, column {column}",
