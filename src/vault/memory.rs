@@ -1,27 +1,4 @@
-//! The embedded in-memory vault.
-//!
-//! Scopes live in a [`DashMap`] (sharded: scopes in different shards never touch the same lock,
-//! and a lookup only takes a shard's read lock for the time it takes to clone an `Arc`). Each
-//! scope's state sits behind its own mutex, so work in one scope never waits for another scope:
-//! the scope lock is held only for a hash lookup (and, for a new value, one insert).
-//!
-//! Expiry: every access refreshes the scope's idle timer. A scope idle for longer than the TTL is
-//! dead: [`Vault::sweep`] drops such scopes, and any access that finds one first drops it (lazy
-//! expiry), so an expired scope's placeholders never resolve even if no sweep ran.
-//!
-//! Expired placeholders must keep failing even when the same scope id comes back (a client's
-//! default scope does): otherwise a stale `[EMAIL_3]` still in a model's context could resolve
-//! to whatever value the new incarnation numbered 3, and data would go to the wrong person. So
-//! an expired scope leaves a small tombstone (its highest number per kind) for
-//! `tombstone_ttl`; a scope re-created under the same id continues numbering after it. Only
-//! after the tombstone is gone does numbering start from 1 again.
-//!
-//! Memory stays bounded: a scope holds at most `max_entries_per_scope` entries; minting one more
-//! fails with [`Error::scope_full`](crate::Error::scope_full) (values already in the scope still
-//! tokenize and resolve).
-//!
-//! Lock order (no deadlock): a shard lock may be held while a scope lock is taken (sweep and
-//! lazy removal do that); a scope lock is never held while a shard lock is taken.
+//! The embedded in-memory vault; see [`MemoryVault`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -134,7 +111,35 @@ impl ScopeCell {
 }
 
 /// The embedded in-memory vault: scopes sharded on a concurrent map, one lock per scope, idle
-/// TTL and an entry cap per scope. See the [module docs](self) for the concurrency design.
+/// TTL and an entry cap per scope.
+///
+/// Scopes live in a [`DashMap`] (sharded: scopes in different shards never touch the same lock,
+/// and a lookup only takes a shard's read lock for the time it takes to clone an `Arc`). Each
+/// scope's state sits behind its own mutex, so work in one scope never waits for another scope:
+/// the scope lock is held only for a hash lookup (and, for a new value, one insert).
+///
+/// Expiry: every access refreshes the scope's idle timer. A scope idle for longer than the TTL is
+/// dead: [`Vault::sweep`] drops such scopes, and any access that finds one first drops it (lazy
+/// expiry), so an expired scope's placeholders never resolve even if no sweep ran.
+///
+/// Expired placeholders must keep failing even when the same scope id comes back (a client's
+/// default scope does): otherwise a stale `[EMAIL_3]` still in a model's context could resolve
+/// to whatever value the new incarnation numbered 3, and data would go to the wrong person. So
+/// an expired scope leaves a small tombstone (its highest number per kind) for
+/// `tombstone_ttl`; a scope re-created under the same id continues numbering after it. Only
+/// after the tombstone is gone does numbering start from 1 again.
+///
+/// Memory stays bounded: a scope holds at most `max_entries_per_scope` entries; minting one more
+/// fails with [`Error::scope_full`](crate::Error::scope_full) (values already in the scope still
+/// tokenize and resolve).
+///
+/// Lock order (no deadlock): a `scopes` shard lock, then a scope's lock, then a `tombstones`
+/// shard lock; each is optional, and none is ever taken while a later one is held (tokenize and
+/// resolve take a scope lock only after the shard lock is released).
+///
+/// Lazy expiry makes expired placeholders fail without any sweep, but only [`Vault::sweep`]
+/// frees the memory of scopes that are never touched again: the owner should call it
+/// periodically (say every `idle_ttl / 4`).
 pub struct MemoryVault {
     cfg: MemoryVaultBuilder,
     scopes: DashMap<ScopeId, Arc<ScopeCell>>,
