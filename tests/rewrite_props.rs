@@ -288,6 +288,35 @@ proptest! {
     }
 
     #[test]
+    fn message_has_no_detected_pii_outside_placeholders(
+        params in json(), result in json(), text in text(), notify in any::<bool>()
+    ) {
+        // Members the rules leave untouched hold no PII here; everything else is arbitrary.
+        let msg = if notify {
+            serde_json::json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                "params": {"progressToken": "tok", "message": text, "extra": params}})
+        } else {
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {
+                "content": [{"type": "text", "text": text}, {"type": "image", "data": "QUJD"}],
+                "structuredContent": result, "_meta": params}})
+        };
+        let rw = rewriter();
+        let scope = ScopeId::new("c", "s");
+        let mut t = msg.clone();
+        rw.tokenize_message(&mut t, &scope, "srv").unwrap();
+        let kinds: Vec<&str> = rw.detector().kinds().iter().map(|k| k.as_str()).collect();
+        let mut all = Vec::new();
+        strings(&t, &mut all);
+        for s in all {
+            let ph = placeholder_ranges(&s, &kinds);
+            for span in rw.detector().find(&s) {
+                let inside = ph.iter().any(|&(a, b)| a <= span.start && span.end <= b);
+                prop_assert!(inside, "{} span {}..{} outside placeholders in {:?}", span.kind, span.start, span.end, s);
+            }
+        }
+    }
+
+    #[test]
     fn stable_across_calls_in_one_scope(v in json()) {
         let rw = rewriter();
         let scope = ScopeId::new("c", "s");
