@@ -291,3 +291,33 @@ fn jsonl_streams_answers_before_stdin_closes() {
         ]
     );
 }
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    // Like `scan --jsonl < big | head -1`.
+    let mut child = Command::new(BIN)
+        .args(["scan", "--jsonl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for i in 0..200_000 {
+            if writeln!(stdin, "{{\"text\":\"line {i} user{i}@example.org\"}}").is_err() {
+                break;
+            }
+        }
+    });
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader (and with it the pipe) is dropped here.
+    assert!(first.starts_with("{\"spans\":[{"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
