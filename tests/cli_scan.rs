@@ -321,3 +321,36 @@ fn closed_stdout_ends_quietly() {
     assert!(out.status.success(), "{:?}", out.status);
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+#[test]
+fn custom_rules_file() {
+    let dir = std::env::temp_dir().join(format!("mcp-pii-scan-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nkind = \"CUSTOMER_ID\"\npattern = '\\bCUST-[0-9]{6}\\b'\n\n[[rule]]\nkind = \"PROJECT\"\nterms = [\"Bluebird\"]\n",
+    )
+    .unwrap();
+    let rules_arg = rules.to_str().unwrap();
+    let input = "{\"text\":\"CUST-000123 on Bluebird, mail ana@example.org\"}\n";
+    let o = scan(&["--jsonl", "--rules", rules_arg], input.as_bytes());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let kinds: Vec<String> = spans(stdout(&o).trim()).into_iter().map(|(_, _, k)| k).collect();
+    assert_eq!(kinds, ["CUSTOMER_ID", "PROJECT", "EMAIL"]);
+    let o = scan(&["--jsonl", "--tokenize", "--rules", rules_arg], input.as_bytes());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "{\"text\":\"[CUSTOMER_ID_1] on [PROJECT_1], mail [EMAIL_1]\"}\n"
+    );
+    // A bad rule file: exit 2 before reading input.
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[[rule]]\nkind = \"lower\"\nterms = [\"x\"]\n").unwrap();
+    let o = scan(&["--rules", bad.to_str().unwrap()], b"text");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("invalid kind"), "{}", stderr(&o));
+    let o = scan(&["--rules", dir.join("missing.toml").to_str().unwrap()], b"text");
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -16,12 +16,17 @@
 //!   members of the input object are not copied (they were not scanned, so copying them could
 //!   leak).
 //!
+//! `--rules FILE` (repeatable) adds the custom rules of a TOML rule file to the built-in ones;
+//! their matches are reported (and tokenized) with the rule's KIND. A bad rule file exits
+//! with code 2 before any input is read.
+//!
 //! Bad input stops the run at the first bad line (not JSON, not an object, no string `text`;
 //! or, without `--jsonl`, stdin that is not UTF-8) with an error on stderr naming the line
 //! number and exit code 2; output for the lines before it has been written. The error never
 //! echoes input content. I/O errors exit with 1; a closed stdout ends the run quietly.
 
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -39,6 +44,9 @@ pub struct ScanArgs {
     /// Print the text with placeholders instead of the spans.
     #[arg(long)]
     pub tokenize: bool,
+    /// A TOML file of custom rules to use besides the built-in ones (see `rules/`); repeatable.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
 }
 
 /// Why a run failed; decides the exit code.
@@ -93,12 +101,12 @@ struct Scanner {
 }
 
 impl Scanner {
-    fn new(tokenize: bool) -> Result<Scanner, Fail> {
-        let detector = Arc::new(
-            Detector::builder()
-                .build()
-                .map_err(|e| Fail::Input(format!("rules: {e}")))?,
-        );
+    fn new(tokenize: bool, rules: &[PathBuf]) -> Result<Scanner, Fail> {
+        let mut builder = Detector::builder();
+        for path in rules {
+            builder = builder.rules_file(path).map_err(|e| Fail::Input(e.to_string()))?;
+        }
+        let detector = Arc::new(builder.build().map_err(|e| Fail::Input(e.to_string()))?);
         let rewriter = tokenize.then(|| {
             // One run is one scope; its size is bounded by the input, not by a cap.
             let vault = MemoryVault::builder()
@@ -123,7 +131,7 @@ impl Scanner {
 }
 
 fn scan<R: Read>(args: &ScanArgs, input: &mut BufReader<R>, out: &mut dyn Write) -> Result<(), Fail> {
-    let mut scanner = Scanner::new(args.tokenize)?;
+    let mut scanner = Scanner::new(args.tokenize, &args.rules)?;
     if args.jsonl {
         scan_jsonl(&mut scanner, input, out)
     } else {
