@@ -421,7 +421,7 @@ impl PiiCore {
             Err(e) => {
                 tracing::warn!(
                     server = %ctx.server,
-                    error = %e,
+                    error = error_kind(&e),
                     "could not tokenize a message toward the model; it was withheld"
                 );
                 self.hooks.withheld(ctx, &e);
@@ -448,6 +448,26 @@ impl PiiCore {
         } else {
             Some(out)
         })
+    }
+}
+
+/// A short, value-free name for an error's kind, for log lines (error messages name
+/// placeholders and JSON paths; logs get only this).
+pub fn error_kind(e: &Error) -> &'static str {
+    if e.is_unknown_placeholder() {
+        "unknown_placeholder"
+    } else if e.is_policy_denied() {
+        "policy_denied"
+    } else if e.is_too_deep() {
+        "too_deep"
+    } else if e.is_scope_full() {
+        "scope_full"
+    } else if e.is_bad_input() {
+        "bad_input"
+    } else if e.is_upstream() {
+        "upstream"
+    } else {
+        "internal"
     }
 }
 

@@ -48,7 +48,8 @@ use tower_service::Service;
 
 use super::body::{boxed, full, Body, BoxError};
 use super::core::{
-    error_object, error_reply, unanswered_errors, ExchangeCtx, PiiCore, RequestInfo, ToModel, ToServer,
+    error_kind, error_object, error_reply, unanswered_errors, ExchangeCtx, PiiCore, RequestInfo, ToModel,
+    ToServer,
 };
 use super::headers::restore_mirror_headers;
 use super::response::{json_response, jsonrpc_error_response};
@@ -260,7 +261,7 @@ async fn exchange<E>(
                 Bytes::from(serde_json::to_vec(&msg).unwrap_or_default())
             }
             Err(e) => {
-                tracing::info!(error = %e, "request rejected; nothing was forwarded");
+                tracing::info!(error = error_kind(&e), "request rejected; nothing was forwarded");
                 record("outcome", "rejected");
                 return Ok(match error_reply(&msg, &e) {
                     Some(reply) => json_response(StatusCode::OK, &reply),
