@@ -564,7 +564,9 @@ async fn empty_accepted_answers_pass_through() {
 }
 
 /// Captures everything logged during exchanges with PII (tokenize, restore, rejection, SSE)
-/// and checks that no raw value appears, while the exchange lines do.
+/// and checks that no raw value appears, while the exchange lines do. The subscriber is the
+/// process-wide default (a thread-local one races with the other tests over callsite
+/// interest), so the other tests' logs are checked too.
 #[test]
 fn logs_never_hold_values() {
     #[derive(Clone, Default)]
@@ -585,7 +587,7 @@ fn logs_never_hold_values() {
         .with_writer(move || b2.clone())
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_global_default(subscriber).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
