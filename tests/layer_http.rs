@@ -620,3 +620,23 @@ fn logs_never_hold_values() {
         "{logs}"
     );
 }
+
+#[tokio::test]
+async fn client_answers_to_server_requests_are_restored_or_replaced_by_errors() {
+    let (svc, seen) = stack(PiiLayer::new("crm"));
+    call(&svc, req(contact(1))).await;
+    // A known placeholder in an elicitation answer reaches the server as the value.
+    let answer = json!({"jsonrpc":"2.0","id":0,"result":{"action":"accept","content":{"email":"[EMAIL_1]"}}});
+    let (status, _, _) = call(&svc, req(answer)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(seen.last_json()["result"]["content"]["email"], EMAIL);
+    // An unknown one: the server gets an error for that id instead, so it does not hang.
+    let answer =
+        json!({"jsonrpc":"2.0","id":"srv-4","result":{"action":"accept","content":{"email":"[EMAIL_5]"}}});
+    let (status, _, _) = call(&svc, req(answer)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let fwd = seen.last_json();
+    assert_eq!(fwd["id"], "srv-4");
+    assert_eq!(fwd["error"]["code"], -32602);
+    assert!(fwd.get("result").is_none());
+}

@@ -87,6 +87,16 @@ impl RequestInfo {
     }
 }
 
+/// The method of a message (the first one of a batch) as a name safe to log; `None` for a
+/// response.
+pub fn method_of(msg: &Value) -> Option<Arc<str>> {
+    let first = match msg {
+        Value::Array(items) => items.first()?,
+        other => other,
+    };
+    first.get("method")?.as_str().map(safe_name)
+}
+
 /// A name safe to log: protocol-looking names (`[A-Za-z0-9_./-]`, at most 64 bytes, no run of
 /// 5 or more digits) as they are, anything else as `<other>`.
 pub fn safe_name(name: &str) -> Arc<str> {
@@ -518,6 +528,26 @@ pub fn error_reply(msg: &Value, err: &Error) -> Option<Value> {
             (!out.is_empty()).then_some(Value::Array(out))
         }
         other => RequestInfo::from_message(other).map(|r| error_response(r.id, error)),
+    }
+}
+
+/// What to forward to the server instead of a rejected client→server message that holds
+/// responses (the client's answers to server-initiated requests) but no request: an error
+/// response with the same id for each response, so the server does not wait for an answer that
+/// will never come (an object for one message, an array for a batch). Notifications are left
+/// out. `None` when there is no response in `msg`.
+pub fn responses_as_errors(msg: &Value, err: &Error) -> Option<Value> {
+    let error = err.to_jsonrpc_error();
+    match msg {
+        Value::Array(items) => {
+            let out: Vec<Value> = items
+                .iter()
+                .filter_map(response_id)
+                .map(|id| error_response(id, error.clone()))
+                .collect();
+            (!out.is_empty()).then_some(Value::Array(out))
+        }
+        other => response_id(other).map(|id| error_response(id, error)),
     }
 }
 

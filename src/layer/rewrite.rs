@@ -48,8 +48,8 @@ use tower_service::Service;
 
 use super::body::{boxed, full, Body, BoxError};
 use super::core::{
-    error_kind, error_object, error_reply, unanswered_errors, ExchangeCtx, PiiCore, RequestInfo, ToModel,
-    ToServer,
+    error_kind, error_object, error_reply, method_of, responses_as_errors, unanswered_errors, ExchangeCtx,
+    PiiCore, RequestInfo, ToModel, ToServer,
 };
 use super::headers::restore_mirror_headers;
 use super::response::{json_response, jsonrpc_error_response};
@@ -247,8 +247,8 @@ async fn exchange<E>(
             }
         };
         ctx = ctx.with_requests(RequestInfo::collect(&msg));
-        if let Some(m) = ctx.method() {
-            tracing::Span::current().record("mcp_method", m);
+        if let Some(m) = method_of(&msg) {
+            tracing::Span::current().record("mcp_method", &*m);
         }
         let restored = cfg
             .core
@@ -261,17 +261,29 @@ async fn exchange<E>(
                 Bytes::from(serde_json::to_vec(&msg).unwrap_or_default())
             }
             Err(e) => {
-                tracing::info!(error = error_kind(&e), "request rejected; nothing was forwarded");
                 record("outcome", "rejected");
-                return Ok(match error_reply(&msg, &e) {
-                    Some(reply) => json_response(StatusCode::OK, &reply),
-                    // Only notifications or responses: nothing to answer, nothing forwarded.
+                if let Some(reply) = error_reply(&msg, &e) {
+                    tracing::info!(error = error_kind(&e), "request rejected; nothing was forwarded");
+                    return Ok(json_response(StatusCode::OK, &reply));
+                }
+                match responses_as_errors(&msg, &e) {
+                    // The client's answers to server-initiated requests: the server gets errors
+                    // in their place (so it does not wait forever), and no value.
+                    Some(substitute) => {
+                        tracing::info!(
+                            error = error_kind(&e),
+                            "client answer rejected; the server gets an error in its place"
+                        );
+                        Bytes::from(serde_json::to_vec(&substitute).unwrap_or_default())
+                    }
+                    // Only notifications: nothing to answer, nothing forwarded.
                     None => {
+                        tracing::info!(error = error_kind(&e), "notification dropped");
                         let mut res = Response::new(super::body::empty());
                         *res.status_mut() = StatusCode::ACCEPTED;
-                        res
+                        return Ok(res);
                     }
-                });
+                }
             }
         }
     };
@@ -289,6 +301,7 @@ async fn exchange<E>(
     let res = call_inner(Request::from_parts(parts, full(forwarded))).await?;
 
     // 4. Tokenize the answer.
+    record("outcome", "ok");
     let (mut rparts, rbody) = res.into_parts();
     if cs.source == ScopeSource::Default {
         if let Some(sid) = rparts
