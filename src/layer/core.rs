@@ -141,6 +141,10 @@ impl ExchangeCtx {
             requests: Arc::from(Vec::new()),
         }
     }
+    /// A context for one client→server message: [`new`](Self::new) plus the message's requests.
+    pub fn for_message(scope: ScopeId, server: impl Into<Arc<str>>, msg: &Value) -> ExchangeCtx {
+        ExchangeCtx::new(scope, server).with_requests(RequestInfo::collect(msg))
+    }
     /// The same context carrying `requests` (see [`RequestInfo::collect`]).
     pub fn with_requests(mut self, requests: Vec<RequestInfo>) -> ExchangeCtx {
         self.requests = Arc::from(requests);
