@@ -12,8 +12,11 @@ use http::{HeaderName, HeaderValue};
 use mcp_pii_gateway::layer::PiiLayer;
 use rmcp::{
     handler::server::{router::tool::ToolRouter, wrapper::Parameters},
-    model::{CallToolRequestParams, CallToolResult, ProtocolVersion, ServerCapabilities, ServerConfig},
-    service::{ClientLifecycleMode, ClientServiceExt, RunningService},
+    model::{
+        CallToolRequestParams, CallToolResult, ErrorData, ProtocolVersion, ReadResourceRequestParams,
+        ReadResourceResponse, ReadResourceResult, ResourceContents, ServerCapabilities, ServerConfig,
+    },
+    service::{ClientLifecycleMode, ClientServiceExt, RequestContext, RunningService},
     tool, tool_handler, tool_router,
     transport::{
         streamable_http_client::StreamableHttpClientTransportConfig,
@@ -22,7 +25,7 @@ use rmcp::{
         },
         StreamableHttpClientTransport,
     },
-    RoleClient, ServerHandler, ServiceExt,
+    RoleClient, RoleServer, ServerHandler, ServiceExt,
 };
 use tower::ServiceBuilder;
 
@@ -64,16 +67,31 @@ impl Crm {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for Crm {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.received.lock().unwrap().push(request.uri.clone());
+        let text = format!("card for {}", request.uri);
+        Ok(ReadResourceResult::new(vec![ResourceContents::text(text, request.uri)]).into())
     }
 }
 
 /// Serves the rmcp server behind `PiiLayer` on a free port; returns the endpoint URL.
-async fn serve(received: Arc<Mutex<Vec<String>>>) -> String {
+async fn serve(received: Arc<Mutex<Vec<String>>>, json_response: bool) -> String {
     let mcp: StreamableHttpService<Crm, LocalSessionManager> = StreamableHttpService::new(
         move || Ok(Crm::new(received.clone())),
         Default::default(),
-        StreamableHttpServerConfig::default(),
+        StreamableHttpServerConfig::default().with_json_response(json_response),
     );
     let svc = ServiceBuilder::new()
         .layer(PiiLayer::new("crm").scope_header(HeaderName::from_static("x-agent-run")))
@@ -145,9 +163,9 @@ async fn call(
         .map_err(|e| e.to_string())
 }
 
-async fn round_trip(stateless: bool) {
+async fn round_trip(stateless: bool, json_response: bool) {
     let received = Arc::new(Mutex::new(Vec::new()));
-    let url = serve(received.clone()).await;
+    let url = serve(received.clone(), json_response).await;
 
     let a = client(&url, "run-1", stateless).await;
     let seen = call(&a, "contact", None).await.unwrap();
@@ -171,17 +189,41 @@ async fn round_trip(stateless: bool) {
     assert!(!err.contains(EMAIL), "{err}");
     assert_eq!(received.lock().unwrap().len(), 2);
 
+    // A placeholder in a resource URI: restored in the body and in the `Mcp-Name` header that
+    // mirrors it (rmcp rejects a mismatch with -32020 in the stateless revision).
+    let res = a
+        .read_resource(ReadResourceRequestParams::new("contact://[EMAIL_1]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        received.lock().unwrap().last().unwrap(),
+        &format!("contact://{EMAIL}")
+    );
+    let res = serde_json::to_value(&res).unwrap();
+    assert_eq!(res["contents"][0]["text"], "card for contact://[EMAIL_1]");
+    assert_eq!(res["contents"][0]["uri"], "contact://[EMAIL_1]");
+
     for c in [a, a2, b] {
         let _ = c.cancel().await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rmcp_round_trip_session_based() {
-    round_trip(false).await;
+async fn rmcp_round_trip_session_based_sse() {
+    round_trip(false, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rmcp_round_trip_stateless() {
-    round_trip(true).await;
+async fn rmcp_round_trip_session_based_json() {
+    round_trip(false, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_round_trip_stateless_sse() {
+    round_trip(true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_round_trip_stateless_json() {
+    round_trip(true, true).await;
 }
