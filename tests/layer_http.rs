@@ -640,3 +640,29 @@ async fn client_answers_to_server_requests_are_restored_or_replaced_by_errors() 
     assert_eq!(fwd["error"]["code"], -32602);
     assert!(fwd.get("result").is_none());
 }
+
+#[tokio::test]
+async fn compressed_answers_are_never_released() {
+    // The layer asks for no compression...
+    let (svc, seen) = stack(PiiLayer::new("crm"));
+    call(&svc, req_h(contact(1), &[("accept-encoding", "gzip, br")])).await;
+    assert!(seen.last_header("accept-encoding").is_none());
+    // ...and withholds a compressed answer it cannot inspect.
+    let svc =
+        ServiceBuilder::new()
+            .layer(PiiLayer::new("crm"))
+            .service_fn(|_req: Request<Body>| async move {
+                let mut r = Response::new(full(format!("data: {EMAIL}\n\n")));
+                r.headers_mut()
+                    .insert("content-type", "text/event-stream".parse().unwrap());
+                r.headers_mut()
+                    .insert("content-encoding", "gzip".parse().unwrap());
+                Ok::<_, Infallible>(r)
+            });
+    let (status, _, body) = call(&BoxCloneService::new(svc), req(contact(3))).await;
+    no_raw(&body);
+    assert_eq!(status, 200);
+    let v = json_of(&body);
+    assert_eq!(v["id"], 3);
+    assert_eq!(v["error"]["code"], -32002);
+}

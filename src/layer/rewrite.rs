@@ -297,6 +297,9 @@ async fn exchange<E>(
             .insert(header::CONTENT_LENGTH, HeaderValue::from(forwarded.len()));
     }
 
+    // The answer must come back readable: a compressed body cannot be inspected.
+    parts.headers.remove(header::ACCEPT_ENCODING);
+
     // 3. Forward.
     let res = call_inner(Request::from_parts(parts, full(forwarded))).await?;
 
@@ -320,6 +323,18 @@ async fn exchange<E>(
     {
         return Ok(Response::from_parts(rparts, rbody));
     }
+    if rparts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+    {
+        // Compressed although we asked for no compression: fail closed.
+        drop(rbody);
+        return Ok(withhold(
+            &ctx,
+            "the server's response is compressed and cannot be inspected",
+        ));
+    }
     if is_event_stream(&rparts.headers) {
         rparts.headers.remove(header::CONTENT_LENGTH);
         let rw = SseRewriter::new(cfg.core.clone(), ctx, cfg.max_sse_event);
@@ -340,30 +355,15 @@ async fn buffered_response(
     mut parts: http::response::Parts,
     body: Body,
 ) -> Response<Body> {
-    let withhold = |why: &str| {
-        record("outcome", "withheld");
-        tracing::warn!(server = %ctx.server, "{why}; the response was withheld");
-        let err = error_object(
-            -32002,
-            &format!("upstream error: {why}; the gateway withheld the response"),
-        );
-        match unanswered_errors(ctx, &[], &err) {
-            Some(msg) => json_response(StatusCode::OK, &msg),
-            None => json_response(
-                StatusCode::BAD_GATEWAY,
-                &super::core::error_response(Value::Null, err),
-            ),
-        }
-    };
     if content_length(&parts.headers).is_some_and(|n| n > cfg.max_response_body as u64) {
-        return withhold("the server's response exceeds the gateway's size limit");
+        return withhold(ctx, "the server's response exceeds the gateway's size limit");
     }
     let bytes = match collect_limited(body, cfg.max_response_body).await {
         Ok(b) => b,
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return withhold("the server's response exceeds the gateway's size limit")
+            return withhold(ctx, "the server's response exceeds the gateway's size limit")
         }
-        Err(_) => return withhold("the server's response body could not be read"),
+        Err(_) => return withhold(ctx, "the server's response body could not be read"),
     };
     let out: Bytes = match serde_json::from_slice::<Value>(&bytes) {
         Ok(mut msg) => match cfg.core.to_model(&mut msg, ctx) {
@@ -376,15 +376,15 @@ async fn buffered_response(
                 record("outcome", "withheld");
                 Bytes::from(serde_json::to_vec(&msg).unwrap_or_default())
             }
-            ToModel::Dropped => return withhold("the server's message could not be tokenized"),
+            ToModel::Dropped => return withhold(ctx, "the server's message could not be tokenized"),
         },
         Err(_) => match std::str::from_utf8(&bytes) {
             Ok(text) => match cfg.core.tokenize_text(text, ctx) {
                 Ok(None) => bytes,
                 Ok(Some(t)) => Bytes::from(t),
-                Err(_) => return withhold("the server's response could not be tokenized"),
+                Err(_) => return withhold(ctx, "the server's response could not be tokenized"),
             },
-            Err(_) => return withhold("the server's response is neither JSON nor text"),
+            Err(_) => return withhold(ctx, "the server's response is neither JSON nor text"),
         },
     };
     parts.headers.remove(header::TRANSFER_ENCODING);
@@ -398,6 +398,24 @@ async fn buffered_response(
 /// prove the body's bounds for every lifetime (a rustc limitation with `dyn Error` bodies).
 fn collect_limited(body: Body, max: usize) -> BoxFuture<Bytes, BoxError> {
     Box::pin(Limited::new(body, max).collect().map_ok(|c| c.to_bytes()))
+}
+
+/// The answer sent instead of a server response that cannot be released: a JSON-RPC error for
+/// each request of the exchange (HTTP 200), or a 502 with `id: null` when there is none.
+fn withhold(ctx: &ExchangeCtx, why: &str) -> Response<Body> {
+    record("outcome", "withheld");
+    tracing::warn!(server = %ctx.server, "{why}; the response was withheld");
+    let err = error_object(
+        -32002,
+        &format!("upstream error: {why}; the gateway withheld the response"),
+    );
+    match unanswered_errors(ctx, &[], &err) {
+        Some(msg) => json_response(StatusCode::OK, &msg),
+        None => json_response(
+            StatusCode::BAD_GATEWAY,
+            &super::core::error_response(Value::Null, err),
+        ),
+    }
 }
 
 fn too_large() -> Response<Body> {
