@@ -34,8 +34,9 @@
 //! response side — better: log no bodies at all.
 //!
 //! # Types and bounds
-//! - The stack's body type is [`body::Body`] =
-//!   `UnsyncBoxBody<Bytes, BoxError>` with [`body::BoxError`] = `Box<dyn Error + Send + Sync>`.
+//! - The stack's body type is [`body::Body`]:
+//!   a boxed `Bytes` body (a struct wrapping `UnsyncBoxBody<Bytes, BoxError>`) with
+//!   [`body::BoxError`] = `Box<dyn Error + Send + Sync>`.
 //!   Convert any body with [`body::boxed`] (hyper's `Incoming`, `Full<Bytes>`, rmcp's
 //!   `BoxBody<Bytes, Infallible>`).
 //! - `PiiLayer::layer(inner)` (and `RewriteLayer`) accept an inner service

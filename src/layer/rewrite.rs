@@ -344,7 +344,7 @@ async fn exchange<E>(
             done: false,
             span: tracing::Span::current(),
         };
-        return Ok(Response::from_parts(rparts, body.boxed_unsync()));
+        return Ok(Response::from_parts(rparts, Body::new(body)));
     }
     Ok(buffered_response(&cfg, &ctx, rparts, rbody).await)
 }

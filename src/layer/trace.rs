@@ -25,7 +25,6 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Frame;
-use http_body_util::BodyExt;
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::{field::Empty, Instrument};
@@ -114,7 +113,7 @@ where
                         inner: body,
                         done: Some(Done { span, start, status }),
                     };
-                    Ok(Response::from_parts(parts, body.boxed_unsync()))
+                    Ok(Response::from_parts(parts, Body::new(body)))
                 }
                 Err(e) => {
                     span.record("outcome", "service_error");
