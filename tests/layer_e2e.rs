@@ -192,16 +192,16 @@ async fn round_trip(stateless: bool, json_response: bool) {
     // A placeholder in a resource URI: restored in the body and in the `Mcp-Name` header that
     // mirrors it (rmcp rejects a mismatch with -32020 in the stateless revision).
     let res = a
-        .read_resource(ReadResourceRequestParams::new("contact://[EMAIL_1]"))
+        .read_resource(ReadResourceRequestParams::new("mailto:[EMAIL_1]"))
         .await
         .unwrap();
     assert_eq!(
         received.lock().unwrap().last().unwrap(),
-        &format!("contact://{EMAIL}")
+        &format!("mailto:{EMAIL}")
     );
     let res = serde_json::to_value(&res).unwrap();
-    assert_eq!(res["contents"][0]["text"], "card for contact://[EMAIL_1]");
-    assert_eq!(res["contents"][0]["uri"], "contact://[EMAIL_1]");
+    assert_eq!(res["contents"][0]["text"], "card for mailto:[EMAIL_1]");
+    assert_eq!(res["contents"][0]["uri"], "mailto:[EMAIL_1]");
 
     for c in [a, a2, b] {
         let _ = c.cancel().await;
