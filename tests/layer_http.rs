@@ -666,3 +666,96 @@ async fn compressed_answers_are_never_released() {
     assert_eq!(v["id"], 3);
     assert_eq!(v["error"]["code"], -32002);
 }
+
+#[tokio::test]
+async fn get_stream_events_are_tokenized_in_the_session_scope() {
+    let note = json!({"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":format!("mailto:{EMAIL}")}});
+    let events = format!(": stream open\n\nid: 1\ndata: {note}\n\n").into_bytes();
+    let seen = Seen::default();
+    let s2 = seen.clone();
+    let svc = ServiceBuilder::new()
+        .layer(PiiLayer::new("crm"))
+        .service_fn(move |req: Request<Body>| {
+            let events = events.clone();
+            let seen = s2.clone();
+            async move {
+                if req.method() == http::Method::GET {
+                    let mut r = Response::new(full(events));
+                    r.headers_mut()
+                        .insert("content-type", "text/event-stream".parse().unwrap());
+                    return Ok::<_, Infallible>(r);
+                }
+                let (parts, body) = req.into_parts();
+                let bytes = body.collect().await.unwrap().to_bytes();
+                seen.calls.lock().unwrap().push((parts.headers, bytes));
+                let mut r = Response::new(full(""));
+                *r.status_mut() = StatusCode::ACCEPTED;
+                Ok(r)
+            }
+        });
+    let svc = BoxCloneService::new(svc);
+    let get = Request::get("/mcp")
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", "sess-9")
+        .body(full(""))
+        .unwrap();
+    let (status, _, body) = call(&svc, get).await;
+    assert_eq!(status, 200);
+    no_raw(&body);
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(text.starts_with(": stream open\n\nid: 1\ndata: "), "{text}");
+    assert!(text.contains("\"uri\":\"mailto:[EMAIL_1]\""), "{text}");
+    // The placeholder belongs to the session: a POST of the same session restores it.
+    let sub = json!({"jsonrpc":"2.0","method":"notifications/x","params":{"uri":"mailto:[EMAIL_1]"}});
+    call(&svc, req_h(sub.clone(), &[("mcp-session-id", "sess-9")])).await;
+    assert_eq!(seen.last_json()["params"]["uri"], format!("mailto:{EMAIL}"));
+    // Another session does not know it: the notification is dropped.
+    let n = seen.count();
+    call(&svc, req_h(sub, &[("mcp-session-id", "sess-10")])).await;
+    assert_eq!(seen.count(), n);
+}
+
+#[tokio::test]
+async fn input_required_round_trip() {
+    // One core shared by the two stacks (same vault): the answer and the retried request.
+    let layer = PiiLayer::new("crm");
+    let seen = Seen::default();
+    let s2 = seen.clone();
+    let svc = ServiceBuilder::new().layer(layer).service_fn(move |req: Request<Body>| {
+        let seen = s2.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let bytes = body.collect().await.unwrap().to_bytes();
+            seen.calls.lock().unwrap().push((parts.headers, bytes.clone()));
+            let msg: Value = serde_json::from_slice(&bytes).unwrap();
+            let reply = if msg["params"].get("inputResponses").is_none() {
+                json!({"jsonrpc":"2.0","id":msg["id"],"result":{
+                    "resultType":"input_required",
+                    "inputRequests":{"ask":{"method":"elicitation/create","params":{
+                        "message":format!("Send the report to {EMAIL}?"),"mode":"form","requestedSchema":{"type":"object"}}}},
+                    "requestState":"v1.c2VhbGVk"}})
+            } else {
+                json!({"jsonrpc":"2.0","id":msg["id"],"result":{"resultType":"complete","content":[{"type":"text","text":"done"}]}})
+            };
+            let mut r = Response::new(full(serde_json::to_vec(&reply).unwrap()));
+            r.headers_mut().insert("content-type", "application/json".parse().unwrap());
+            Ok::<_, Infallible>(r)
+        }
+    });
+    let svc = BoxCloneService::new(svc);
+    let (_, _, body) = call(&svc, req(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send_report","arguments":{}}}))).await;
+    no_raw(&body);
+    let v = json_of(&body);
+    assert_eq!(
+        v["result"]["inputRequests"]["ask"]["params"]["message"],
+        "Send the report to [EMAIL_1]?"
+    );
+    assert_eq!(v["result"]["requestState"], "v1.c2VhbGVk");
+    let retry = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"send_report","arguments":{},
+        "inputResponses":{"ask":{"action":"accept","content":{"email":"[EMAIL_1]"}}},"requestState":"v1.c2VhbGVk"}});
+    let (_, _, body) = call(&svc, req(retry)).await;
+    assert_eq!(json_of(&body)["result"]["content"][0]["text"], "done");
+    let fwd = seen.last_json();
+    assert_eq!(fwd["params"]["inputResponses"]["ask"]["content"]["email"], EMAIL);
+    assert_eq!(fwd["params"]["requestState"], "v1.c2VhbGVk");
+}
