@@ -10,7 +10,9 @@
 //! clients are configured, 403 when the client may not use this server, 400 when the scope
 //! header is required and missing or malformed.
 //!
-//! Put it outermost: the trace and rewrite layers read the [`ClientScope`] it inserts.
+//! Put it outermost: the trace and rewrite layers read the [`ClientScope`] it inserts. A proxy
+//! that puts one `ScopeLayer` in front of all its servers leaves [`ScopeLayer::server`] unset
+//! and checks [`ClientScope::may_use`] when it routes.
 //!
 //! ```
 //! use mcp_pii_gateway::layer::scope::{ClientScope, Clients, ScopeLayer};
@@ -71,9 +73,23 @@ pub struct ClientScope {
     pub scope: ScopeId,
     /// Where the scope key came from.
     pub source: ScopeSource,
+    /// The servers this client may use (`None`: all), for stacks that check per server
+    /// themselves instead of with [`ScopeLayer::server`].
+    pub servers: Option<Arc<[Arc<str>]>>,
 }
 
 impl ClientScope {
+    /// True when the client may use `server`.
+    pub fn may_use(&self, server: &str) -> bool {
+        self.servers
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|x| &**x == server))
+    }
+    /// The same scope with the client's server allow-list.
+    pub fn with_servers(mut self, servers: Option<Arc<[Arc<str>]>>) -> ClientScope {
+        self.servers = servers;
+        self
+    }
     /// The scope of `client` for a scope-header value.
     pub fn from_header(client: &str, value: &str) -> ClientScope {
         ClientScope::make(client, &format!("hdr:{value}"), ScopeSource::Header)
@@ -91,6 +107,7 @@ impl ClientScope {
             client: Arc::from(client),
             scope: ScopeId::new(client, key),
             source,
+            servers: None,
         }
     }
 }
@@ -267,6 +284,7 @@ struct Refusal {
 
 impl Config {
     fn decide<B>(&self, req: &Request<B>) -> std::result::Result<ClientScope, Refusal> {
+        let mut servers = None;
         let client: Arc<str> = if self.clients.is_empty() {
             Arc::from("anonymous")
         } else {
@@ -291,6 +309,7 @@ impl Config {
                     });
                 }
             }
+            servers = info.servers.clone();
             info.name.clone()
         };
         if let Some(h) = &self.header {
@@ -306,7 +325,7 @@ impl Config {
                                 "bad request: the scope header must be 1 to 256 visible ASCII characters",
                         });
                     };
-                    return Ok(ClientScope::from_header(&client, value));
+                    return Ok(ClientScope::from_header(&client, value).with_servers(servers));
                 }
                 _ if self.required => {
                     return Err(Refusal {
@@ -324,9 +343,9 @@ impl Config {
             .and_then(|v| v.to_str().ok())
             .filter(|s| !s.is_empty())
         {
-            return Ok(ClientScope::from_session(&client, sid));
+            return Ok(ClientScope::from_session(&client, sid).with_servers(servers));
         }
-        Ok(ClientScope::default_for(&client))
+        Ok(ClientScope::default_for(&client).with_servers(servers))
     }
 }
 
@@ -374,6 +393,69 @@ where
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn decide(layer: &ScopeLayer, headers: &[(&str, &str)]) -> std::result::Result<ClientScope, u16> {
+        let mut b = Request::builder();
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        layer
+            .cfg
+            .decide(&b.body(()).unwrap())
+            .map_err(|r| r.status.as_u16())
+    }
+
+    #[test]
+    fn scope_keys_and_sources() {
+        let plain = ScopeLayer::new();
+        let cs = decide(&plain, &[]).unwrap();
+        assert_eq!(
+            (&*cs.client, cs.scope.key(), cs.source),
+            ("anonymous", "default", ScopeSource::Default)
+        );
+        let cs = decide(&plain, &[("mcp-session-id", "s1")]).unwrap();
+        assert_eq!((cs.scope.key(), cs.source), ("session:s1", ScopeSource::Session));
+        let h = ScopeLayer::new().header(HeaderName::from_static("x-agent-run"));
+        let cs = decide(&h, &[("x-agent-run", "r1"), ("mcp-session-id", "s1")]).unwrap();
+        assert_eq!((cs.scope.key(), cs.source), ("hdr:r1", ScopeSource::Header));
+        assert_eq!(decide(&h, &[("x-agent-run", "has space")]).unwrap_err(), 400);
+        let long = "r".repeat(MAX_SCOPE_KEY + 1);
+        assert_eq!(decide(&h, &[("x-agent-run", &long)]).unwrap_err(), 400);
+        // Not required: falls back to the session.
+        assert_eq!(
+            decide(&h, &[("mcp-session-id", "s1")]).unwrap().scope.key(),
+            "session:s1"
+        );
+        assert_eq!(
+            decide(&h.clone().required(true), &[("mcp-session-id", "s1")]).unwrap_err(),
+            400
+        );
+    }
+
+    #[test]
+    fn clients_and_servers() {
+        let clients = Clients::new()
+            .with_client("sandbox", &sha256_hex(b"t1"), Some(vec!["crm".into()]))
+            .unwrap()
+            .with_client("ops", &sha256_hex(b"t2"), None)
+            .unwrap();
+        let any = ScopeLayer::new().clients(clients.clone());
+        assert_eq!(decide(&any, &[]).unwrap_err(), 401);
+        assert_eq!(
+            decide(&any, &[("authorization", "Bearer nope")]).unwrap_err(),
+            401
+        );
+        let cs = decide(&any, &[("authorization", "Bearer t1")]).unwrap();
+        assert_eq!(&*cs.client, "sandbox");
+        assert_eq!(cs.scope.client(), "sandbox");
+        assert!(cs.may_use("crm") && !cs.may_use("mail"));
+        assert!(decide(&any, &[("authorization", "Bearer t2")])
+            .unwrap()
+            .may_use("mail"));
+        let mail = ScopeLayer::new().clients(clients).server("mail");
+        assert_eq!(decide(&mail, &[("authorization", "Bearer t1")]).unwrap_err(), 403);
+        assert!(decide(&mail, &[("authorization", "Bearer t2")]).is_ok());
+    }
 
     #[test]
     fn bearer_parsing() {
