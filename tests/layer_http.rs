@@ -759,3 +759,63 @@ async fn input_required_round_trip() {
     assert_eq!(fwd["params"]["inputResponses"]["ask"]["content"]["email"], EMAIL);
     assert_eq!(fwd["params"]["requestState"], "v1.c2VhbGVk");
 }
+
+/// A flow-policy-like hook: a placeholder may only go back to a server it came from.
+struct OwnOriginsOnly {
+    tokenized: std::sync::atomic::AtomicUsize,
+}
+
+impl mcp_pii_gateway::layer::core::Hooks for OwnOriginsOnly {
+    fn check_restore(
+        &self,
+        ctx: &mcp_pii_gateway::layer::core::ExchangeCtx,
+        request: Option<&mcp_pii_gateway::layer::core::RequestInfo>,
+        _msg: &Value,
+        plan: &mcp_pii_gateway::rewrite::RestorePlan,
+    ) -> mcp_pii_gateway::Result<()> {
+        for u in &plan.uses {
+            if !u.origins.contains(&ctx.server) {
+                let tool = request.and_then(|r| r.tool.as_deref()).unwrap_or("-");
+                return Err(mcp_pii_gateway::Error::policy_denied(format!(
+                    "{} may not go to {} (tool {tool})",
+                    u.placeholder, ctx.server
+                )));
+            }
+        }
+        Ok(())
+    }
+    fn tokenized(
+        &self,
+        _ctx: &mcp_pii_gateway::layer::core::ExchangeCtx,
+        _answers: Option<&mcp_pii_gateway::layer::core::RequestInfo>,
+        report: &mcp_pii_gateway::rewrite::TokenizeReport,
+    ) {
+        self.tokenized
+            .fetch_add(report.placeholders.len(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn hooks_can_deny_flows_between_servers() {
+    let hooks = Arc::new(OwnOriginsOnly {
+        tokenized: Default::default(),
+    });
+    let crm_layer = PiiLayer::new("crm").hooks(hooks.clone());
+    let core = crm_layer.core().clone();
+    let (crm, crm_seen) = stack(crm_layer);
+    let (mail, mail_seen) = stack(PiiLayer::with_core(core, "mail"));
+    call(&crm, req(contact(1))).await;
+    assert_eq!(hooks.tokenized.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Back to its origin: allowed.
+    call(&crm, req(send(2, "[EMAIL_1]"))).await;
+    assert_eq!(crm_seen.last_json()["params"]["arguments"]["to"], EMAIL);
+    // To another server: denied, nothing forwarded.
+    let (status, _, body) = call(&mail, req(send(3, "[EMAIL_1]"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(mail_seen.count(), 0);
+    let v = json_of(&body);
+    assert_eq!(v["id"], 3);
+    assert_eq!(v["error"]["code"], -32001);
+    assert!(v["error"]["message"].as_str().unwrap().contains("tool send"));
+    no_raw(&body);
+}

@@ -213,17 +213,21 @@ impl ToModel {
 ///
 /// Hooks run synchronously on the message path: keep them cheap and never log values.
 pub trait Hooks: Send + Sync + 'static {
-    /// Decides whether a planned restore may be forwarded to `ctx.server`; called once per
-    /// message (once per batch element), before anything is applied. `request` is the request
-    /// the element is (`None` for notifications and responses to server-initiated requests).
-    /// An error rejects the whole message: nothing is forwarded.
+    /// Decides whether a client→server message may be forwarded to `ctx.server`; called once per
+    /// message (once per batch element) before anything is applied, also when `plan` is empty
+    /// (so a policy can look for PII the model typed itself: `msg` is the message as the client
+    /// sent it, with placeholders). `request` is the request the element is (`None` for
+    /// notifications and responses to server-initiated requests). For a mirror header value
+    /// (`Mcp-Name`, `Mcp-Param-*`) `msg` is that value as a JSON string. An error rejects the
+    /// whole message: nothing is forwarded.
     fn check_restore(
         &self,
         ctx: &ExchangeCtx,
         request: Option<&RequestInfo>,
+        msg: &Value,
         plan: &RestorePlan,
     ) -> Result<()> {
-        let _ = (ctx, request, plan);
+        let _ = (ctx, request, msg, plan);
         Ok(())
     }
     /// A client→server message was restored (`placeholders` > 0) and will be forwarded.
@@ -316,10 +320,8 @@ impl PiiCore {
                 let mut plans = Vec::with_capacity(items.len());
                 for item in items.iter() {
                     let plan = self.rewriter.plan_restore_message(item, scope)?;
-                    if !plan.is_empty() {
-                        let req = RequestInfo::from_message(item);
-                        self.hooks.check_restore(ctx, req.as_ref(), &plan)?;
-                    }
+                    let req = RequestInfo::from_message(item);
+                    self.hooks.check_restore(ctx, req.as_ref(), item, &plan)?;
                     plans.push(plan);
                 }
                 let mut placeholders = 0;
@@ -337,11 +339,11 @@ impl PiiCore {
             }
             single => {
                 let plan = self.rewriter.plan_restore_message(single, scope)?;
+                let req = RequestInfo::from_message(single);
+                self.hooks.check_restore(ctx, req.as_ref(), single, &plan)?;
                 if plan.is_empty() {
                     return Ok(ToServer::Unchanged);
                 }
-                let req = RequestInfo::from_message(single);
-                self.hooks.check_restore(ctx, req.as_ref(), &plan)?;
                 self.rewriter.apply_restore_message(single, &plan);
                 Ok(ToServer::Restored {
                     placeholders: plan.uses.len(),
@@ -358,7 +360,7 @@ impl PiiCore {
         if plan.is_empty() {
             return Ok(None);
         }
-        self.hooks.check_restore(ctx, ctx.requests.first(), &plan)?;
+        self.hooks.check_restore(ctx, ctx.requests.first(), &v, &plan)?;
         self.rewriter.apply_restore(&mut v, &plan);
         match v {
             Value::String(s) => Ok(Some(s)),
