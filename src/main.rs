@@ -18,11 +18,14 @@ struct Cli {
 enum Command {
     /// Find PII in text read from stdin (or tokenize it).
     Scan(cli::scan::ScanArgs),
+    /// Compliance: verify the audit log, replay its decisions, search for one value.
+    Audit(cli::audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Scan(args) => cli::scan::run(args),
+        Command::Audit(args) => cli::audit::run(args),
     }
 }
