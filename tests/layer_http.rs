@@ -789,9 +789,10 @@ impl mcp_pii_gateway::layer::core::Hooks for OwnOriginsOnly {
         _ctx: &mcp_pii_gateway::layer::core::ExchangeCtx,
         _answers: Option<&mcp_pii_gateway::layer::core::RequestInfo>,
         report: &mcp_pii_gateway::rewrite::TokenizeReport,
-    ) {
+    ) -> mcp_pii_gateway::Result<()> {
         self.tokenized
             .fetch_add(report.placeholders.len(), std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 }
 

@@ -238,10 +238,17 @@ pub trait Hooks: Send + Sync + 'static {
     fn rejected(&self, ctx: &ExchangeCtx, error: &Error) {
         let _ = (ctx, error);
     }
-    /// A server→client message was tokenized. `answers` is the request it answers, when it is a
-    /// response to a request of this exchange.
-    fn tokenized(&self, ctx: &ExchangeCtx, answers: Option<&RequestInfo>, report: &TokenizeReport) {
+    /// A server→client message was tokenized and is about to be released. `answers` is the
+    /// request it answers, when it is a response to a request of this exchange. An error
+    /// withholds the message (fail closed: replaced by an error response, or dropped).
+    fn tokenized(
+        &self,
+        ctx: &ExchangeCtx,
+        answers: Option<&RequestInfo>,
+        report: &TokenizeReport,
+    ) -> Result<()> {
         let _ = (ctx, answers, report);
+        Ok(())
     }
     /// Tokenizing a server→client message failed; it was replaced or dropped.
     fn withheld(&self, ctx: &ExchangeCtx, error: &Error) {
@@ -421,10 +428,13 @@ impl PiiCore {
         // Read the id before rewriting: the rewriter leaves ids alone, but on error the value is
         // in an unspecified state.
         let response_id = response_id(msg);
-        match self.rewriter.tokenize_message(msg, &ctx.scope, &ctx.server) {
+        let answers = response_id.as_ref().and_then(|id| ctx.request_for(id));
+        let tokenized = self
+            .rewriter
+            .tokenize_message(msg, &ctx.scope, &ctx.server)
+            .and_then(|report| self.hooks.tokenized(ctx, answers, &report).map(|_| report));
+        match tokenized {
             Ok(report) => {
-                let answers = response_id.as_ref().and_then(|id| ctx.request_for(id));
-                self.hooks.tokenized(ctx, answers, &report);
                 if report.placeholders.is_empty() {
                     ToModel::Unchanged
                 } else {
