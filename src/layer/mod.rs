@@ -26,7 +26,8 @@
 //! - [`rewrite::RewriteLayer`]: restore toward the server (all or nothing; unknown placeholders
 //!   and policy denials answer a JSON-RPC error and forward nothing), tokenize toward the model
 //!   (JSON bodies, SSE event by event as they arrive). Fails closed.
-//! - [`core::PiiCore`]: the same message logic without HTTP, for stdio transports.
+//! - [`core::PiiCore`]: the same message logic without HTTP, for stdio transports; its
+//!   [`core::Hooks`] are where flow policy and audit plug in ([`policy_hooks::PolicyHooks`]).
 //!
 //! `PiiLayer` is `ScopeLayer` → `TraceLayer` → `RewriteLayer`, outermost first. Ordering
 //! matters: the scope must be known before the trace span opens and before rewriting, and any
@@ -54,6 +55,7 @@ pub mod body;
 pub mod core;
 pub mod headers;
 mod pii;
+pub mod policy_hooks;
 pub mod response;
 pub mod rewrite;
 pub mod scope;
