@@ -10,14 +10,47 @@
 //! assert_eq!(spans[0].kind.as_str(), "EMAIL");
 //! ```
 //!
-//! TEMPORARY: the implementation below is a naive placeholder that the detect work replaces;
-//! the public API (`Kind`, `Span`, `Detector::{builtin, builder, find, find_into, kinds,
-//! might_contain}`) is the contract other modules build on.
+//! Custom rules (regex with validators, or literal terms) come from TOML files in the same
+//! format as the built-in `rules/email.toml` and `rules/phone.toml` (see [`rules`]):
+//!
+//! ```
+//! use mcp_pii_gateway::detect::Detector;
+//! let d = Detector::builder()
+//!     .rules_toml("[[rule]]\nkind = \"CUSTOMER_ID\"\npattern = 'CUST-[0-9]{6}'\n")
+//!     .unwrap()
+//!     .build()
+//!     .unwrap();
+//! let spans = d.find("ticket for CUST-004211, call +44 20 7946 0958");
+//! let kinds: Vec<&str> = spans.iter().map(|s| s.kind.as_str()).collect();
+//! assert_eq!(kinds, ["CUSTOMER_ID", "PHONE"]);
+//! ```
+//!
+//! # Overlaps
+//! Every rule scans the whole text; the union of their matches is then made non-overlapping:
+//! the match that starts first wins; at the same start the longest wins; at the same start and
+//! length the rule that comes first wins (built-in rules first, then custom rules in the order
+//! they were added). The result is sorted by start.
+//!
+//! # Prefilter
+//! [`Detector::might_contain`] is false only when no rule can match: no `@` (emails), fewer than
+//! seven decimal digits of any script (phones), no first byte of any term; any custom regex rule
+//! makes it true.
 
+use std::cell::RefCell;
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+
+mod email;
+mod phone;
+mod phone_meta;
+pub mod rules;
+mod text;
+
+pub use rules::RuleDef;
+use rules::{CompiledRule, Probe};
 
 /// A rule's KIND: an upper-case name such as `EMAIL`, `PHONE` or `CUSTOMER_ID`
 /// (`[A-Z][A-Z0-9_]*`, not ending in `_`). Cheap to clone.
@@ -84,36 +117,159 @@ pub struct Span {
 /// A compiled set of rules. Build once, share (`Arc`), call from many threads.
 pub struct Detector {
     kinds: Vec<Kind>,
-    email: regex::Regex,
+    rules: Vec<Arc<CompiledRule>>,
 }
 
 impl fmt::Debug for Detector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Detector").field("kinds", &self.kinds).finish()
+        f.debug_struct("Detector")
+            .field("kinds", &self.kinds)
+            .field("rules", &self.rules)
+            .finish()
     }
 }
 
 /// Builds a [`Detector`] from the built-in rules and custom rule files.
-#[derive(Debug, Default)]
+///
+/// Rule files are parsed and compiled when added; problems in rules added with
+/// [`rule`](Self::rule) and cross-rule problems (duplicate names, a KIND reported by two rules
+/// without `shared_kind = true`) are reported by [`build`](Self::build), all at once.
 pub struct DetectorBuilder {
-    _private: (),
+    builtin: bool,
+    rules: Vec<Arc<CompiledRule>>,
+    errors: Vec<Error>,
 }
 
-impl DetectorBuilder {
-    /// Compiles the rules.
-    pub fn build(self) -> Result<Detector> {
-        Ok(Detector::builtin())
+impl Default for DetectorBuilder {
+    fn default() -> Self {
+        DetectorBuilder {
+            builtin: true,
+            rules: Vec::new(),
+            errors: Vec::new(),
+        }
     }
 }
 
-impl Detector {
-    /// The built-in `EMAIL` and `PHONE` rules (from `rules/*.toml`, embedded at build time).
-    pub fn builtin() -> Detector {
-        Detector {
-            kinds: vec![Kind::email(), Kind::phone()],
-            email: regex::Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-                .expect("static regex compiles"),
+impl fmt::Debug for DetectorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DetectorBuilder")
+            .field("builtin", &self.builtin)
+            .field("rules", &self.rules)
+            .field("errors", &self.errors.len())
+            .finish()
+    }
+}
+
+impl DetectorBuilder {
+    /// Whether the built-in `EMAIL` and `PHONE` rules come first. Default: `true`.
+    pub fn builtin(mut self, on: bool) -> Self {
+        self.builtin = on;
+        self
+    }
+
+    /// Adds every rule of a TOML rule file (format: [`rules`]). Errors name the file or rule.
+    pub fn rules_file(self, path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::rule(&origin, format!("cannot read the rule file: {e}")))?;
+        self.add_toml(&text, &origin)
+    }
+
+    /// Adds every rule of a TOML rule document (format: [`rules`]).
+    pub fn rules_toml(self, toml: &str) -> Result<Self> {
+        self.add_toml(toml, "<inline rules>")
+    }
+
+    fn add_toml(mut self, text: &str, origin: &str) -> Result<Self> {
+        for def in rules::parse_rules(text, origin)? {
+            self.rules.push(Arc::new(CompiledRule::compile(&def)?));
         }
+        Ok(self)
+    }
+
+    /// Adds one rule; a problem with it is reported by [`build`](Self::build).
+    pub fn rule(mut self, def: RuleDef) -> Self {
+        match CompiledRule::compile(&def) {
+            Ok(r) => self.rules.push(Arc::new(r)),
+            Err(e) => self.errors.push(e),
+        }
+        self
+    }
+
+    /// Compiles the rules. One problem gives its [`Error::rule`]; several give an
+    /// [`Error::config`] listing them all.
+    pub fn build(self) -> Result<Detector> {
+        let mut errors = self.errors;
+        let mut all: Vec<Arc<CompiledRule>> = Vec::new();
+        if self.builtin {
+            all.extend(rules::builtin_rules().iter().cloned());
+        }
+        for r in self.rules {
+            if let Some(other) = all.iter().find(|o| o.name == r.name) {
+                errors.push(Error::rule(
+                    &r.name,
+                    format!(
+                        "a rule named {:?} already exists; give it a distinct `name`",
+                        other.name
+                    ),
+                ));
+                continue;
+            }
+            if let Some(other) = all.iter().find(|o| o.kind == r.kind) {
+                if !r.shared_kind {
+                    errors.push(Error::rule(
+                        &r.name,
+                        format!(
+                            "kind {} is already reported by rule {:?}; set `shared_kind = true` if that is intended",
+                            r.kind, other.name
+                        ),
+                    ));
+                    continue;
+                }
+            }
+            all.push(r);
+        }
+        match errors.len() {
+            0 => {}
+            1 => return Err(errors.remove(0)),
+            _ => return Err(Error::config(errors.iter().map(ToString::to_string).collect())),
+        }
+        let mut kinds: Vec<Kind> = Vec::new();
+        for r in &all {
+            if !kinds.contains(&r.kind) {
+                kinds.push(r.kind.clone());
+            }
+        }
+        Ok(Detector { kinds, rules: all })
+    }
+}
+
+/// One raw match before overlap resolution.
+#[derive(Clone, Copy)]
+struct Hit {
+    start: usize,
+    end: usize,
+    rule: usize,
+}
+
+thread_local! {
+    /// Reused per thread so `find_into` allocates nothing but its output.
+    static HITS: RefCell<Vec<Hit>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Detector {
+    /// The built-in `EMAIL` and `PHONE` rules (from `rules/*.toml`, embedded at build time and
+    /// compiled once per process; this is cheap after the first call).
+    pub fn builtin() -> Detector {
+        let rules: Vec<Arc<CompiledRule>> = rules::builtin_rules().to_vec();
+        let mut kinds: Vec<Kind> = Vec::new();
+        for r in &rules {
+            if !kinds.contains(&r.kind) {
+                kinds.push(r.kind.clone());
+            }
+        }
+        Detector { kinds, rules }
     }
     /// A builder for built-in plus custom rules.
     pub fn builder() -> DetectorBuilder {
@@ -125,7 +281,11 @@ impl Detector {
     }
     /// Cheap test: false means `text` certainly holds no match.
     pub fn might_contain(&self, text: &str) -> bool {
-        text.bytes().any(|b| b == b'@' || b.is_ascii_digit()) || !text.is_ascii()
+        if text.is_empty() {
+            return false;
+        }
+        let mut probe = Probe::new(text);
+        self.rules.iter().any(|r| r.might_match(&mut probe))
     }
     /// All matches in `text`, sorted by start, non-overlapping.
     pub fn find(&self, text: &str) -> Vec<Span> {
@@ -137,15 +297,150 @@ impl Detector {
     /// allocation.
     pub fn find_into(&self, text: &str, out: &mut Vec<Span>) {
         out.clear();
-        if !self.might_contain(text) {
+        if text.is_empty() {
             return;
         }
-        for m in self.email.find_iter(text) {
-            out.push(Span {
-                start: m.start(),
-                end: m.end(),
-                kind: Kind::email(),
-            });
+        let mut probe = Probe::new(text);
+        let mut local = Vec::new();
+        HITS.with(|cell| {
+            let mut borrowed = cell.try_borrow_mut();
+            let hits: &mut Vec<Hit> = match borrowed.as_mut() {
+                Ok(h) => h,
+                Err(_) => &mut local,
+            };
+            hits.clear();
+            let mut producers = 0;
+            for (i, rule) in self.rules.iter().enumerate() {
+                if !rule.worth_scanning(&mut probe) {
+                    continue;
+                }
+                let before = hits.len();
+                rule.find(text, &mut |start, end| {
+                    if start < end && end <= text.len() {
+                        hits.push(Hit { start, end, rule: i });
+                    }
+                });
+                producers += usize::from(hits.len() > before);
+            }
+            if producers > 1 {
+                hits.sort_unstable_by(|a, b| {
+                    a.start
+                        .cmp(&b.start)
+                        .then(b.end.cmp(&a.end))
+                        .then(a.rule.cmp(&b.rule))
+                });
+            }
+            let mut last_end = 0;
+            for h in hits.iter() {
+                if h.start >= last_end {
+                    out.push(Span {
+                        start: h.start,
+                        end: h.end,
+                        kind: self.rules[h.rule].kind.clone(),
+                    });
+                    last_end = h.end;
+                }
+            }
+            if hits.capacity() > 1 << 16 {
+                // Do not keep a huge buffer alive after one huge text.
+                *hits = Vec::new();
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn builtin_finds_both() {
+        let d = Detector::builtin();
+        let t = "mail ana@example.org or call +1 201-555-0123.";
+        let got: Vec<&str> = d.find(t).iter().map(|s| &t[s.start..s.end]).collect();
+        assert_eq!(got, ["ana@example.org", "+1 201-555-0123"]);
+        assert_eq!(d.kinds(), &[Kind::email(), Kind::phone()]);
+    }
+
+    #[test]
+    fn overlap_prefers_earliest_then_longest_then_rule_order() {
+        let d = Detector::builder()
+            .rules_toml("[[rule]]\nkind = \"HANDLE\"\nterms = [\"ana\"]\n[[rule]]\nkind = \"DOMAIN\"\nterms = [\"example.org\"]\n")
+            .unwrap()
+            .build()
+            .unwrap();
+        let t = "ana@example.org ana";
+        let spans = d.find(t);
+        let got: Vec<(&str, &str)> = spans
+            .iter()
+            .map(|s| (&t[s.start..s.end], s.kind.as_str()))
+            .collect();
+        assert_eq!(got, [("ana@example.org", "EMAIL"), ("ana", "HANDLE")]);
+    }
+
+    #[test]
+    fn duplicate_kind_needs_consent() {
+        let e = Detector::builder()
+            .rules_toml("[[rule]]\nname = \"more-mail\"\nkind = \"EMAIL\"\npattern = 'x@y'\n")
+            .unwrap()
+            .build()
+            .unwrap_err();
+        assert!(e.is_rule() && e.to_string().contains("shared_kind"), "{e}");
+        let d = Detector::builder()
+            .rules_toml(
+                "[[rule]]\nname = \"more-mail\"\nkind = \"EMAIL\"\npattern = 'x@y'\nshared_kind = true\n",
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(d.kinds().len(), 2);
+    }
+
+    #[test]
+    fn several_errors_are_listed() {
+        let e = Detector::builder()
+            .rule(RuleDef {
+                kind: "bad".into(),
+                pattern: Some("x".into()),
+                ..RuleDef::default()
+            })
+            .rule(RuleDef {
+                kind: "OK".into(),
+                pattern: Some("(".into()),
+                ..RuleDef::default()
+            })
+            .build()
+            .unwrap_err();
+        assert!(e.is_config());
+        assert_eq!(e.config_problems().len(), 2);
+    }
+
+    #[test]
+    fn shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Detector>();
+        let d = Arc::new(Detector::builtin());
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let d = Arc::clone(&d);
+                std::thread::spawn(move || {
+                    let t = format!("user{i}@example.org +44 20 7946 0958");
+                    d.find(&t).len()
+                })
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), 2);
         }
+    }
+
+    #[test]
+    fn prefilter() {
+        let d = Detector::builtin();
+        assert!(!d.might_contain("no digits 12345 here"));
+        assert!(d.might_contain("a@b"));
+        assert!(d.might_contain("٠١٢٣٤٥٦٧"));
+        assert!(!d.might_contain(""));
     }
 }

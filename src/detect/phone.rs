@@ -1,0 +1,880 @@
+//! The phone scanner: anchored on digit runs (any script), it reads one candidate — digits in
+//! groups separated by a space, `-`, `.`, `/` or parentheses, optionally after `+` — then judges
+//! it the way libphonenumber would, with per-region metadata (`phone_meta`).
+//!
+//! Decision, in order:
+//! 1. Shape: 7..=20 digits, at most 8 groups, no letter, digit or joining punctuation glued on
+//!    either side (`ORD-12345678`, `v1.2.3`, UUIDs, `$1,234`, `12.5%`).
+//! 2. Look-alikes are rejected: dates (`2024-01-15`, `15/01/2024`, `15.01.2024`), ISO timestamps,
+//!    IPv4, decimals and coordinates (`48.8566`), thousands (`1 234 567`), Luhn-valid card
+//!    numbers and ISBNs (13–19 digits without `+`), 10/13-digit Unix epochs.
+//! 3. International (`+CC …`, `00CC …`, `wa.me/CC…`): valid for a region of that calling code
+//!    (possible length and number pattern). No context needed.
+//! 4. National: the nearest context word in the `context_window` bytes before the candidate
+//!    decides. A negative one (`order`, `invoice` …) rejects. A positive one (`tel`, `phone`,
+//!    `電話` …) accepts any number valid in one of the `national_regions` (national prefix
+//!    stripped or not), grouped or not. Without context, the number must be valid there *and*
+//!    its grouping must agree with one of that region's national formats.
+//! 5. An extension (`ext 12`, `ext. 12`, `x12`, `#12`, `Durchwahl 12`, `poste 12`, `доб. 12`)
+//!    right after is part of the span.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use super::phone_meta::PhoneMeta;
+use super::text::{char_at, char_before, digit_at, floor_boundary, is_glue_script};
+use crate::error::{Error, Result};
+
+/// Most digits a candidate may hold (E.164 allows 15, plus `00` and a national prefix).
+const MAX_DIGITS: usize = 20;
+/// Most groups a candidate may hold.
+const MAX_GROUPS: usize = 8;
+/// Fewest digits of a phone number.
+const MIN_DIGITS: usize = 7;
+
+/// The compiled phone engine.
+pub(crate) struct PhoneEngine {
+    meta: &'static PhoneMeta,
+    national: Vec<usize>,
+    context: Option<AhoCorasick>,
+    positive: Vec<bool>,
+    window: usize,
+}
+
+impl std::fmt::Debug for PhoneEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhoneEngine")
+            .field("national_regions", &self.national.len())
+            .field("window", &self.window)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Ctx {
+    None,
+    Positive,
+    Negative,
+}
+
+/// One candidate read from the text.
+#[derive(Clone, Copy)]
+struct Cand {
+    start: usize,
+    end: usize,
+    digits: [u8; MAX_DIGITS],
+    nd: usize,
+    /// Digit offsets where a group ends (a separator followed).
+    bounds: [usize; MAX_GROUPS],
+    /// The separator at each bound (`' '`, `-`, `.`, `/`, `)`).
+    seps: [u8; MAX_GROUPS],
+    /// Byte offset in the text where the group before each bound ends.
+    gend: [usize; MAX_GROUPS],
+    nb: usize,
+    plus: bool,
+    paren_zero: bool,
+}
+
+impl Cand {
+    fn digits(&self) -> &str {
+        std::str::from_utf8(&self.digits[..self.nd]).expect("candidate digits are ASCII")
+    }
+    fn groups(&self) -> usize {
+        self.nb + 1
+    }
+    fn group_len(&self, g: usize) -> usize {
+        let s = if g == 0 { 0 } else { self.bounds[g - 1] };
+        let e = if g == self.nb { self.nd } else { self.bounds[g] };
+        e - s
+    }
+    fn group_val(&self, g: usize) -> u32 {
+        let s = if g == 0 { 0 } else { self.bounds[g - 1] };
+        let e = if g == self.nb { self.nd } else { self.bounds[g] };
+        self.digits[s..e].iter().fold(0u32, |v, d| {
+            v.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+        })
+    }
+}
+
+/// How a candidate read ended.
+#[allow(clippy::large_enum_variant)] // lives on the stack for one call; boxing cost an allocation
+enum Read {
+    /// A candidate to judge.
+    Cand(Cand),
+    /// Nothing here; resume scanning at this offset.
+    Skip(usize),
+}
+
+impl PhoneEngine {
+    /// Builds the engine: `context` positive words, `negative` words, the window in bytes, and
+    /// the regions whose national formats are recognised without `+`.
+    pub(crate) fn new(
+        rule: &str,
+        context: &[String],
+        negative: &[String],
+        window: usize,
+        national_regions: &[String],
+    ) -> Result<PhoneEngine> {
+        let meta = PhoneMeta::get();
+        let mut national = Vec::new();
+        for id in national_regions {
+            match meta.region(id) {
+                Some(i) => national.push(i),
+                None => {
+                    return Err(Error::rule(
+                        rule,
+                        format!("unknown region {id:?} in national_regions"),
+                    ))
+                }
+            }
+        }
+        // aho-corasick folds ASCII case only: add the upper-case and capitalised forms of
+        // non-ASCII words (`Телефон`, `ТЕЛ`).
+        let mut words: Vec<String> = Vec::new();
+        let mut positive: Vec<bool> = Vec::new();
+        for (list, pol) in [(context, true), (negative, false)] {
+            for w in list {
+                for v in case_variants(w) {
+                    if !words.contains(&v) {
+                        words.push(v);
+                        positive.push(pol);
+                    }
+                }
+            }
+        }
+        let context = if words.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(&words)
+                    .map_err(|e| Error::rule(rule, format!("context words: {e}")))?,
+            )
+        };
+        Ok(PhoneEngine {
+            meta,
+            national,
+            context,
+            positive,
+            window,
+        })
+    }
+
+    /// Calls `push(start, end)` for each phone number, in order, non-overlapping.
+    pub(crate) fn find(&self, text: &str, push: &mut dyn FnMut(usize, usize)) {
+        let b = text.as_bytes();
+        let n = b.len();
+        let mut i = 0;
+        while i < n {
+            let c = b[i];
+            let start = if c.is_ascii_digit() {
+                true
+            } else if c == b'+' || c == b'(' {
+                b.get(i + 1)
+                    .is_some_and(|&x| x.is_ascii_digit() || (c == b'(' && x == b'+'))
+                    || (c == b'+' && digit_at(text, i + 1).is_some())
+            } else if c >= 0x80 {
+                if !text.is_char_boundary(i) {
+                    i += 1;
+                    continue;
+                }
+                match char_at(text, i) {
+                    Some((ch, l)) if super::text::char_digit(ch).is_none() && ch != '＋' => {
+                        i += l;
+                        continue;
+                    }
+                    Some(_) => true,
+                    None => break,
+                }
+            } else {
+                false
+            };
+            if !start {
+                i += 1;
+                continue;
+            }
+            // Cheap pre-scan over the ASCII run of digits and separators from here: with fewer
+            // than MIN_DIGITS digits in it, no candidate starting inside it can be a number
+            // (a candidate is made of these characters only). Most numbers in JSON end here.
+            // It stops at MIN_DIGITS digits, so each start costs O(1) (no quadratic rescans
+            // of long runs such as `(1(1(1…` or numeric tables).
+            let mut j = i;
+            let mut count = 0;
+            while j < n && count < MIN_DIGITS {
+                let x = b[j];
+                if x.is_ascii_digit() {
+                    count += 1;
+                } else if !matches!(x, b' ' | b'-' | b'.' | b'/' | b'(' | b')' | b'+') {
+                    break;
+                }
+                j += 1;
+            }
+            if count < MIN_DIGITS && (j == n || b[j] < 0x80) && j > i {
+                i = j;
+                continue;
+            }
+            match self.read(text, i) {
+                Read::Skip(next) => i = next.max(i + 1),
+                Read::Cand(cand) => match self.judge(text, &cand) {
+                    Some(end) => {
+                        push(cand.start, end);
+                        i = end;
+                    }
+                    None => i = cand.end.max(i + 1),
+                },
+            }
+            i = floor_boundary_up(text, i);
+        }
+    }
+
+    /// True when the whole of `s` is one phone number.
+    pub(crate) fn is_phone(&self, s: &str) -> bool {
+        let mut whole = false;
+        self.find(s, &mut |a, e| whole |= a == 0 && e == s.len());
+        whole
+    }
+
+    /// Reads the candidate starting at `i` (a digit, `+`, `＋` or `(`).
+    fn read(&self, text: &str, i: usize) -> Read {
+        let b = text.as_bytes();
+        let mut wa = false;
+        let plus_start = b[i] == b'+' || text[i..].starts_with('＋');
+        // Left boundary.
+        if let Some((p, pl)) = char_before(text, i) {
+            let before = char_before(text, i - pl).map(|x| x.0);
+            let glued = match p {
+                // `TEL+44 …` is a label glued to an international number.
+                c if c.is_ascii_alphabetic() && plus_start => false,
+                c if c.is_ascii_alphanumeric() || c == '_' => true,
+                '$' | '#' | '@' | '&' | '%' | '\\' | '-' | '+' | '€' | '£' | '¥' | '₹' | '₽' | '^' => {
+                    true
+                }
+                ',' if plus_start => false,
+                '.' | ',' | ':' => before.is_some_and(|c| c.is_ascii_digit()),
+                '/' => {
+                    let head = &text[..i - 1];
+                    wa = head.len() >= 5 && head.is_char_boundary(head.len() - 5) && {
+                        let t = &head[head.len() - 5..];
+                        t.eq_ignore_ascii_case("wa.me")
+                    };
+                    !wa
+                }
+                c if !c.is_ascii() => c.is_alphanumeric() && !is_glue_script(c),
+                _ => false,
+            };
+            if glued {
+                return Read::Skip(skip_token(text, i));
+            }
+        }
+        let mut cand = Cand {
+            start: i,
+            end: i,
+            digits: [0; MAX_DIGITS],
+            nd: 0,
+            bounds: [0; MAX_GROUPS],
+            seps: [0; MAX_GROUPS],
+            gend: [0; MAX_GROUPS],
+            nb: 0,
+            plus: wa,
+            paren_zero: false,
+        };
+        let mut p = i;
+        if b[p] == b'+' {
+            cand.plus = true;
+            p += 1;
+        } else if text[p..].starts_with('＋') {
+            cand.plus = true;
+            p += '＋'.len_utf8();
+        }
+        let mut parens = 0;
+        let mut overflow = false;
+        loop {
+            // One group: `(digits)` or digits.
+            let in_paren = b.get(p) == Some(&b'(');
+            if in_paren {
+                parens += 1;
+                if parens > 2 {
+                    break;
+                }
+                p += 1;
+                if b.get(p) == Some(&b'+') && cand.nd == 0 && !cand.plus {
+                    cand.plus = true;
+                    p += 1;
+                }
+            }
+            let g0 = cand.nd;
+            loop {
+                while let Some((d, l)) = digit_at(text, p) {
+                    if cand.nd < MAX_DIGITS {
+                        cand.digits[cand.nd] = b'0' + d;
+                    } else {
+                        overflow = true;
+                    }
+                    cand.nd += 1;
+                    p += l;
+                }
+                // Inside parentheses a `-` or space may split the digits: `(0-612)`.
+                if in_paren
+                    && cand.nd > g0
+                    && matches!(b.get(p), Some(b'-' | b' '))
+                    && digit_at(text, p + 1).is_some()
+                    && cand.nb < MAX_GROUPS - 1
+                {
+                    cand.bounds[cand.nb] = cand.nd.min(MAX_DIGITS);
+                    cand.seps[cand.nb] = b[p];
+                    cand.gend[cand.nb] = p;
+                    cand.nb += 1;
+                    p += 1;
+                    continue;
+                }
+                break;
+            }
+            if cand.nd == g0 {
+                break;
+            }
+            if in_paren {
+                if b.get(p) != Some(&b')') {
+                    return Read::Skip(p);
+                }
+                if cand.nd - g0 == 1 && cand.digits[g0] == b'0' && cand.plus {
+                    cand.paren_zero = true;
+                }
+                p += 1;
+            }
+            cand.end = p;
+            // A separator, then the next group.
+            let Some((sep, q)) = separator(text, p, in_paren) else {
+                break;
+            };
+            if cand.nb >= MAX_GROUPS - 1 {
+                overflow = true;
+                break;
+            }
+            cand.bounds[cand.nb] = cand.nd.min(MAX_DIGITS);
+            cand.seps[cand.nb] = sep;
+            cand.gend[cand.nb] = cand.end;
+            cand.nb += 1;
+            p = q;
+        }
+        if overflow || cand.nd > MAX_DIGITS {
+            return Read::Skip(skip_token(text, p.max(cand.end)));
+        }
+        if cand.nd < MIN_DIGITS {
+            return Read::Skip(cand.end);
+        }
+        // A `(0)` group is a national prefix written inside an international number.
+        if cand.paren_zero {
+            if let Some(k) = (0..cand.nb).find(|&k| {
+                cand.bounds[k] >= 1 && cand.digits[cand.bounds[k] - 1] == b'0' && cand.seps[k] == b')'
+            }) {
+                let z = cand.bounds[k] - 1;
+                cand.digits.copy_within(z + 1..cand.nd, z);
+                cand.nd -= 1;
+                for j in 0..cand.nb {
+                    if cand.bounds[j] > z {
+                        cand.bounds[j] -= 1;
+                    }
+                }
+                // Drop the bound the `(0)` group made.
+                cand.bounds.copy_within(k + 1..cand.nb, k);
+                cand.seps.copy_within(k + 1..cand.nb, k);
+                cand.gend.copy_within(k + 1..cand.nb, k);
+                cand.nb -= 1;
+            }
+        }
+        Read::Cand(cand)
+    }
+
+    /// Judges a candidate; the end of the accepted span (with extension) or `None`.
+    fn judge(&self, text: &str, c: &Cand) -> Option<usize> {
+        if self.hard_reject(c) {
+            return None;
+        }
+        let end = extension_end(text, c.end).unwrap_or(c.end);
+        if !glued_after(text, end, c) && self.accept(text, c) {
+            return Some(end);
+        }
+        // A number followed by another group that is not part of it (`00213 551 23 45 68 05:31`,
+        // `020 7946 0958 2024`): retry without trailing space-separated groups.
+        let mut tries = 0;
+        for k in (0..c.nb).rev() {
+            if tries == 3 || c.bounds[k] < MIN_DIGITS {
+                break;
+            }
+            if c.seps[k] != b' ' {
+                continue;
+            }
+            tries += 1;
+            let mut t = *c;
+            t.nd = c.bounds[k];
+            t.nb = k;
+            t.end = c.gend[k];
+            if !self.hard_reject(&t) && self.accept(text, &t) {
+                return Some(extension_end(text, t.end).unwrap_or(t.end));
+            }
+        }
+        None
+    }
+
+    /// A look-alike that no part of the candidate may be taken for a phone number.
+    fn hard_reject(&self, c: &Cand) -> bool {
+        if c.plus {
+            return looks_like_date(c);
+        }
+        let digits = c.digits();
+        looks_like_date(c)
+            || looks_like_ip(c)
+            || looks_like_decimal(c)
+            || looks_like_isbn(c)
+            || looks_like_version(c)
+            || mixed_space_dot(c)
+            || ((13..=19).contains(&c.nd) && !digits.starts_with("00") && luhn(digits))
+            // Unix epoch seconds or milliseconds (2001..2033).
+            || (c.nb == 0 && (c.nd == 10 || c.nd == 13) && digits.starts_with('1'))
+    }
+
+    fn accept(&self, text: &str, c: &Cand) -> bool {
+        let digits = c.digits();
+        if c.plus {
+            return self.meta.valid_international(digits, c.paren_zero);
+        }
+        let intl00 = digits.starts_with("00") && !digits.starts_with("000");
+        if intl00 {
+            return self.meta.valid_international(&digits[2..], false);
+        }
+        let ctx = self.context(text, c.start);
+        match ctx {
+            Ctx::Negative => return false,
+            Ctx::None if c.nb == 0 || looks_like_thousands(c) || looks_like_postcode(c) => return false,
+            _ => {}
+        }
+        let mut shifted = [0usize; MAX_GROUPS];
+        for &r in &self.national {
+            let region = &self.meta.regions[r];
+            let np = region.np.as_str();
+            let variants: [(bool, usize); 2] = [(true, np.len()), (false, 0)];
+            for (strip, k) in variants {
+                if strip && (np.is_empty() || !digits.starts_with(np)) {
+                    continue;
+                }
+                let nsn = &digits[k..];
+                if !region.is_valid(nsn) {
+                    continue;
+                }
+                if ctx == Ctx::Positive {
+                    return true;
+                }
+                let mut m = 0;
+                for &b in &c.bounds[..c.nb] {
+                    if b > k {
+                        shifted[m] = b - k;
+                        m += 1;
+                    }
+                }
+                if m > 0 && region.grouping_ok(nsn, &shifted[..m], strip) {
+                    return true;
+                }
+            }
+        }
+        // Second pass, only when the plain prefix did not do: the region's own
+        // national-prefix parsing (`8 0152 …` in BY, `011 15 …` in AR).
+        for &r in &self.national {
+            let region = &self.meta.regions[r];
+            let Some((nsn, cut)) = region.parse_national(digits) else {
+                continue;
+            };
+            if !region.is_valid(&nsn) {
+                continue;
+            }
+            if ctx == Ctx::Positive {
+                return true;
+            }
+            if let Some(k) = cut {
+                let mut m = 0;
+                for &b in &c.bounds[..c.nb] {
+                    if b > k {
+                        shifted[m] = b - k;
+                        m += 1;
+                    }
+                }
+                if m > 0 && region.grouping_ok(&nsn, &shifted[..m], true) {
+                    return true;
+                }
+            }
+        }
+        if ctx != Ctx::Positive {
+            return false;
+        }
+        // `Tel: 44 20 7946 0958`: an international number without its `+`.
+        if self.meta.valid_international(digits, false) {
+            return true;
+        }
+        // A context word is strong evidence: accept a number valid in any region.
+        self.meta.regions.iter().any(|region| {
+            let np = region.np.as_str();
+            region.is_valid(digits)
+                || (!np.is_empty()
+                    && digits.len() > np.len()
+                    && digits.starts_with(np)
+                    && region.is_valid(&digits[np.len()..]))
+                || region
+                    .parse_national(digits)
+                    .is_some_and(|(nsn, _)| region.is_valid(&nsn))
+        })
+    }
+
+    /// The polarity of the nearest context word before `start`.
+    fn context(&self, text: &str, start: usize) -> Ctx {
+        let Some(ac) = &self.context else { return Ctx::None };
+        let ws = floor_boundary(text, start.saturating_sub(self.window));
+        let window = &text[ws..start];
+        let mut best = Ctx::None;
+        for m in ac.find_iter(window) {
+            let left_ok = match char_before(window, m.start()) {
+                Some((c, _)) => !c.is_alphanumeric() || (is_glue_script(c) && !c.is_ascii()),
+                None => true,
+            };
+            // Short words (`ph`, `tel`, `id`) must end at a word end: `PHZB`, `identity`.
+            let right_ok = m.len() > 3
+                || !window[m.end()..]
+                    .bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphabetic());
+            if left_ok && right_ok {
+                best = if self.positive[m.pattern().as_usize()] {
+                    Ctx::Positive
+                } else {
+                    Ctx::Negative
+                };
+            }
+        }
+        best
+    }
+}
+
+/// A word, and for non-ASCII words its lower-case, upper-case and capitalised forms.
+pub(crate) fn case_variants(w: &str) -> Vec<String> {
+    let mut out = vec![w.to_string()];
+    if !w.is_ascii() {
+        let lower = w.to_lowercase();
+        let mut chars = lower.chars();
+        let capital: String = chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default();
+        for v in [lower.clone(), w.to_uppercase(), capital] {
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+/// Smallest char boundary `>= i`.
+fn floor_boundary_up(text: &str, mut i: usize) -> usize {
+    while i < text.len() && !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Past the alphanumeric token at `i` (so a rejected run is not re-read from its middle).
+fn skip_token(text: &str, mut i: usize) -> usize {
+    while let Some((c, l)) = char_at(text, i) {
+        if c.is_alphanumeric() || c == '_' || c == '.' || c == '-' || c == ',' || c == ':' {
+            if c.is_alphanumeric() && is_glue_script(c) && super::text::char_digit(c).is_none() {
+                break;
+            }
+            i += l;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+/// A separator at `p` followed by the next group: returns (kind, offset of the next group).
+/// Kinds: `b' '`, `b'-'`, `b'.'`, `b'/'`, `b')'` (a parenthesised group with nothing after it).
+fn separator(text: &str, p: usize, after_paren: bool) -> Option<(u8, usize)> {
+    let mut q = p;
+    let mut spaces = 0;
+    let mut mark = 0u8;
+    if let Some((c, l)) = char_at(text, q) {
+        if is_space(c) {
+            spaces += 1;
+            q += l;
+        }
+    }
+    if let Some((c, l)) = char_at(text, q) {
+        let m = match c {
+            '-' | '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2212}' | '\u{FF0D}' => b'-',
+            '.' => b'.',
+            '/' => b'/',
+            _ => 0,
+        };
+        if m != 0 {
+            mark = m;
+            q += l;
+            if let Some((c, l)) = char_at(text, q) {
+                if is_space(c) {
+                    if spaces == 1 && m == b'/' {
+                        // `020 7946 0958 / 07700 900123`: two numbers.
+                        return None;
+                    }
+                    spaces += 1;
+                    q += l;
+                }
+            }
+        }
+    }
+    if q == p && !after_paren {
+        return None;
+    }
+    // The next group must start here.
+    let next_ok = digit_at(text, q).is_some()
+        || (text.as_bytes().get(q) == Some(&b'(') && digit_at(text, q + 1).is_some());
+    if !next_ok {
+        return None;
+    }
+    let kind = if mark != 0 {
+        mark
+    } else if spaces > 0 {
+        b' '
+    } else {
+        b')'
+    };
+    Some((kind, q))
+}
+
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\u{00A0}' | '\u{2009}' | '\u{202F}' | '\u{3000}')
+}
+
+/// End of an extension (`ext 12`, `ext. 12`, `extension 12`, `x12`, `#12`) right after `p`.
+fn extension_end(text: &str, p: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut q = p;
+    if b.get(q) == Some(&b' ') || b.get(q) == Some(&b',') {
+        q += 1;
+        if b.get(q) == Some(&b' ') && b.get(q - 1) == Some(&b',') {
+            q += 1;
+        }
+    }
+    let rest = &b[q.min(b.len())..];
+    let marker = [
+        &b"extension"[..],
+        b"ext.",
+        b"ext",
+        b"durchwahl",
+        b"poste",
+        b"ramal",
+        b"interno",
+        b"anexo",
+        "доб.".as_bytes(),
+        "доб".as_bytes(),
+        b"x",
+        b"#",
+    ]
+    .into_iter()
+    .find(|m| rest.len() >= m.len() && rest[..m.len()].eq_ignore_ascii_case(m))?;
+    q += marker.len();
+    if matches!(b.get(q), Some(b':')) {
+        q += 1;
+    }
+    if b.get(q) == Some(&b' ') {
+        q += 1;
+    }
+    let ds = q;
+    while let Some((_, l)) = digit_at(text, q) {
+        q += l;
+        if q - ds > 18 {
+            return None;
+        }
+    }
+    if q == ds || digit_glued(text, q) {
+        return None;
+    }
+    Some(q)
+}
+
+/// True when the text right after a candidate joins it into a bigger token.
+fn glued_after(text: &str, end: usize, cand: &Cand) -> bool {
+    let Some((c, _)) = char_at(text, end) else {
+        return false;
+    };
+    let next_is_digit = || {
+        let l = c.len_utf8();
+        digit_at(text, end + l).is_some()
+    };
+    let next_is_alnum = || {
+        let l = c.len_utf8();
+        char_at(text, end + l).is_some_and(|(n, _)| n.is_alphanumeric())
+    };
+    match c {
+        c if c.is_ascii_alphanumeric() || c == '_' || c == '@' || c == '%' => true,
+        // In CSV a comma then a digit starts the next field; only an unformatted national run
+        // followed by `,digits` reads as a decimal (`1234567,89`).
+        ',' => !cand.plus && cand.nb == 0 && !cand.digits().starts_with("00") && next_is_digit(),
+        '.' | ':' | '/' => next_is_digit(),
+        '-' => next_is_alnum(),
+        c if !c.is_ascii() => c.is_alphanumeric() && !is_glue_script(c),
+        _ => false,
+    }
+}
+
+/// True when a letter, digit or `_` follows an extension.
+fn digit_glued(text: &str, q: usize) -> bool {
+    char_at(text, q).is_some_and(|(c, _)| c.is_alphanumeric() && !is_glue_script(c) || c == '_')
+}
+
+/// `2024-01-15`, `15/01/2024`, `15.01.2024`, `2024/1/5`, `01-15-2024` at the start.
+fn looks_like_date(c: &Cand) -> bool {
+    if c.groups() < 3 || c.seps[0] != c.seps[1] || !matches!(c.seps[0], b'-' | b'/' | b'.') {
+        return false;
+    }
+    let (l0, l1, l2) = (c.group_len(0), c.group_len(1), c.group_len(2));
+    let (v0, v1, v2) = (c.group_val(0), c.group_val(1), c.group_val(2));
+    let year = |l: usize, v: u32| l == 4 && (1800..=2199).contains(&v) || l == 2;
+    let md = |l: usize, v: u32| l <= 2 && (1..=31).contains(&v);
+    let m = |l: usize, v: u32| l <= 2 && (1..=12).contains(&v);
+    (l0 == 4 && year(l0, v0) && m(l1, v1) && md(l2, v2))
+        || (l2 == 4 && year(l2, v2) && md(l0, v0) && md(l1, v1) && (m(l0, v0) || m(l1, v1)))
+}
+
+/// `192.168.1.20`, also as the start of `192.168.1.0/24`.
+fn looks_like_ip(c: &Cand) -> bool {
+    (c.groups() == 4 || (c.groups() == 5 && c.seps[3] == b'/'))
+        && c.seps[..3].iter().all(|&s| s == b'.')
+        && (0..4).all(|g| c.group_len(g) <= 3 && c.group_val(g) <= 255)
+}
+
+/// `2020.10.0`, `102.0.1546.193`, `14.12.122`: dotted versions. Dotted phone numbers have
+/// no one-digit group and more than eight digits.
+fn looks_like_version(c: &Cand) -> bool {
+    c.groups() >= 3
+        && c.seps[..c.nb].iter().all(|&s| s == b'.')
+        && (c.nd <= 8 || (0..c.groups()).any(|g| c.group_len(g) == 1))
+}
+
+/// `2983-714`, `42856-1670`: two hyphenated groups, the shape of postal codes (ZIP+4,
+/// Portugal, Brazil); a national phone number without context is written otherwise.
+fn looks_like_postcode(c: &Cand) -> bool {
+    c.groups() == 2 && c.seps[0] == b'-'
+}
+
+/// `280 09.46`: a space and a dot in one number (a quantity and a decimal).
+fn mixed_space_dot(c: &Cand) -> bool {
+    c.seps[..c.nb].contains(&b' ') && c.seps[..c.nb].contains(&b'.')
+}
+
+/// `48.8566` or `1.5 2`: a decimal number, not a phone.
+fn looks_like_decimal(c: &Cand) -> bool {
+    c.groups() == 2 && c.seps[0] == b'.'
+}
+
+/// `1 234 567` / `12.345.678`: thousands grouping.
+fn looks_like_thousands(c: &Cand) -> bool {
+    c.groups() >= 3
+        && c.group_len(0) <= 2
+        && (1..c.groups()).all(|g| c.group_len(g) == 3)
+        && c.seps[..c.nb]
+            .iter()
+            .all(|&s| s == c.seps[0] && matches!(s, b' ' | b'.'))
+}
+
+/// ISBN-13 (`978…`/`979…`) or a hyphenated ISBN-10 with a valid check digit.
+fn looks_like_isbn(c: &Cand) -> bool {
+    let d = &c.digits[..c.nd];
+    if c.nd == 13 && (d.starts_with(b"978") || d.starts_with(b"979")) {
+        return true;
+    }
+    if c.nd == 10 && c.groups() == 4 && c.seps[..3].iter().all(|&s| s == b'-') {
+        let sum: u32 = d
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| (10 - i as u32) * u32::from(x - b'0'))
+            .sum();
+        return sum % 11 == 0;
+    }
+    false
+}
+
+/// The Luhn checksum over ASCII digits.
+pub(crate) fn luhn(digits: &str) -> bool {
+    let mut sum = 0u32;
+    for (i, b) in digits.bytes().rev().enumerate() {
+        if !b.is_ascii_digit() {
+            return false;
+        }
+        let mut d = u32::from(b - b'0');
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    !digits.is_empty() && sum % 10 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn engine() -> PhoneEngine {
+        let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        PhoneEngine::new(
+            "phone",
+            &w(&["tel", "phone", "call"]),
+            &w(&["order", "invoice"]),
+            32,
+            &w(&["US", "GB", "FR", "DE", "JP", "CN"]),
+        )
+        .unwrap()
+    }
+
+    fn found(text: &str) -> Vec<&str> {
+        let mut v = Vec::new();
+        engine().find(text, &mut |s, e| v.push((s, e)));
+        v.into_iter().map(|(s, e)| &text[s..e]).collect()
+    }
+
+    #[test]
+    fn positives() {
+        assert_eq!(found("call +44 20 7946 0958 now"), ["+44 20 7946 0958"]);
+        assert_eq!(found("(201) 555-0123 x12"), ["(201) 555-0123 x12"]);
+        assert_eq!(found("06 12 34 56 78"), ["06 12 34 56 78"]);
+        assert_eq!(found("tel: 0612345678"), ["0612345678"]);
+        assert_eq!(found("+44 (0)20 7946 0958"), ["+44 (0)20 7946 0958"]);
+        assert_eq!(found("https://wa.me/442079460958"), ["442079460958"]);
+    }
+
+    #[test]
+    fn negatives() {
+        for t in [
+            "2024-01-15",
+            "15/01/2024",
+            "15.01.2024",
+            "192.168.100.200",
+            "order 0612345678",
+            "4111 1111 1111 1111",
+            "978-3-16-148410-0",
+            "1700000000",
+            "48.8566123, 2.3522",
+            "1 234 567",
+            "ORD-0612345678",
+        ] {
+            assert!(found(t).is_empty(), "{t}");
+        }
+    }
+
+    #[test]
+    fn luhn_checks() {
+        assert!(luhn("4111111111111111"));
+        assert!(!luhn("4111111111111112"));
+    }
+}

@@ -1,0 +1,198 @@
+//! Character helpers shared by the scanners: decimal digits of many scripts, scripts that are
+//! written without spaces (so PII can be glued to them), and char-boundary-safe stepping.
+
+/// The zero of every decimal digit block the scanners read besides ASCII: Arabic-Indic,
+/// Extended Arabic-Indic (Persian/Urdu), NKo, Devanagari, Bengali, Gurmukhi, Gujarati, Oriya,
+/// Tamil, Telugu, Kannada, Malayalam, Sinhala, Thai, Lao, Tibetan, Myanmar, Myanmar Shan, Khmer,
+/// Mongolian and full-width digits. Each block is ten consecutive code points.
+const DIGIT_ZEROS: [u32; 21] = [
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66, 0x0DE6,
+    0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0xFF10,
+];
+
+/// The value of a decimal digit of any supported script.
+#[inline]
+pub(crate) fn char_digit(c: char) -> Option<u8> {
+    if c.is_ascii_digit() {
+        return Some(c as u8 - b'0');
+    }
+    let u = c as u32;
+    if u < 0x0660 {
+        return None;
+    }
+    DIGIT_ZEROS
+        .iter()
+        .find(|&&z| u >= z && u < z + 10)
+        .map(|&z| (u - z) as u8)
+}
+
+/// The char starting at byte `i` (which must be a char boundary) and its length.
+#[inline]
+pub(crate) fn char_at(text: &str, i: usize) -> Option<(char, usize)> {
+    let b = *text.as_bytes().get(i)?;
+    if b < 0x80 {
+        return Some((b as char, 1));
+    }
+    let c = text.get(i..)?.chars().next()?;
+    Some((c, c.len_utf8()))
+}
+
+/// The char ending at byte `i` (a char boundary) and its length.
+#[inline]
+pub(crate) fn char_before(text: &str, i: usize) -> Option<(char, usize)> {
+    if i == 0 {
+        return None;
+    }
+    let b = *text.as_bytes().get(i - 1)?;
+    if b < 0x80 {
+        return Some((b as char, 1));
+    }
+    let c = text.get(..i)?.chars().next_back()?;
+    Some((c, c.len_utf8()))
+}
+
+/// The decimal digit at byte `i` (a char boundary): its value and byte length.
+#[inline]
+pub(crate) fn digit_at(text: &str, i: usize) -> Option<(u8, usize)> {
+    let b = *text.as_bytes().get(i)?;
+    if b.is_ascii_digit() {
+        return Some((b - b'0', 1));
+    }
+    if b < 0x80 {
+        return None;
+    }
+    let (c, l) = char_at(text, i)?;
+    char_digit(c).map(|d| (d, l))
+}
+
+/// True for characters of scripts written without spaces between words (Han, Kana, Hangul,
+/// full-width forms, Thai, Lao, Khmer, Myanmar) and their punctuation. PII glued to such text
+/// ends where the script changes.
+#[inline]
+pub(crate) fn is_glue_script(c: char) -> bool {
+    let u = c as u32;
+    matches!(u,
+        0x0E00..=0x0EFF      // Thai, Lao
+        | 0x1000..=0x109F    // Myanmar
+        | 0x1100..=0x11FF    // Hangul Jamo
+        | 0x1780..=0x17FF    // Khmer
+        | 0x2E80..=0x2FDF    // CJK radicals
+        | 0x3000..=0x33FF    // CJK punctuation, Kana, Bopomofo, compatibility
+        | 0x3400..=0x4DBF    // CJK ext A
+        | 0x4E00..=0x9FFF    // CJK unified
+        | 0xA960..=0xA97F
+        | 0xAC00..=0xD7FF    // Hangul
+        | 0xF900..=0xFAFF    // CJK compatibility
+        | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFFEF    // half/full-width forms
+        | 0x20000..=0x3FFFF // CJK ext B..
+    )
+}
+
+/// True for letters, digits and the combining marks and joiners that words of many scripts
+/// need (Devanagari virama, Thai vowel signs, `i̇`'s combining dot, ZWJ/ZWNJ).
+#[inline]
+pub(crate) fn is_word_char(c: char) -> bool {
+    if c.is_alphanumeric() {
+        return true;
+    }
+    let u = c as u32;
+    if u < 0x0300 {
+        return false;
+    }
+    matches!(u,
+        0x0300..=0x036F          // combining diacritics
+        | 0x0483..=0x0489
+        | 0x0591..=0x05C7        // Hebrew points
+        | 0x0610..=0x061A | 0x064B..=0x065F | 0x0670 | 0x06D6..=0x06ED // Arabic marks
+        | 0x0900..=0x0963 | 0x0971..=0x0DFF // Indic scripts (not the dandas)
+        | 0x0E00..=0x0E3E | 0x0E40..=0x0E4E | 0x0E80..=0x0EFF // Thai, Lao (not punctuation)
+        | 0x0F00..=0x0FFF        // Tibetan
+        | 0x1000..=0x1049 | 0x1050..=0x109F // Myanmar
+        | 0x1780..=0x17D3 | 0x17DB..=0x17FF // Khmer
+        | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F
+        | 0x200C | 0x200D        // ZWNJ, ZWJ
+        | 0x3099 | 0x309A        // kana voicing marks
+    )
+}
+
+/// Largest char boundary `<= i`.
+#[inline]
+pub(crate) fn floor_boundary(text: &str, mut i: usize) -> usize {
+    if i >= text.len() {
+        return text.len();
+    }
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// True when `text` holds at least `n` decimal digits of any supported script.
+pub(crate) fn has_digits(text: &str, n: usize) -> bool {
+    if n == 0 {
+        return true;
+    }
+    let b = text.as_bytes();
+    let mut count = 0usize;
+    // ASCII fast path in chunks the compiler vectorizes; the first non-ASCII chunk switches
+    // to decoding chars from that chunk on.
+    for (k, chunk) in b.chunks(32).enumerate() {
+        let mut ascii_digits = 0usize;
+        let mut non_ascii = false;
+        for &x in chunk {
+            ascii_digits += usize::from(x.wrapping_sub(b'0') < 10);
+            non_ascii |= x >= 0x80;
+        }
+        if non_ascii {
+            let from = floor_boundary(text, k * 32);
+            for c in text[from..].chars() {
+                if char_digit(c).is_some() {
+                    count += 1;
+                    if count >= n {
+                        return true;
+                    }
+                }
+            }
+            return false;
+        }
+        count += ascii_digits;
+        if count >= n {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn digits_of_many_scripts() {
+        assert_eq!(char_digit('7'), Some(7));
+        assert_eq!(char_digit('٣'), Some(3));
+        assert_eq!(char_digit('۹'), Some(9));
+        assert_eq!(char_digit('０'), Some(0));
+        assert_eq!(char_digit('५'), Some(5));
+        assert_eq!(char_digit('a'), None);
+        assert_eq!(char_digit('²'), None);
+        assert!(has_digits("١٢٣٤٥٦٧", 7));
+        assert!(!has_digits("abc 123 456", 7));
+        let long = format!("{}١٢٣٤{}", "a1".repeat(20), "b".repeat(40));
+        assert!(has_digits(&long, 24));
+        assert!(!has_digits(&long, 25));
+        assert!(has_digits(&"9".repeat(100), 100));
+    }
+
+    #[test]
+    fn boundaries() {
+        let s = "a中b";
+        assert_eq!(char_before(s, 4), Some(('中', 3)));
+        assert_eq!(char_at(s, 1), Some(('中', 3)));
+        assert_eq!(floor_boundary(s, 2), 1);
+        assert!(is_glue_script('中'));
+        assert!(!is_glue_script('é'));
+    }
+}
