@@ -14,8 +14,8 @@
 //! assert_eq!(entry.origins.len(), 2);
 //! ```
 //!
-//! TEMPORARY: the contract (`Vault`, `ScopeId`, `Placeholder`, `Secret`, `Entry`,
-//! `Tokenized`, `MemoryVault::builder()`) is fixed; the memory backend is being written.
+//! The contract (`Vault`, `ScopeId`, `Placeholder`, `Secret`, `Entry`, `Tokenized`,
+//! `MemoryVault::builder()`) is shared by every backend; [`MemoryVault`] is the embedded one.
 
 use std::fmt;
 use std::sync::Arc;
