@@ -1,0 +1,510 @@
+//! Restore toward the server, tokenize toward the model: [`RewriteLayer`].
+//!
+//! Request path: the body is buffered (size-limited: 413), parsed (invalid JSON: 400 with a
+//! `-32700` parse error), restored with [`PiiCore::to_server`] (unknown placeholder or policy
+//! denial: the inner service is never called and the client gets a JSON-RPC error for each of
+//! its requests), the `Mcp-Name` / `Mcp-Param-*` headers restored the same way, and the body
+//! re-serialized only when something changed (otherwise the original bytes are forwarded);
+//! `Content-Length` is set to the forwarded length.
+//!
+//! Response path, by content type:
+//! - `text/event-stream`: rewritten event by event as the events arrive ([`SseRewriter`]).
+//! - any other non-empty body (JSON, whatever the status): buffered (size-limited), tokenized
+//!   as a JSON-RPC message, or as text when it is not JSON; a body that is neither JSON nor
+//!   UTF-8 text is withheld (502).
+//! - empty bodies (202, 204, `Content-Length: 0`): passed through.
+//!
+//! It needs the [`ClientScope`] that [`ScopeLayer`](super::scope::ScopeLayer) puts into the
+//! request's extensions; without one it answers 500 and forwards nothing. When the scope is the
+//! client's default one and the server's answer assigns an `Mcp-Session-Id` (the answer to
+//! `initialize`), that answer is tokenized in the new session's scope, where the session's
+//! later requests will look for its placeholders.
+//!
+//! ```
+//! use mcp_pii_gateway::layer::{body::{full, Body}, core::PiiCore, rewrite::RewriteLayer, scope::ScopeLayer};
+//! use tower::{ServiceBuilder, ServiceExt};
+//! let svc = ServiceBuilder::new()
+//!     .layer(ScopeLayer::new())
+//!     .layer(RewriteLayer::new(PiiCore::builtin(), "crm").max_request_body(1 << 20))
+//!     .service_fn(|req: http::Request<Body>| async move {
+//!         Ok::<_, std::convert::Infallible>(http::Response::new(req.into_body()))
+//!     });
+//! # let _ = svc;
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use futures_util::TryFutureExt;
+use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::Value;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::body::{boxed, full, Body, BoxError};
+use super::core::{
+    error_kind, error_object, error_reply, method_of, responses_as_errors, unanswered_errors, ExchangeCtx,
+    PiiCore, RequestInfo, ToModel, ToServer,
+};
+use super::headers::restore_mirror_headers;
+use super::response::{json_response, jsonrpc_error_response};
+use super::scope::{ClientScope, ScopeSource, MCP_SESSION_ID};
+use super::sse::SseRewriter;
+
+/// Default [`RewriteLayer::max_request_body`]: 4 MiB.
+pub const DEFAULT_MAX_REQUEST_BODY: usize = 4 << 20;
+/// Default [`RewriteLayer::max_response_body`]: 16 MiB.
+pub const DEFAULT_MAX_RESPONSE_BODY: usize = 16 << 20;
+/// Default [`RewriteLayer::max_sse_event`]: 4 MiB.
+pub const DEFAULT_MAX_SSE_EVENT: usize = 4 << 20;
+
+#[derive(Debug, Clone)]
+struct Config {
+    core: PiiCore,
+    server: Arc<str>,
+    max_request_body: usize,
+    max_response_body: usize,
+    max_sse_event: usize,
+}
+
+/// Restores placeholders in requests and tokenizes PII in responses; see the
+/// [module docs](self).
+#[derive(Debug, Clone)]
+pub struct RewriteLayer {
+    cfg: Arc<Config>,
+}
+
+impl RewriteLayer {
+    /// Rewrites with `core` for the upstream named `server` (recorded as the origin of every
+    /// value tokenized here, and checked by the flow policy).
+    pub fn new(core: PiiCore, server: &str) -> RewriteLayer {
+        RewriteLayer {
+            cfg: Arc::new(Config {
+                core,
+                server: Arc::from(server),
+                max_request_body: DEFAULT_MAX_REQUEST_BODY,
+                max_response_body: DEFAULT_MAX_RESPONSE_BODY,
+                max_sse_event: DEFAULT_MAX_SSE_EVENT,
+            }),
+        }
+    }
+    /// Largest request body accepted, in bytes; larger ones get 413. Default: 4 MiB.
+    pub fn max_request_body(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.cfg).max_request_body = bytes;
+        self
+    }
+    /// Largest non-streaming response body accepted from the server, in bytes; larger ones are
+    /// withheld and the client gets JSON-RPC errors. Default: 16 MiB.
+    pub fn max_response_body(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.cfg).max_response_body = bytes;
+        self
+    }
+    /// Largest SSE event accepted from the server, in bytes; past it the stream fails closed.
+    /// Default: 4 MiB.
+    pub fn max_sse_event(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.cfg).max_sse_event = bytes;
+        self
+    }
+    /// This layer's size limits applied to `self`.
+    pub(crate) fn copy_limits_from(mut self, other: &RewriteLayer) -> Self {
+        let c = Arc::make_mut(&mut self.cfg);
+        c.max_request_body = other.cfg.max_request_body;
+        c.max_response_body = other.cfg.max_response_body;
+        c.max_sse_event = other.cfg.max_sse_event;
+        self
+    }
+    /// The core.
+    pub fn core(&self) -> &PiiCore {
+        &self.cfg.core
+    }
+    /// The server name.
+    pub fn server(&self) -> &str {
+        &self.cfg.server
+    }
+}
+
+impl<S> Layer<S> for RewriteLayer {
+    type Service = Rewrite<S>;
+    fn layer(&self, inner: S) -> Rewrite<S> {
+        Rewrite {
+            inner,
+            cfg: self.cfg.clone(),
+        }
+    }
+}
+
+/// The service made by [`RewriteLayer`].
+#[derive(Debug, Clone)]
+pub struct Rewrite<S> {
+    inner: S,
+    cfg: Arc<Config>,
+}
+
+impl<S> Rewrite<S> {
+    /// The wrapped service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+/// The boxed future of the layer's services.
+pub type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'static>>;
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for Rewrite<S>
+where
+    S: Service<Request<Body>, Response = Response<ResB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqB: http_body::Body<Data = Bytes> + Send + 'static,
+    ReqB::Error: Into<BoxError>,
+    ResB: http_body::Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Response<Body>, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        // The ready service is the one in `self`; keep a fresh clone in its place.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let cfg = self.cfg.clone();
+        // Box the inner call here, where its `Send` bounds are concrete; the async exchange
+        // below then only sees the stack's own body type.
+        let call_inner: CallInner<S::Error> = Box::new(move |req: Request<Body>| {
+            let mut inner = inner;
+            Box::pin(inner.call(req).map_ok(|res| res.map(boxed)))
+        });
+        Box::pin(exchange(cfg, call_inner, req.map(boxed)))
+    }
+}
+
+fn record(field: &'static str, value: &'static str) {
+    tracing::Span::current().record(field, value);
+}
+
+type CallInner<E> = Box<dyn FnOnce(Request<Body>) -> BoxFuture<Response<Body>, E> + Send>;
+
+async fn exchange<E>(
+    cfg: Arc<Config>,
+    call_inner: CallInner<E>,
+    req: Request<Body>,
+) -> Result<Response<Body>, E> {
+    let (mut parts, body) = req.into_parts();
+    let Some(cs) = parts.extensions.get::<ClientScope>().cloned() else {
+        tracing::error!("no ClientScope in the request: put ScopeLayer in front of RewriteLayer");
+        record("outcome", "internal_error");
+        return Ok(jsonrpc_error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Value::Null,
+            -32603,
+            "internal gateway error: the request has no scope",
+        ));
+    };
+
+    // 1. Buffer the body, size-limited.
+    if content_length(&parts.headers).is_some_and(|n| n > cfg.max_request_body as u64) {
+        return Ok(too_large());
+    }
+    let bytes = match collect_limited(body, cfg.max_request_body).await {
+        Ok(b) => b,
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Ok(too_large()),
+        Err(_) => {
+            record("outcome", "bad_request");
+            return Ok(jsonrpc_error_response(
+                StatusCode::BAD_REQUEST,
+                Value::Null,
+                -32600,
+                "bad request: the request body could not be read",
+            ));
+        }
+    };
+
+    // 2. Parse, restore (all or nothing), restore the mirror headers.
+    let mut ctx = ExchangeCtx::new(cs.scope.clone(), cfg.server.clone());
+    let forwarded = if bytes.iter().all(u8::is_ascii_whitespace) {
+        bytes
+    } else {
+        let mut msg: Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(_) => {
+                record("outcome", "bad_request");
+                return Ok(jsonrpc_error_response(
+                    StatusCode::BAD_REQUEST,
+                    Value::Null,
+                    -32700,
+                    "parse error: the request body is not valid JSON",
+                ));
+            }
+        };
+        ctx = ctx.with_requests(RequestInfo::collect(&msg));
+        if let Some(m) = method_of(&msg) {
+            tracing::Span::current().record("mcp_method", &*m);
+        }
+        let restored = cfg
+            .core
+            .to_server(&mut msg, &ctx)
+            .and_then(|r| restore_mirror_headers(&mut parts.headers, &cfg.core, &ctx).map(|_| r));
+        match restored {
+            Ok(ToServer::Unchanged) => bytes,
+            Ok(ToServer::Restored { placeholders }) => {
+                tracing::Span::current().record("restored", placeholders);
+                Bytes::from(serde_json::to_vec(&msg).unwrap_or_default())
+            }
+            Err(e) => {
+                record("outcome", "rejected");
+                if let Some(reply) = error_reply(&msg, &e) {
+                    tracing::info!(error = error_kind(&e), "request rejected; nothing was forwarded");
+                    return Ok(json_response(StatusCode::OK, &reply));
+                }
+                match responses_as_errors(&msg, &e) {
+                    // The client's answers to server-initiated requests: the server gets errors
+                    // in their place (so it does not wait forever), and no value.
+                    Some(substitute) => {
+                        tracing::info!(
+                            error = error_kind(&e),
+                            "client answer rejected; the server gets an error in its place"
+                        );
+                        Bytes::from(serde_json::to_vec(&substitute).unwrap_or_default())
+                    }
+                    // Only notifications: nothing to answer, nothing forwarded.
+                    None => {
+                        tracing::info!(error = error_kind(&e), "notification dropped");
+                        let mut res = Response::new(super::body::empty());
+                        *res.status_mut() = StatusCode::ACCEPTED;
+                        return Ok(res);
+                    }
+                }
+            }
+        }
+    };
+    if !forwarded.is_empty()
+        || parts.headers.contains_key(header::CONTENT_LENGTH)
+        || parts.headers.contains_key(header::TRANSFER_ENCODING)
+    {
+        parts.headers.remove(header::TRANSFER_ENCODING);
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(forwarded.len()));
+    }
+
+    // The answer must come back readable: a compressed body cannot be inspected.
+    parts.headers.remove(header::ACCEPT_ENCODING);
+
+    // 3. Forward.
+    let res = call_inner(Request::from_parts(parts, full(forwarded))).await?;
+
+    // 4. Tokenize the answer.
+    record("outcome", "ok");
+    let (mut rparts, rbody) = res.into_parts();
+    if cs.source == ScopeSource::Default {
+        if let Some(sid) = rparts
+            .headers
+            .get(MCP_SESSION_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|s| !s.is_empty())
+        {
+            ctx = ctx.with_scope(ClientScope::from_session(&cs.client, sid).scope);
+        }
+    }
+    let ctx = Arc::new(ctx);
+    if rparts.status == StatusCode::NO_CONTENT
+        || rparts.status == StatusCode::NOT_MODIFIED
+        || http_body::Body::size_hint(&rbody).exact() == Some(0)
+    {
+        return Ok(Response::from_parts(rparts, rbody));
+    }
+    if rparts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+    {
+        // Compressed although we asked for no compression: fail closed.
+        drop(rbody);
+        return Ok(withhold(
+            &ctx,
+            "the server's response is compressed and cannot be inspected",
+        ));
+    }
+    if is_event_stream(&rparts.headers) {
+        rparts.headers.remove(header::CONTENT_LENGTH);
+        let rw = SseRewriter::new(cfg.core.clone(), ctx, cfg.max_sse_event);
+        let body = SseBody {
+            inner: rbody,
+            rw,
+            done: false,
+            span: tracing::Span::current(),
+        };
+        return Ok(Response::from_parts(rparts, Body::new(body)));
+    }
+    Ok(buffered_response(&cfg, &ctx, rparts, rbody).await)
+}
+
+async fn buffered_response(
+    cfg: &Config,
+    ctx: &ExchangeCtx,
+    mut parts: http::response::Parts,
+    body: Body,
+) -> Response<Body> {
+    if content_length(&parts.headers).is_some_and(|n| n > cfg.max_response_body as u64) {
+        return withhold(ctx, "the server's response exceeds the gateway's size limit");
+    }
+    let bytes = match collect_limited(body, cfg.max_response_body).await {
+        Ok(b) => b,
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return withhold(ctx, "the server's response exceeds the gateway's size limit")
+        }
+        Err(_) => return withhold(ctx, "the server's response body could not be read"),
+    };
+    let out: Bytes = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(mut msg) => match cfg.core.to_model(&mut msg, ctx) {
+            ToModel::Unchanged => bytes,
+            ToModel::Tokenized { placeholders, .. } => {
+                tracing::Span::current().record("placeholders", placeholders);
+                Bytes::from(serde_json::to_vec(&msg).unwrap_or_default())
+            }
+            ToModel::Replaced => {
+                record("outcome", "withheld");
+                Bytes::from(serde_json::to_vec(&msg).unwrap_or_default())
+            }
+            ToModel::Dropped => return withhold(ctx, "the server's message could not be tokenized"),
+        },
+        Err(_) => match std::str::from_utf8(&bytes) {
+            Ok(text) => match cfg.core.tokenize_text(text, ctx) {
+                Ok(None) => bytes,
+                Ok(Some(t)) => Bytes::from(t),
+                Err(_) => return withhold(ctx, "the server's response could not be tokenized"),
+            },
+            Err(_) => return withhold(ctx, "the server's response is neither JSON nor text"),
+        },
+    };
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
+    Response::from_parts(parts, full(out))
+}
+
+/// Buffers `body` up to `max` bytes. Boxed in a plain function so that async callers need not
+/// prove the body's bounds for every lifetime (a rustc limitation with `dyn Error` bodies).
+fn collect_limited(body: Body, max: usize) -> BoxFuture<Bytes, BoxError> {
+    Box::pin(Limited::new(body, max).collect().map_ok(|c| c.to_bytes()))
+}
+
+/// The answer sent instead of a server response that cannot be released: a JSON-RPC error for
+/// each request of the exchange (HTTP 200), or a 502 with `id: null` when there is none.
+fn withhold(ctx: &ExchangeCtx, why: &str) -> Response<Body> {
+    record("outcome", "withheld");
+    tracing::warn!(server = %ctx.server, "{why}; the response was withheld");
+    let err = error_object(
+        -32002,
+        &format!("upstream error: {why}; the gateway withheld the response"),
+    );
+    match unanswered_errors(ctx, &[], &err) {
+        Some(msg) => json_response(StatusCode::OK, &msg),
+        None => json_response(
+            StatusCode::BAD_GATEWAY,
+            &super::core::error_response(Value::Null, err),
+        ),
+    }
+}
+
+fn too_large() -> Response<Body> {
+    record("outcome", "too_large");
+    jsonrpc_error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Value::Null,
+        -32600,
+        "the request body exceeds the gateway's size limit",
+    )
+}
+
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn is_event_stream(h: &HeaderMap) -> bool {
+    h.get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+/// A response body rewriting server-sent events as they arrive.
+struct SseBody {
+    inner: Body,
+    rw: SseRewriter,
+    done: bool,
+    span: tracing::Span,
+}
+
+impl SseBody {
+    fn finish_stats(&self) {
+        let s = self.rw.stats();
+        self.span.record("sse_events", s.events);
+        if s.placeholders > 0 {
+            self.span.record("placeholders", s.placeholders);
+        }
+        if s.withheld > 0 {
+            self.span.record("outcome", "withheld");
+        }
+    }
+}
+
+impl http_body::Body for SseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let _g = this.span.clone().entered();
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            let mut out = Vec::new();
+            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        this.rw.push(&data, &mut out);
+                        if this.rw.is_failed() {
+                            this.done = true;
+                            this.finish_stats();
+                        }
+                    }
+                    // Trailers: pass them on.
+                    Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                },
+                Some(Err(e)) => {
+                    this.done = true;
+                    this.finish_stats();
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None => {
+                    this.rw.finish(&mut out);
+                    this.done = true;
+                    this.finish_stats();
+                }
+            }
+            if !out.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+}

@@ -1,0 +1,485 @@
+//! Who is calling and whose placeholders these are: [`ScopeLayer`].
+//!
+//! The client is the one whose bearer token's SHA-256 is in the [`Clients`] table, or
+//! `anonymous` when the table is empty. The scope key is the configured scope header's value
+//! (`hdr:<value>`), else the `Mcp-Session-Id` header (`session:<id>`, session-based protocol),
+//! else the client's default scope (`default`, stateless requests). The result goes into the
+//! request's extensions as a [`ClientScope`].
+//!
+//! Rejections are JSON-RPC error bodies (`id: null`): 401 for a missing or unknown token when
+//! clients are configured, 403 when the client may not use this server, 400 when the scope
+//! header is required and missing or malformed.
+//!
+//! Put it outermost: the trace and rewrite layers read the [`ClientScope`] it inserts. A proxy
+//! that puts one `ScopeLayer` in front of all its servers leaves [`ScopeLayer::server`] unset
+//! and checks [`ClientScope::may_use`] when it routes.
+//!
+//! ```
+//! use mcp_pii_gateway::layer::scope::{ClientScope, Clients, ScopeLayer};
+//! use mcp_pii_gateway::layer::body::{full, Body};
+//! use tower::{ServiceBuilder, ServiceExt};
+//! # tokio_test_block(async {
+//! let svc = ServiceBuilder::new()
+//!     .layer(ScopeLayer::new().header(http::HeaderName::from_static("x-agent-run")))
+//!     .service_fn(|req: http::Request<Body>| async move {
+//!         let scope = req.extensions().get::<ClientScope>().expect("set by ScopeLayer");
+//!         Ok::<_, std::convert::Infallible>(http::Response::new(full(scope.scope.key().to_owned())))
+//!     });
+//! let req = http::Request::builder().header("x-agent-run", "run-1").body(full("")).unwrap();
+//! let res = svc.oneshot(req).await.unwrap();
+//! # });
+//! # fn tokio_test_block<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::future::{Either, Ready};
+use http::{HeaderName, Request, Response, StatusCode};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::body::Body;
+use super::response::jsonrpc_error_response;
+use crate::error::{Error, Result};
+use crate::vault::ScopeId;
+
+/// The `Mcp-Session-Id` header.
+pub const MCP_SESSION_ID: &str = "mcp-session-id";
+/// Longest accepted scope header value, in bytes.
+pub const MAX_SCOPE_KEY: usize = 256;
+
+/// Where a request's scope key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeSource {
+    /// The configured scope header.
+    Header,
+    /// The `Mcp-Session-Id` header.
+    Session,
+    /// Neither: the client's default scope.
+    Default,
+}
+
+/// The caller and its scope, inserted into request extensions by [`ScopeLayer`].
+#[derive(Debug, Clone)]
+pub struct ClientScope {
+    /// The client's name.
+    pub client: Arc<str>,
+    /// The scope.
+    pub scope: ScopeId,
+    /// Where the scope key came from.
+    pub source: ScopeSource,
+    /// The servers this client may use (`None`: all), for stacks that check per server
+    /// themselves instead of with [`ScopeLayer::server`].
+    pub servers: Option<Arc<[Arc<str>]>>,
+}
+
+impl ClientScope {
+    /// True when the client may use `server`.
+    pub fn may_use(&self, server: &str) -> bool {
+        self.servers
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|x| &**x == server))
+    }
+    /// The same scope with the client's server allow-list.
+    pub fn with_servers(mut self, servers: Option<Arc<[Arc<str>]>>) -> ClientScope {
+        self.servers = servers;
+        self
+    }
+    /// The scope of `client` for a scope-header value.
+    pub fn from_header(client: &str, value: &str) -> ClientScope {
+        ClientScope::make(client, &format!("hdr:{value}"), ScopeSource::Header)
+    }
+    /// The scope of `client` for a downstream MCP session id.
+    pub fn from_session(client: &str, session_id: &str) -> ClientScope {
+        ClientScope::make(client, &format!("session:{session_id}"), ScopeSource::Session)
+    }
+    /// The client's default scope.
+    pub fn default_for(client: &str) -> ClientScope {
+        ClientScope::make(client, "default", ScopeSource::Default)
+    }
+    fn make(client: &str, key: &str, source: ScopeSource) -> ClientScope {
+        ClientScope {
+            client: Arc::from(client),
+            scope: ScopeId::new(client, key),
+            source,
+            servers: None,
+        }
+    }
+}
+
+/// One configured client.
+#[derive(Clone, Debug)]
+pub struct ClientInfo {
+    /// Its name.
+    pub name: Arc<str>,
+    /// The servers it may use; `None`: all.
+    pub servers: Option<Arc<[Arc<str>]>>,
+}
+
+impl ClientInfo {
+    /// True when the client may use `server`.
+    pub fn may_use(&self, server: &str) -> bool {
+        self.servers
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|x| &**x == server))
+    }
+}
+
+/// The clients table: lower-case hex SHA-256 of a bearer token → client. Empty means every
+/// caller is `anonymous` and no token is required.
+#[derive(Clone, Default)]
+pub struct Clients {
+    by_hash: HashMap<String, ClientInfo>,
+}
+
+impl fmt::Debug for Clients {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Token hashes are credentials' fingerprints: show names only.
+        f.debug_list()
+            .entries(self.by_hash.values().map(|c| &c.name))
+            .finish()
+    }
+}
+
+impl Clients {
+    /// An empty table.
+    pub fn new() -> Clients {
+        Clients::default()
+    }
+    /// Adds a client by the hex SHA-256 of its token; `servers: None` allows every server.
+    /// Fails for a hash that is not 64 hex digits or is already in the table.
+    pub fn with_client(
+        mut self,
+        name: &str,
+        token_sha256_hex: &str,
+        servers: Option<Vec<String>>,
+    ) -> Result<Clients> {
+        let hash = token_sha256_hex.trim().to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::config(vec![format!(
+                "client {name}: token_sha256 must be 64 hex digits"
+            )]));
+        }
+        if self.by_hash.contains_key(&hash) {
+            return Err(Error::config(vec![format!(
+                "client {name}: token_sha256 is already used by another client"
+            )]));
+        }
+        let info = ClientInfo {
+            name: Arc::from(name),
+            servers: servers.map(|s| s.iter().map(|x| Arc::from(x.as_str())).collect()),
+        };
+        self.by_hash.insert(hash, info);
+        Ok(self)
+    }
+    /// True when no client is configured.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+    /// The client whose token is `token`.
+    pub fn lookup(&self, token: &str) -> Option<&ClientInfo> {
+        self.by_hash.get(&sha256_hex(token.as_bytes()))
+    }
+}
+
+/// Lower-case hex SHA-256 of `bytes` (how tokens are configured: `token_sha256`).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}
+
+#[derive(Debug, Clone)]
+struct Config {
+    clients: Clients,
+    header: Option<HeaderName>,
+    required: bool,
+    server: Option<Arc<str>>,
+}
+
+/// Determines the client and the scope of each request; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct ScopeLayer {
+    cfg: Arc<Config>,
+}
+
+impl Default for ScopeLayer {
+    fn default() -> Self {
+        ScopeLayer::new()
+    }
+}
+
+impl ScopeLayer {
+    /// No clients (everyone is `anonymous`), no scope header, not required, no server check.
+    pub fn new() -> ScopeLayer {
+        ScopeLayer {
+            cfg: Arc::new(Config {
+                clients: Clients::new(),
+                header: None,
+                required: false,
+                server: None,
+            }),
+        }
+    }
+    fn cfg_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.cfg)
+    }
+    /// The clients table. Default: empty (no token required, client `anonymous`).
+    pub fn clients(mut self, clients: Clients) -> Self {
+        self.cfg_mut().clients = clients;
+        self
+    }
+    /// The scope header, e.g. `x-agent-run`. Default: none.
+    pub fn header(mut self, name: HeaderName) -> Self {
+        self.cfg_mut().header = Some(name);
+        self
+    }
+    /// Rejects requests without the scope header (400). Default: `false`. Without a header
+    /// configured, this has no effect.
+    pub fn required(mut self, required: bool) -> Self {
+        self.cfg_mut().required = required;
+        self
+    }
+    /// The server this stack fronts, checked against each client's `servers`. Default: none
+    /// (no check).
+    pub fn server(mut self, name: &str) -> Self {
+        self.cfg_mut().server = Some(Arc::from(name));
+        self
+    }
+}
+
+impl<S> Layer<S> for ScopeLayer {
+    type Service = Scope<S>;
+    fn layer(&self, inner: S) -> Scope<S> {
+        Scope {
+            inner,
+            cfg: self.cfg.clone(),
+        }
+    }
+}
+
+/// The service made by [`ScopeLayer`].
+#[derive(Debug, Clone)]
+pub struct Scope<S> {
+    inner: S,
+    cfg: Arc<Config>,
+}
+
+impl<S> Scope<S> {
+    /// The wrapped service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+/// Why a request was refused, with the status to answer.
+struct Refusal {
+    status: StatusCode,
+    code: i64,
+    message: &'static str,
+}
+
+impl Config {
+    fn decide<B>(&self, req: &Request<B>) -> std::result::Result<ClientScope, Refusal> {
+        let mut servers = None;
+        let client: Arc<str> = if self.clients.is_empty() {
+            Arc::from("anonymous")
+        } else {
+            let token = req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(bearer_token);
+            let Some(info) = token.and_then(|t| self.clients.lookup(t)) else {
+                return Err(Refusal {
+                    status: StatusCode::UNAUTHORIZED,
+                    code: -32001,
+                    message: "unauthorized: a valid bearer token is required",
+                });
+            };
+            if let Some(server) = &self.server {
+                if !info.may_use(server) {
+                    return Err(Refusal {
+                        status: StatusCode::FORBIDDEN,
+                        code: -32001,
+                        message: "forbidden: this client may not use this server",
+                    });
+                }
+            }
+            servers = info.servers.clone();
+            info.name.clone()
+        };
+        if let Some(h) = &self.header {
+            match req.headers().get(h) {
+                Some(v) if !v.is_empty() => {
+                    let ok =
+                        v.len() <= MAX_SCOPE_KEY && v.as_bytes().iter().all(|b| (0x21..0x7f).contains(b));
+                    let Some(value) = v.to_str().ok().filter(|_| ok) else {
+                        return Err(Refusal {
+                            status: StatusCode::BAD_REQUEST,
+                            code: -32600,
+                            message:
+                                "bad request: the scope header must be 1 to 256 visible ASCII characters",
+                        });
+                    };
+                    return Ok(ClientScope::from_header(&client, value).with_servers(servers));
+                }
+                _ if self.required => {
+                    return Err(Refusal {
+                        status: StatusCode::BAD_REQUEST,
+                        code: -32600,
+                        message: "bad request: the scope header is required",
+                    })
+                }
+                _ => {}
+            }
+        }
+        if let Some(sid) = req
+            .headers()
+            .get(MCP_SESSION_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|s| !s.is_empty())
+        {
+            return Ok(ClientScope::from_session(&client, sid).with_servers(servers));
+        }
+        Ok(ClientScope::default_for(&client).with_servers(servers))
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+impl<S, B> Service<Request<B>> for Scope<S>
+where
+    S: Service<Request<B>, Response = Response<Body>>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = Either<Ready<std::result::Result<Response<Body>, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        match self.cfg.decide(&req) {
+            Ok(cs) => {
+                req.extensions_mut().insert(cs);
+                Either::Right(self.inner.call(req))
+            }
+            Err(r) => {
+                tracing::warn!(status = r.status.as_u16(), "request refused: {}", r.message);
+                let mut res = jsonrpc_error_response(r.status, serde_json::Value::Null, r.code, r.message);
+                if r.status == StatusCode::UNAUTHORIZED {
+                    res.headers_mut().insert(
+                        http::header::WWW_AUTHENTICATE,
+                        http::HeaderValue::from_static("Bearer"),
+                    );
+                }
+                Either::Left(futures_util::future::ready(Ok(res)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn decide(layer: &ScopeLayer, headers: &[(&str, &str)]) -> std::result::Result<ClientScope, u16> {
+        let mut b = Request::builder();
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        layer
+            .cfg
+            .decide(&b.body(()).unwrap())
+            .map_err(|r| r.status.as_u16())
+    }
+
+    #[test]
+    fn scope_keys_and_sources() {
+        let plain = ScopeLayer::new();
+        let cs = decide(&plain, &[]).unwrap();
+        assert_eq!(
+            (&*cs.client, cs.scope.key(), cs.source),
+            ("anonymous", "default", ScopeSource::Default)
+        );
+        let cs = decide(&plain, &[("mcp-session-id", "s1")]).unwrap();
+        assert_eq!((cs.scope.key(), cs.source), ("session:s1", ScopeSource::Session));
+        let h = ScopeLayer::new().header(HeaderName::from_static("x-agent-run"));
+        let cs = decide(&h, &[("x-agent-run", "r1"), ("mcp-session-id", "s1")]).unwrap();
+        assert_eq!((cs.scope.key(), cs.source), ("hdr:r1", ScopeSource::Header));
+        assert_eq!(decide(&h, &[("x-agent-run", "has space")]).unwrap_err(), 400);
+        let long = "r".repeat(MAX_SCOPE_KEY + 1);
+        assert_eq!(decide(&h, &[("x-agent-run", &long)]).unwrap_err(), 400);
+        // Not required: falls back to the session.
+        assert_eq!(
+            decide(&h, &[("mcp-session-id", "s1")]).unwrap().scope.key(),
+            "session:s1"
+        );
+        assert_eq!(
+            decide(&h.clone().required(true), &[("mcp-session-id", "s1")]).unwrap_err(),
+            400
+        );
+    }
+
+    #[test]
+    fn clients_and_servers() {
+        let clients = Clients::new()
+            .with_client("sandbox", &sha256_hex(b"t1"), Some(vec!["crm".into()]))
+            .unwrap()
+            .with_client("ops", &sha256_hex(b"t2"), None)
+            .unwrap();
+        let any = ScopeLayer::new().clients(clients.clone());
+        assert_eq!(decide(&any, &[]).unwrap_err(), 401);
+        assert_eq!(
+            decide(&any, &[("authorization", "Bearer nope")]).unwrap_err(),
+            401
+        );
+        let cs = decide(&any, &[("authorization", "Bearer t1")]).unwrap();
+        assert_eq!(&*cs.client, "sandbox");
+        assert_eq!(cs.scope.client(), "sandbox");
+        assert!(cs.may_use("crm") && !cs.may_use("mail"));
+        assert!(decide(&any, &[("authorization", "Bearer t2")])
+            .unwrap()
+            .may_use("mail"));
+        let mail = ScopeLayer::new().clients(clients).server("mail");
+        assert_eq!(decide(&mail, &[("authorization", "Bearer t1")]).unwrap_err(), 403);
+        assert!(decide(&mail, &[("authorization", "Bearer t2")]).is_ok());
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
+    }
+
+    #[test]
+    fn clients_table() {
+        let c = Clients::new()
+            .with_client("sandbox", &sha256_hex(b"s3cret"), Some(vec!["crm".into()]))
+            .unwrap();
+        assert_eq!(&*c.lookup("s3cret").unwrap().name, "sandbox");
+        assert!(c.lookup("other").is_none());
+        assert!(c.lookup("s3cret").unwrap().may_use("crm"));
+        assert!(!c.lookup("s3cret").unwrap().may_use("mail"));
+        assert!(Clients::new()
+            .with_client("x", "abc", None)
+            .unwrap_err()
+            .is_config());
+        let dup = c.clone().with_client("y", &sha256_hex(b"s3cret"), None);
+        assert!(dup.unwrap_err().is_config());
+        assert!(!format!("{c:?}").contains(&sha256_hex(b"s3cret")));
+    }
+}
