@@ -1,7 +1,5 @@
-//! The body type of the gateway's services, and constructors.
-//!
-//! Identical to the layer's `Body` (`UnsyncBoxBody<Bytes, BoxError>`) so the two stacks compose
-//! without conversion.
+//! The body type of the gateway's services (the layer's [`Body`]), and the proxy's own
+//! streaming bodies.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,37 +7,9 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::Frame;
-use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
 use tokio::sync::mpsc;
 
-/// A boxed, thread-safe error.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// The body of every request and response inside the gateway.
-pub type Body = UnsyncBoxBody<Bytes, BoxError>;
-
-/// Boxes any `Bytes` body whose error converts into [`BoxError`].
-pub fn boxed<B>(body: B) -> Body
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    body.map_err(Into::into).boxed_unsync()
-}
-
-/// A body holding exactly `bytes`.
-pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
-/// An empty body.
-pub fn empty() -> Body {
-    Empty::<Bytes>::new()
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
+pub use crate::layer::body::{boxed, empty, full, Body, BoxError};
 
 /// A streaming body fed by a channel: each received chunk is one data frame; the body ends
 /// when every sender is dropped.

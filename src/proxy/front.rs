@@ -2,9 +2,9 @@
 //! stack, plus `/healthz` and `/metrics`.
 //!
 //! In order, for each MCP request: route → Host and Origin checks (DNS rebinding) → method
-//! (POST, GET, DELETE) → bearer authentication and the client's server list → scope header
-//! requirement → body size limit → the server's stack (layers, then the upstream). Every
-//! refusal is a JSON-RPC error with the right HTTP status, and one log line per request.
+//! (POST, GET, DELETE) → body size limit → the server's stack (the `PiiLayer`: bearer
+//! authentication, the client's server list and the scope; then restore/tokenize; then the
+//! upstream). Every refusal is a JSON-RPC error with the right HTTP status.
 //!
 //! Shutdown ([`Front::serve`]'s `shutdown` future): stop accepting, ask every connection to
 //! finish its in-flight request, wait up to `limits.shutdown_grace`, then stop the upstreams
@@ -28,8 +28,8 @@ use tower::ServiceExt;
 use super::body::{boxed, full, Body, BoxError};
 use super::jsonrpc::{error_response, from_error, GATEWAY_REJECTED};
 use super::metrics::{Metrics, Outcome};
-use super::upstream::{ClientName, Upstream};
-use crate::config::{ClientConfig, Config, Limits, ScopeConfig};
+use super::upstream::Upstream;
+use crate::config::{Config, Limits};
 use crate::error::Error;
 
 /// A server's service stack: layers over its upstream.
@@ -45,8 +45,6 @@ struct State {
     upstreams: Vec<Upstream>,
     allowed_hosts: Vec<String>,
     allowed_origins: Vec<String>,
-    clients: Vec<ClientConfig>,
-    scope: ScopeConfig,
     limits: Limits,
     metrics: Arc<Metrics>,
     /// Flips to true when shutdown starts: long-lived GET streams end then.
@@ -95,8 +93,6 @@ impl Front {
                 upstreams,
                 allowed_hosts: config.allowed_hosts.clone(),
                 allowed_origins: config.allowed_origins.clone(),
-                clients: config.clients.clone(),
-                scope: config.scope.clone(),
                 limits: config.limits.clone(),
                 metrics,
                 stopping: watch::channel(false).0,
@@ -105,7 +101,7 @@ impl Front {
     }
 
     /// The service stack of server `name`, for in-process callers (the stdio front). Requests
-    /// given to it skip the front's Host, Origin and auth checks: set a [`ClientName`] extension.
+    /// given to it skip the front's Host, Origin and size checks.
     pub fn service(&self, name: &str) -> Option<ServerService> {
         self.state.routes.get(name).map(|r| r.service.clone())
     }
@@ -216,7 +212,7 @@ impl Front {
         Ok(())
     }
 
-    /// Handles one request (exposed for in-process use, e.g. the stdio front and tests).
+    /// Handles one request (exposed for in-process use, e.g. tests).
     pub fn handle(
         &self,
         req: Request<Body>,
@@ -235,7 +231,7 @@ impl Front {
         match &server {
             Some(s) => {
                 self.state.metrics.request(s, Outcome::of(status));
-                tracing::info!(%peer, %method, server = %s, status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "mcp request");
+                tracing::debug!(%peer, %method, server = %s, status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "mcp request");
             }
             None => tracing::debug!(%peer, %method, %path, status = status.as_u16(), "request"),
         }
@@ -285,19 +281,9 @@ impl Front {
                 .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
             return (server, r);
         }
-        let client = match authenticate(st, req.headers(), name) {
-            Ok(c) => c,
-            Err(r) => return (server, *r),
-        };
-        if st.scope.required {
-            if let Some(h) = &st.scope.header {
-                if req.headers().get(h).is_none_or(|v| v.is_empty()) {
-                    let msg = format!("the {h} header is required (it names the scope)");
-                    return (server, reject(st, StatusCode::BAD_REQUEST, &msg));
-                }
-            }
-        }
-        let (mut parts, body) = req.into_parts();
+        // Bearer authentication, the client's server list and the scope header are the
+        // PiiLayer's (ScopeLayer), next in the stack.
+        let (parts, body) = req.into_parts();
         let max = st.limits.max_body_bytes;
         if let Some(len) = parts
             .headers
@@ -323,7 +309,6 @@ impl Front {
         } else {
             super::body::empty()
         };
-        parts.extensions.insert(ClientName(client));
         let req = Request::from_parts(parts, body);
         let (service, route_name) = (route.service.clone(), route.name.clone());
         let is_get = req.method() == Method::GET;
@@ -490,54 +475,6 @@ fn check_host_origin(st: &State, h: &http::HeaderMap) -> Result<(), Box<Response
         }
     }
     Ok(())
-}
-
-fn authenticate(st: &State, h: &http::HeaderMap, server: &str) -> Result<Arc<str>, Box<Response<Body>>> {
-    if st.clients.is_empty() {
-        return Ok(Arc::from("anonymous"));
-    }
-    let token = h
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
-    let unauthorized = || {
-        let mut r = reject(
-            st,
-            StatusCode::UNAUTHORIZED,
-            "unauthorized: a valid bearer token is required",
-        );
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        r
-    };
-    let Some(token) = token else {
-        return Err(Box::new(unauthorized()));
-    };
-    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    // Compare against every client in constant time per comparison.
-    let mut found = None;
-    for c in &st.clients {
-        let diff = digest
-            .as_ref()
-            .iter()
-            .zip(c.token_sha256.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        if diff == 0 {
-            found = Some(c);
-        }
-    }
-    let Some(c) = found else {
-        return Err(Box::new(unauthorized()));
-    };
-    if !c.servers.iter().any(|s| s == server) {
-        return Err(rejectb(
-            st,
-            StatusCode::FORBIDDEN,
-            "forbidden: this client may not use this server",
-        ));
-    }
-    Ok(Arc::from(c.name.as_str()))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 
-use super::{hop_by_hop, new_session_id, ClientName, MCP_SESSION_ID};
+use super::{hop_by_hop, new_session_id, MCP_SESSION_ID};
 use crate::config::Limits;
 use crate::proxy::body::{boxed, full, Body, IdleTimeoutBody};
 use crate::proxy::jsonrpc::{error_response, request_id, SESSION_NOT_FOUND};
@@ -104,11 +104,7 @@ impl HttpUpstream {
     pub async fn call(&self, req: Request<Body>) -> Response<Body> {
         let inner = &*self.inner;
         let (parts, body) = req.into_parts();
-        let client_name: Arc<str> = parts
-            .extensions
-            .get::<ClientName>()
-            .map(|c| c.0.clone())
-            .unwrap_or_else(|| Arc::from("anonymous"));
+        let client_name = super::client_of(&parts.extensions);
         // Requests are small and already buffered by the layer above; collect to know the id
         // for error responses.
         let bytes = match body.collect().await {

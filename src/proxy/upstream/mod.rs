@@ -31,6 +31,17 @@ pub const MCP_SESSION_ID: &str = "mcp-session-id";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientName(pub Arc<str>);
 
+/// The client a request belongs to: the layer's [`ClientScope`](crate::layer::ClientScope)
+/// when present, else a [`ClientName`] extension, else `anonymous`.
+pub fn client_of(ext: &::http::Extensions) -> Arc<str> {
+    if let Some(cs) = ext.get::<crate::layer::ClientScope>() {
+        return cs.client.clone();
+    }
+    ext.get::<ClientName>()
+        .map(|c| c.0.clone())
+        .unwrap_or_else(|| Arc::from("anonymous"))
+}
+
 /// A fresh session id: 128 random bits, hex.
 pub fn new_session_id() -> String {
     use ring::rand::SecureRandom;

@@ -47,7 +47,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{new_session_id, ClientName, MCP_SESSION_ID};
+use super::{new_session_id, MCP_SESSION_ID};
 use crate::config::Limits;
 use crate::detect::Detector;
 use crate::proxy::body::{empty, full, Body, BoxError};
@@ -694,11 +694,7 @@ impl StdioUpstream {
     /// Handles one Streamable HTTP request.
     pub async fn call(&self, req: Request<Body>) -> Response<Body> {
         let (parts, body) = req.into_parts();
-        let client: Arc<str> = parts
-            .extensions
-            .get::<ClientName>()
-            .map(|c| c.0.clone())
-            .unwrap_or_else(|| Arc::from("anonymous"));
+        let client = super::client_of(&parts.extensions);
         let session_id = parts.headers.get(MCP_SESSION_ID).and_then(|v| v.to_str().ok());
         let session = match session_id {
             None => None,
