@@ -440,6 +440,24 @@ async fn wait_log(p: &Path, needle: &str) -> anyhow::Result<()> {
     Err(anyhow!("upstream log lacks {needle:?}: {}", read_log(p)))
 }
 
+async fn metrics(gw: &Gateway) -> anyhow::Result<String> {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let mut req = http::Request::new(http_body_util::Full::new(bytes::Bytes::new()));
+    *req.uri_mut() = format!("{}/metrics", gw.base).parse()?;
+    let res = client.request(req).await?;
+    Ok(String::from_utf8(
+        res.into_body().collect().await?.to_bytes().to_vec(),
+    )?)
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(-1.0)
+}
+
 fn pii_mode() -> bool {
     std::env::var_os("PROXY_TEST_IDENTITY").is_none()
 }
