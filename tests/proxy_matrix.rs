@@ -569,6 +569,12 @@ async fn scopes(up: Up) -> anyhow::Result<()> {
         "something was forwarded: {}",
         read_log(&log)
     );
+    let m = metrics(&gw).await?;
+    let minted = metric(&m, "mcp_gateway_placeholders_minted_total");
+    // Customers 6 and 10 share an email (ids wrap over four names) and differ in phone.
+    ensure!(minted == 3.0, "one email and two phones: {minted}\n{m}");
+    let ok = metric(&m, "mcp_gateway_requests_total{server=\"a\",outcome=\"ok\"}");
+    ensure!(ok >= 1.0, "{m}");
     for c in [a, b, other] {
         c.cancel().await?;
     }
