@@ -108,9 +108,7 @@ impl Front {
 
     /// Stops every upstream (stdio children are reaped).
     pub async fn shutdown_upstreams(&self) {
-        for u in &self.state.upstreams {
-            u.shutdown().await;
-        }
+        futures_util::future::join_all(self.state.upstreams.iter().map(|u| u.shutdown())).await;
     }
 
     /// The metrics.
@@ -205,9 +203,7 @@ impl Front {
             );
             conns.abort_all();
         }
-        for u in &self.state.upstreams {
-            u.shutdown().await;
-        }
+        futures_util::future::join_all(self.state.upstreams.iter().map(|u| u.shutdown())).await;
         tracing::info!("stopped");
         Ok(())
     }

@@ -669,9 +669,7 @@ impl StdioUpstream {
             keep
         });
         let n = stale.len();
-        for s in stale {
-            s.shutdown().await;
-        }
+        futures_util::future::join_all(stale.iter().map(|s| s.shutdown())).await;
         n
     }
 
@@ -686,9 +684,8 @@ impl StdioUpstream {
             .collect();
         self.inner.sessions.clear();
         self.inner.shared.clear();
-        for s in all {
-            s.shutdown().await;
-        }
+        // Concurrently: each child may take EXIT_GRACE to exit.
+        futures_util::future::join_all(all.iter().map(|s| s.shutdown())).await;
     }
 
     /// Handles one Streamable HTTP request.
