@@ -654,3 +654,23 @@ proptest! {
         }
     }
 }
+
+/// Regression: the user-info of a non-VCS URL is an address (a `resources/read` result with
+/// `contact://ana.lima@example.org` reached the client untokenized); ssh/VCS logins are not.
+#[test]
+fn regression_url_userinfo_is_an_address_unless_vcs_login() {
+    let d = Detector::builtin();
+    for (text, want) in [
+        ("contact://ana.lima@example.org", Some("ana.lima@example.org")),
+        (
+            "see http://bob.stone@example.com/inbox",
+            Some("bob.stone@example.com"),
+        ),
+        ("ssh://git@example.com/org/repo", None),
+        ("git+ssh://git@example.com/org/repo.git", None),
+    ] {
+        let spans = d.find(text);
+        let got = spans.first().map(|s| &text[s.start..s.end]);
+        assert_eq!(got, want, "{text}");
+    }
+}

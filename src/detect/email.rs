@@ -12,8 +12,10 @@
 //!   when the char next to `@` is not from such a script, neither part may contain one.
 //! - Not emails: a TLD from the rule's `asset_extensions` (`icon@2x.png`), a `2x`/`3x` first
 //!   label, numeric TLDs (`pkg@1.2.3`, `user@10.0.0.5`), single labels (`foo@bar`,
-//!   `image@sha256:…`), scp-like remotes (`git@github.com:org/repo.git`, `user@host:22`) and URL
-//!   user-info (`ssh://git@host`).
+//!   `image@sha256:…`), scp-like remotes (`git@github.com:org/repo.git`, `user@host:22`) and the
+//!   user-info of ssh/VCS URLs (`ssh://git@host`, `git+ssh://git@host`). Other schemes' user-info
+//!   is judged like any address (`contact://ana@example.org`, `http://ana@example.org/`): a
+//!   resource URI that carries an address must not leak it.
 
 use super::text::{char_at, char_before, is_glue_script, is_word_char};
 
@@ -66,7 +68,7 @@ impl EmailEngine {
         let (prev, _) = char_before(text, at)?;
         let glue = is_glue_script(prev);
         let start = local_start(text, at, glue)?;
-        if text[..start].ends_with("://") {
+        if text[..start].ends_with("://") && is_service_login_scheme(&text[..start - 3]) {
             return None;
         }
         let end = self.domain_end(text, at + 1, glue)?;
@@ -213,6 +215,19 @@ fn is_density_label(label: &str) -> bool {
     b.len() >= 2
         && (b[b.len() - 1] == b'x' || b[b.len() - 1] == b'X')
         && b[..b.len() - 1].iter().all(u8::is_ascii_digit)
+}
+
+/// True when the URL scheme ending `before` (the text before `://`) is an ssh or VCS transport,
+/// whose user-info names a service login (`ssh://git@host`), not a mailbox.
+fn is_service_login_scheme(before: &str) -> bool {
+    let scheme_start = before
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.'))
+        .map_or(0, |i| i + 1);
+    let scheme = before[scheme_start..].to_ascii_lowercase();
+    matches!(
+        scheme.as_str(),
+        "ssh" | "git+ssh" | "ssh+git" | "svn+ssh" | "sftp" | "scp" | "git" | "rsync"
+    )
 }
 
 #[cfg(test)]
