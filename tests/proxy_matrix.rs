@@ -771,7 +771,19 @@ fn main() {
         });
         return;
     }
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    // Accept libtest's flags (ignored); the first free argument filters by substring.
+    let mut filter: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if matches!(
+            a.as_str(),
+            "--test-threads" | "--skip" | "--format" | "--color" | "-Z"
+        ) {
+            args.next();
+        } else if !a.starts_with('-') && filter.is_none() {
+            filter = Some(a);
+        }
+    }
     if std::env::args().any(|a| a == "--list") {
         for (name, _) in cases() {
             println!("{name}: test");
