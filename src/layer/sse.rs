@@ -131,13 +131,13 @@ impl SseRewriter {
     }
 
     fn scan_blocks(&mut self, eof: bool, out: &mut Vec<u8>) {
+        // Complete blocks are handled in place and drained once at the end: `done` bytes of
+        // `buf` are finished; `line_start` and `scan` stay offsets into `buf` until then.
+        let mut done = 0;
         loop {
-            let Some(rel) = self.buf[self.scan..]
-                .iter()
-                .position(|&b| b == b'\n' || b == b'\r')
-            else {
+            let Some(rel) = memchr::memchr2(b'\n', b'\r', &self.buf[self.scan..]) else {
                 self.scan = self.buf.len();
-                return;
+                break;
             };
             let i = self.scan + rel;
             let eol = if self.buf[i] == b'\r' {
@@ -148,7 +148,7 @@ impl SseRewriter {
                     None => {
                         // A CR at the end of the data so far: an LF may follow.
                         self.scan = i;
-                        return;
+                        break;
                     }
                 }
             } else {
@@ -158,40 +158,51 @@ impl SseRewriter {
             self.line_start = i + eol;
             self.scan = self.line_start;
             if empty_line {
-                let block: Vec<u8> = self.buf.drain(..self.line_start).collect();
-                self.line_start = 0;
-                self.scan = 0;
-                if block.len() > self.max_event {
+                let end = self.line_start;
+                if end - done > self.max_event {
                     self.fail(
                         out,
                         "an event in the server's stream exceeds the gateway's size limit",
                     );
                     return;
                 }
-                self.block(&block, out);
+                let buf = std::mem::take(&mut self.buf);
+                self.block(&buf[done..end], out);
                 if self.failed {
+                    // `fail` emptied the buffer for good.
                     return;
                 }
+                self.buf = buf;
+                done = end;
             }
+        }
+        if done > 0 {
+            self.buf.drain(..done);
+            self.line_start -= done;
+            self.scan -= done;
         }
     }
 
     /// One complete block, including its terminating empty line.
     fn block(&mut self, raw: &[u8], out: &mut Vec<u8>) {
         self.stats.events += 1;
-        let text = String::from_utf8_lossy(raw);
+        let text = match std::str::from_utf8(raw) {
+            Ok(t) => Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(raw),
+        };
         let lines = split_lines(&text);
-        let mut data: Option<String> = None;
+        let mut data: Option<Cow<'_, str>> = None;
         let mut has_other_text = false;
         for line in &lines {
             let (field, value) = field_value(line);
             match field {
                 "data" => match &mut data {
                     Some(d) => {
+                        let d = d.to_mut();
                         d.push('\n');
                         d.push_str(value);
                     }
-                    None => data = Some(value.to_owned()),
+                    None => data = Some(Cow::Borrowed(value)),
                 },
                 "id" | "event" | "retry" | "" => {}
                 _ => has_other_text = true,
@@ -288,7 +299,7 @@ impl SseRewriter {
                     ToModel::Unchanged => None,
                     ToModel::Tokenized { placeholders, .. } => {
                         self.stats.placeholders += placeholders as u64;
-                        Some(Some(serialize(&msg)))
+                        Some(Some(serialize_sized(&msg, data.len())))
                     }
                     ToModel::Replaced => {
                         self.stats.withheld += 1;
@@ -330,6 +341,17 @@ fn serialize(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| String::from("null"))
 }
 
+/// [`serialize`] with room for `hint` bytes reserved up front (the size of the message it
+/// replaces), so that the output is not regrown as it is written.
+fn serialize_sized(v: &Value, hint: usize) -> String {
+    let mut buf = Vec::with_capacity(hint + hint / 8 + 16);
+    if serde_json::to_writer(&mut buf, v).is_err() {
+        return String::from("null");
+    }
+    // serde_json writes UTF-8 only.
+    String::from_utf8(buf).unwrap_or_else(|_| String::from("null"))
+}
+
 fn push_line(out: &mut Vec<u8>, line: &str) {
     out.extend_from_slice(line.as_bytes());
     out.push(b'\n');
@@ -340,21 +362,14 @@ fn split_lines(text: &str) -> Vec<&str> {
     let mut lines = Vec::new();
     let b = text.as_bytes();
     let mut start = 0;
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\n' => {
-                lines.push(&text[start..i]);
-                i += 1;
-                start = i;
-            }
-            b'\r' => {
-                lines.push(&text[start..i]);
-                i += if b.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
-                start = i;
-            }
-            _ => i += 1,
-        }
+    while let Some(rel) = memchr::memchr2(b'\n', b'\r', &b[start..]) {
+        let i = start + rel;
+        lines.push(&text[start..i]);
+        start = if b[i] == b'\r' && b.get(i + 1) == Some(&b'\n') {
+            i + 2
+        } else {
+            i + 1
+        };
     }
     if start < b.len() {
         lines.push(&text[start..]);
