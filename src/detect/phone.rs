@@ -31,6 +31,19 @@ const MAX_GROUPS: usize = 8;
 /// Fewest digits of a phone number.
 const MIN_DIGITS: usize = 7;
 
+/// Bytes that [`PhoneEngine::find`] looks at as a possible start: ASCII digits, `+`, `(` and
+/// any non-ASCII byte (full-width digits and plus signs, other scripts' digits). Every other
+/// byte is skipped without a look.
+const MAY_START: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = (c as u8).is_ascii_digit() || c == b'+' as usize || c == b'(' as usize || c >= 0x80;
+        c += 1;
+    }
+    t
+};
+
 /// The compiled phone engine.
 pub(crate) struct PhoneEngine {
     meta: &'static PhoneMeta,
@@ -167,6 +180,12 @@ impl PhoneEngine {
         let n = b.len();
         let mut i = 0;
         while i < n {
+            // Most bytes cannot start a number (the branches below skip them one at a time):
+            // jump to the next one that may, in a tight loop.
+            match b[i..].iter().position(|&c| MAY_START[c as usize]) {
+                Some(k) => i += k,
+                None => break,
+            }
             let c = b[i];
             let start = if c.is_ascii_digit() {
                 true
