@@ -370,7 +370,7 @@ async fn buffered_response(
             ToModel::Unchanged => bytes,
             ToModel::Tokenized { placeholders, .. } => {
                 tracing::Span::current().record("placeholders", placeholders);
-                Bytes::from(serde_json::to_vec(&msg).unwrap_or_default())
+                Bytes::from(super::json::to_vec_sized(&msg, bytes.len()))
             }
             ToModel::Replaced => {
                 record("outcome", "withheld");
