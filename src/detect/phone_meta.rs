@@ -233,6 +233,12 @@ pub(crate) struct PhoneMeta {
     by_cc: HashMap<u16, Vec<usize>>,
 }
 
+/// The main region of each calling code shared by several regions (libphonenumber's
+/// `mainCountryForCode`): tried first, as most numbers with that code are from there.
+const MAIN_REGIONS: &[&str] = &[
+    "US", "RU", "GB", "NO", "AU", "IT", "MA", "RE", "SH", "FI", "GP", "CW",
+];
+
 impl PhoneMeta {
     /// The embedded metadata, parsed once.
     pub(crate) fn get() -> &'static PhoneMeta {
@@ -259,6 +265,11 @@ impl PhoneMeta {
                     examples: r.ex,
                     compiled: OnceLock::new(),
                 });
+            }
+            // Shared calling codes: the main region first (valid_international stops at the
+            // first region that accepts a number; which one accepts does not matter).
+            for list in by_cc.values_mut() {
+                list.sort_by_key(|&i| !MAIN_REGIONS.contains(&regions[i].id.as_str()));
             }
             PhoneMeta {
                 regions,
@@ -329,6 +340,16 @@ mod tests {
                 let digits: String = intl.chars().filter(char::is_ascii_digit).collect();
                 assert!(meta.valid_international(&digits, false), "{} example", r.id);
             }
+        }
+    }
+
+    #[test]
+    fn main_region_first_for_shared_codes() {
+        let meta = PhoneMeta::get();
+        for (cc, main) in [(1, "US"), (7, "RU"), (44, "GB"), (61, "AU")] {
+            let list = meta.for_cc(cc);
+            assert!(list.len() > 1, "{cc} is shared");
+            assert_eq!(meta.regions[list[0]].id, main);
         }
     }
 
