@@ -31,6 +31,26 @@ const MAX_GROUPS: usize = 8;
 /// Fewest digits of a phone number.
 const MIN_DIGITS: usize = 7;
 
+/// The first position at or after `i` whose byte is in [`MAY_START`]. Eight bytes at a time:
+/// a word is skipped when none of its bytes is non-ASCII or in `(`..=`9` (a superset of the
+/// ASCII bytes of `MAY_START`); a word that may hold one is checked byte by byte.
+fn next_may_start(b: &[u8], mut i: usize) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    while i + 8 <= b.len() {
+        let x = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
+        let low7 = x & !HI;
+        // High bit of each byte: non-ASCII, or at least `(` (0x28) and not at least `:` (0x3A).
+        let ge_paren = low7 + LO * (0x80 - 0x28);
+        let ge_colon = low7 + LO * (0x80 - 0x3A);
+        if (x | (ge_paren & !ge_colon)) & HI != 0 {
+            break;
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|&c| MAY_START[c as usize]).map(|k| i + k)
+}
+
 /// Bytes that [`PhoneEngine::find`] looks at as a possible start: ASCII digits, `+`, `(` and
 /// any non-ASCII byte (full-width digits and plus signs, other scripts' digits). Every other
 /// byte is skipped without a look.
@@ -182,8 +202,8 @@ impl PhoneEngine {
         while i < n {
             // Most bytes cannot start a number (the branches below skip them one at a time):
             // jump to the next one that may, in a tight loop.
-            match b[i..].iter().position(|&c| MAY_START[c as usize]) {
-                Some(k) => i += k,
+            match next_may_start(b, i) {
+                Some(k) => i = k,
                 None => break,
             }
             let c = b[i];
@@ -837,6 +857,35 @@ pub(crate) fn luhn(digits: &str) -> bool {
         sum += d;
     }
     !digits.is_empty() && sum % 10 == 0
+}
+
+#[cfg(test)]
+mod skip_tests {
+    use super::{next_may_start, MAY_START};
+
+    #[test]
+    fn next_may_start_agrees_with_a_byte_scan() {
+        let mut bytes: Vec<u8> = (0..=255u8).collect();
+        bytes.extend_from_slice(b"plain words, no digits here at all; then (+1) 202-555-0100 \xc3\xa9");
+        for start in 0..bytes.len() {
+            for end in start..bytes.len().min(start + 40) {
+                let b = &bytes[start..end];
+                for i in 0..=b.len() {
+                    let want = b[i..].iter().position(|&c| MAY_START[c as usize]).map(|k| i + k);
+                    assert_eq!(next_may_start(b, i), want, "{start}..{end} from {i}");
+                }
+            }
+        }
+        // Every single byte value at every offset of a word.
+        for c in 0..=255u8 {
+            for pos in 0..16 {
+                let mut b = vec![b'a'; 16];
+                b[pos] = c;
+                let want = MAY_START[c as usize].then_some(pos);
+                assert_eq!(next_may_start(&b, 0), want, "byte {c:#x} at {pos}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]
