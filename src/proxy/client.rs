@@ -34,6 +34,14 @@ pub struct Answer {
     pub response: Value,
 }
 
+/// Reads what is left of a response stream, for at most a few seconds.
+async fn drain(mut body: hyper::body::Incoming) {
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(_)) = body.frame().await {}
+    })
+    .await;
+}
+
 impl McpHttpClient {
     /// A client for `url` (`http://host:port/path`).
     pub fn new(url: &str) -> Result<McpHttpClient> {
@@ -146,6 +154,12 @@ impl McpHttpClient {
                     let v: Value =
                         serde_json::from_str(&ev.data).map_err(|_| Error::upstream("bad SSE data"))?;
                     if v.get("method").is_none() && v.get("id").is_some() {
+                        // The server ends the stream after the response: read on to that end
+                        // in the background, so that the connection goes back to the pool
+                        // (a body dropped unfinished costs the next request a new connection).
+                        if tokio::runtime::Handle::try_current().is_ok() {
+                            tokio::spawn(drain(body));
+                        }
                         return Ok(Answer {
                             status,
                             before,
