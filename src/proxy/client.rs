@@ -155,11 +155,10 @@ impl McpHttpClient {
                         serde_json::from_str(&ev.data).map_err(|_| Error::upstream("bad SSE data"))?;
                     if v.get("method").is_none() && v.get("id").is_some() {
                         // The server ends the stream after the response: read on to that end
-                        // in the background, so that the connection goes back to the pool
-                        // (a body dropped unfinished costs the next request a new connection).
-                        if tokio::runtime::Handle::try_current().is_ok() {
-                            tokio::spawn(drain(body));
-                        }
+                        // (bounded), so that the connection goes back to the pool (a body
+                        // dropped unfinished costs the next request a new connection). Not in
+                        // a spawned task: that would overlap the caller's next request.
+                        drain(body).await;
                         return Ok(Answer {
                             status,
                             before,
