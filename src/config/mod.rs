@@ -697,7 +697,10 @@ fn audit_part(
                 Ok(fp) => Some(fp),
                 Err(e) => {
                     for problem in e.config_problems() {
-                        p.push(format!("{problem} (from environment variable {})", config.key_env));
+                        p.push(format!(
+                            "{problem} (from environment variable {})",
+                            config.key_env
+                        ));
                     }
                     None
                 }

@@ -207,8 +207,14 @@ fn audit_settings_resolve_the_path_and_read_the_key() {
 #[test]
 fn audit_without_a_usable_key_is_a_problem() {
     let table: &[(&str, &str)] = &[
-        ("[audit]\npath = \"a.jsonl\"\nkey_env = \"NOT_SET_KEY\"\n", "NOT_SET_KEY is not set"),
-        ("[audit]\npath = \"a.jsonl\"\nkey_env = \"SHORT_KEY\"\n", "at least 16 bytes"),
+        (
+            "[audit]\npath = \"a.jsonl\"\nkey_env = \"NOT_SET_KEY\"\n",
+            "NOT_SET_KEY is not set",
+        ),
+        (
+            "[audit]\npath = \"a.jsonl\"\nkey_env = \"SHORT_KEY\"\n",
+            "at least 16 bytes",
+        ),
         ("[audit]\npath = \"a.jsonl\"\nkey_env = \"\"\n", "audit.key_env"),
     ];
     for (audit, want) in table {
@@ -218,7 +224,8 @@ fn audit_without_a_usable_key_is_a_problem() {
         assert!(!probs.contains("tooshort"), "the key leaked: {probs}");
     }
     // The default variable, unset.
-    let e = Config::from_toml_str(&format!("{ONE_SERVER}[audit]\npath = \"a.jsonl\"\n"), |_| None).unwrap_err();
+    let e =
+        Config::from_toml_str(&format!("{ONE_SERVER}[audit]\npath = \"a.jsonl\"\n"), |_| None).unwrap_err();
     assert!(e.config_problems()[0].contains("MCP_PII_AUDIT_KEY is not set"));
 }
 
@@ -258,7 +265,10 @@ fsync = "sometimes"
     )
     .unwrap_err();
     let probs = e.config_problems().join("\n");
-    assert!(probs.contains("audit.fsync_interval_ms") && probs.contains("audit.rotate_bytes"), "{probs}");
+    assert!(
+        probs.contains("audit.fsync_interval_ms") && probs.contains("audit.rotate_bytes"),
+        "{probs}"
+    );
 }
 
 #[test]
@@ -275,7 +285,11 @@ fn policy_file_is_relative_to_the_config_file() {
     let c = Config::load(&cfg).unwrap();
     assert_eq!(c.policy.flows()[0].id, "crm-to-mail");
     assert_eq!(c.policy_source, PolicySource::File(dir.join("sub/flows.toml")));
-    assert_eq!(c.policy, Policy::from_file(&cfg).unwrap(), "replay --policy gateway.toml agrees");
+    assert_eq!(
+        c.policy,
+        Policy::from_file(&cfg).unwrap(),
+        "replay --policy gateway.toml agrees"
+    );
 
     // Both forms at once, or a missing file: problems.
     let both = format!("policy_file = \"sub/flows.toml\"\n{ONE_SERVER}[policy]\ncross_server = \"deny\"\n");
