@@ -524,3 +524,70 @@ fn no_audit_table_means_no_audit_log() {
     assert!(!dir.join("audit").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `stdio --server crm` runs the same hooks: the answer is tokenized, the exchange is audited,
+/// and the log verifies and holds no PII once stdin closes.
+#[test]
+fn the_stdio_front_audits_too() {
+    use std::io::Write;
+    let dir = tmp("stdio");
+    let config = write_config(&dir);
+    let mut child = Command::new(exe())
+        .args(["stdio", "--server", "crm", "--config"])
+        .arg(&config)
+        .env("MCP_PII_AUDIT_KEY", KEY)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let send = |stdin: &mut std::process::ChildStdin, v: Value| {
+        writeln!(stdin, "{v}").unwrap();
+        stdin.flush().unwrap();
+    };
+    let mut read = || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        serde_json::from_str::<Value>(&line).unwrap()
+    };
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
+            "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+    );
+    let init = read();
+    assert_eq!(init["id"], 1, "{init}");
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "lookup_customer", "arguments": {"id": 42}}}),
+    );
+    let answer = read();
+    assert_eq!(
+        answer["result"]["structuredContent"]["email"], "[EMAIL_1]",
+        "{answer}"
+    );
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+
+    let audit = dir.join("audit/gateway.jsonl");
+    let recs = records(&audit);
+    assert_eq!(recs[0].record_type, RecordType::Policy);
+    let minted: Vec<&str> = recs
+        .iter()
+        .filter(|r| r.record_type == RecordType::Exchange)
+        .flat_map(|r| r.minted.iter().map(|p| p.placeholder.as_str()))
+        .collect();
+    assert_eq!(minted, ["[EMAIL_1]", "[PHONE_1]"]);
+    let v = cli(&["audit", "verify", audit.to_str().unwrap()], None);
+    assert_eq!(v.status.code(), Some(0));
+    let text = std::fs::read_to_string(&audit).unwrap();
+    assert!(Detector::builtin().find(&text).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}

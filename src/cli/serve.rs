@@ -163,6 +163,9 @@ pub fn run_stdio(args: StdioArgs) -> ExitCode {
     };
     // The stdio client is local (it spawned us): no bearer token; its scope owner is `anonymous`.
     config.clients.clear();
+    // Nor a scope header: its one stdio session is its scope. (`scope.required` would reject
+    // every message, as no header can come over stdio.)
+    config.scope.required = false;
     if config.server(&args.server).is_none() {
         let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
         eprintln!(
