@@ -591,3 +591,29 @@ fn the_stdio_front_audits_too() {
     assert!(Detector::builtin().find(&text).is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A second gateway process on the same audit log fails at start instead of breaking the chain.
+#[cfg(unix)]
+#[test]
+fn one_writer_per_audit_log() {
+    let dir = tmp("lock");
+    let config = write_config(&dir);
+    let first = Gateway::start(&config, Some(KEY));
+    let out = Command::new(exe())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("MCP_PII_AUDIT_KEY", KEY)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use by another gateway process"), "{err}");
+    first.stop();
+    // Released with the process: the next start works, and the chain is intact.
+    Gateway::start(&config, Some(KEY)).stop();
+    let audit = dir.join("audit/gateway.jsonl");
+    assert_eq!(records(&audit).len(), 2);
+    let v = cli(&["audit", "verify", audit.to_str().unwrap()], None);
+    assert_eq!(v.status.code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

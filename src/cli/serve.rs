@@ -97,25 +97,35 @@ fn flush(gw: &Gateway) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot sync the audit log at shutdown: {e}"))
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first polled, so a signal that arrives right after start-up (say, once
+/// "listening" is logged) still shuts down gracefully instead of killing the process. Call it
+/// inside the runtime.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            match (term, int) {
+                (Some(mut term), Some(mut int)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -137,8 +147,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
             }
             let gw = gateway(&config)?;
             let upkeep = gw.spawn_maintenance();
+            let stop = shutdown_signal();
             tracing::info!("listening on http://{addr} (metrics at /metrics, health at /healthz)");
-            let served = gw.front().clone().serve(listener, shutdown_signal()).await;
+            let served = gw.front().clone().serve(listener, stop).await;
             upkeep.abort();
             flush(&gw)?;
             served?;

@@ -189,6 +189,42 @@ impl AuditSink for BlockingAware {
     }
 }
 
+/// Takes an exclusive, non-blocking lock on `<audit path>.lock` (created beside the log), so
+/// that a second gateway process configured with the same log (two `stdio` processes sharing
+/// one configuration, say) fails at start instead of interleaving records and breaking the
+/// chain. The lock goes with the process (no stale lock after a crash). Unix only; elsewhere
+/// one writer per log is the operator's duty.
+fn lock_audit_log(path: &std::path::Path) -> Result<std::fs::File> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::audit(format!("{} does not name a file", path.display())))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::audit(format!("cannot create directory {}: {e}", dir.display())))?;
+    }
+    let lock_path = path.with_file_name(format!("{}.lock", name.to_string_lossy()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::audit(format!("cannot open {}: {e}", lock_path.display())))?;
+    #[cfg(unix)]
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+            return Err(Error::audit(format!(
+                "the audit log {} is in use by another gateway process (lock {}); give each process \
+                 its own [audit] path",
+                path.display(),
+                lock_path.display()
+            )))
+        }
+        Err(e) => return Err(Error::audit(format!("cannot lock {}: {e}", lock_path.display()))),
+    }
+    Ok(file)
+}
+
 /// A gateway assembled from a [`Config`]: the [`Front`] with the flow policy and (with
 /// `[audit]`) the audit log in its stack, plus what must run beside it: the vault sweep and the
 /// periodic audit fsync ([`spawn_maintenance`](Self::spawn_maintenance)), and the final flush
@@ -198,6 +234,8 @@ impl AuditSink for BlockingAware {
 /// broken log or an unwritable directory fails at start, before any request.
 pub struct Gateway {
     front: Front,
+    /// The exclusive lock on the audit log, held while the gateway lives.
+    _audit_lock: Option<std::fs::File>,
     vault: Arc<dyn Vault>,
     hooks: Arc<PolicyHooks>,
     audit: Option<Arc<FileSink>>,
@@ -225,7 +263,9 @@ impl Gateway {
         let mut audit = None;
         let mut sync_every = None;
         let mut fsync_never = false;
+        let mut audit_lock = None;
         if let Some(a) = &config.audit {
+            audit_lock = Some(lock_audit_log(&a.path)?);
             let sink = Arc::new(a.open_sink()?);
             let auditor = Arc::new(Auditor::new(
                 Arc::new(BlockingAware {
@@ -254,6 +294,7 @@ impl Gateway {
         )?;
         Ok(Gateway {
             front,
+            _audit_lock: audit_lock,
             vault,
             hooks,
             audit,
