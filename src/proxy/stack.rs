@@ -5,6 +5,11 @@
 //! and tokenize toward the model, with the flow-policy and audit hooks) → the [`Upstream`].
 //! One [`PiiCore`] (one detector, one vault) is shared by every server, so one scope gets the
 //! same placeholders from every server.
+//!
+//! [`Gateway::from_config`] is what `serve` and `stdio` run: the stack with the configured flow
+//! policy and audit log as its hooks ([`PolicyHooks`]), plus the upkeep beside it (vault sweep,
+//! periodic audit fsync) and the flush at shutdown. [`Front::from_config`] alone has no hooks
+//! (no policy, no audit): for plain relays and tests.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -365,5 +370,45 @@ impl Gateway {
             Some(sink) if !self.fsync_never => sink.sync(),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::detect::Kind;
+    use crate::vault::ScopeId;
+
+    fn config(extra: &str) -> Config {
+        let text =
+            format!("[vault]\nidle_ttl = \"1s\"\n[[servers]]\nname = \"crm\"\ncommand = \"true\"\n{extra}");
+        Config::from_toml_str(&text, |_| None).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn maintenance_sweeps_idle_vault_scopes() {
+        let scope = ScopeId::new("anonymous", "run-1");
+        let swept = Gateway::from_config(&config("")).unwrap();
+        let unswept = Gateway::from_config(&config("")).unwrap();
+        for gw in [&swept, &unswept] {
+            gw.vault()
+                .tokenize(&scope, &Kind::email(), "ana.lima@example.org", "crm")
+                .unwrap();
+        }
+        let upkeep = swept.spawn_maintenance();
+        tokio::time::sleep(Duration::from_millis(2600)).await;
+        upkeep.abort();
+        // The maintained vault already dropped the idle scope; the other one still holds it.
+        assert_eq!(swept.vault().sweep(), 0);
+        assert_eq!(unswept.vault().sweep(), 1);
+    }
+
+    #[test]
+    fn no_audit_table_no_sink() {
+        let gw = Gateway::from_config(&config("")).unwrap();
+        assert!(gw.audit_sink().is_none());
+        gw.flush().unwrap();
+        assert_eq!(*gw.policy_hooks().policy(), crate::policy::Policy::default());
     }
 }
