@@ -8,8 +8,9 @@
 //!
 //! [`Gateway::from_config`] is what `serve` and `stdio` run: the stack with the configured flow
 //! policy and audit log as its hooks ([`PolicyHooks`]), plus the upkeep beside it (vault sweep,
-//! periodic audit fsync) and the flush at shutdown. [`Front::from_config`] alone has no hooks
-//! (no policy, no audit): for plain relays and tests.
+//! periodic audit fsync) and the flush at shutdown. [`Front::from_config`] applies the flow
+//! policy but runs no upkeep and refuses a configuration with `[audit]`; [`StackParts`] with
+//! [`Front::from_config_with`] builds any other combination.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -155,9 +156,26 @@ pub fn build(
 }
 
 impl Front {
-    /// The front for `config` with its full stack (built-in detector, no policy hooks).
+    /// The front for `config` with its full stack: built-in detector and the configured flow
+    /// policy (the default policy without `[policy]`). No upkeep runs beside it; for the
+    /// deployed gateway use [`Gateway::from_config`]. With `[audit]` configured this refuses
+    /// (a configuration error) rather than run unaudited: the audit log needs the [`Gateway`].
     pub fn from_config(config: &Config) -> Result<Front> {
-        Front::from_config_with(config, StackParts::default())
+        if config.audit.is_some() {
+            return Err(Error::config(vec![
+                "[audit] is configured: build the gateway with proxy::stack::Gateway::from_config, which opens and maintains the audit log".into(),
+            ]));
+        }
+        let detector = Arc::new(Detector::builtin());
+        let hooks = Arc::new(PolicyHooks::new(config.policy.clone(), detector.clone()));
+        Front::from_config_with(
+            config,
+            StackParts {
+                detector,
+                hooks,
+                vault: None,
+            },
+        )
     }
 
     /// The front for `config` with the given detector, hooks and vault.
@@ -402,6 +420,22 @@ mod tests {
         // The maintained vault already dropped the idle scope; the other one still holds it.
         assert_eq!(swept.vault().sweep(), 0);
         assert_eq!(unswept.vault().sweep(), 1);
+    }
+
+    #[test]
+    fn front_from_config_enforces_the_policy_and_refuses_to_run_unaudited() {
+        let mut c = config("");
+        assert!(Front::from_config(&c).is_ok());
+        c.audit = Some(crate::config::AuditSettings {
+            path: std::env::temp_dir().join("never-opened.jsonl"),
+            config: toml::from_str("path = \"never-opened.jsonl\"").unwrap(),
+            fingerprinter: crate::audit::Fingerprinter::new(b"0123456789abcdef").unwrap(),
+        });
+        let e = Front::from_config(&c).unwrap_err();
+        assert!(
+            e.is_config() && e.to_string().contains("Gateway::from_config"),
+            "{e}"
+        );
     }
 
     #[test]
