@@ -72,10 +72,10 @@ fn gateway(config: &Config) -> anyhow::Result<Gateway> {
     tracing::info!(
         policy = %&p.hash()[..12],
         flows = p.flows().len(),
-        "flow policy: {} (cross_server = {:?}, untracked_pii = {:?})",
+        "flow policy: {} ({}, {})",
         config.policy_source,
-        p.cross_server(),
-        p.untracked_pii()
+        p.cross_server().rule_id(),
+        p.untracked_pii().rule_id()
     );
     match &config.audit {
         Some(a) => tracing::info!(
