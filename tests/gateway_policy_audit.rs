@@ -380,9 +380,22 @@ fn policy_and_audit_end_to_end_through_serve() {
         })
         .map(|r| r.seq)
         .collect();
-    // Minted by crm's answer, restored by the allowed send.
-    assert_eq!(want.len(), 2, "{recs:#?}");
+    // Minted by crm's answer, restored by the allowed send: its decision and its exchange.
+    assert_eq!(want.len(), 3, "{recs:#?}");
     assert!(want.contains(&allow.seq));
+    let sent = recs
+        .iter()
+        .find(|r| r.record_type == RecordType::Exchange && r.seq > allow.seq)
+        .unwrap();
+    assert!(want.contains(&sent.seq));
+    assert_eq!(sent.server.as_deref(), Some("mail"));
+    assert_eq!(sent.tool.as_deref(), Some("send_email"));
+    assert!(sent.minted.is_empty(), "{sent:#?}");
+    assert_eq!(sent.restored.len(), 1, "{sent:#?}");
+    assert_eq!(sent.restored[0].placeholder, "[EMAIL_1]");
+    assert_eq!(sent.restored[0].kind, "EMAIL");
+    assert_eq!(sent.restored[0].origins, ["crm"]);
+    assert_eq!(sent.restored[0].fingerprint.as_deref(), Some(email_fp.as_str()));
     let s = cli(
         &["audit", "search", "--json", "--value", EMAIL, audit_s],
         Some(KEY),
