@@ -25,7 +25,9 @@ struct Demo {
 #[tool_router]
 impl Demo {
     fn new() -> Self {
-        Self { tool_router: Self::tool_router() }
+        Self {
+            tool_router: Self::tool_router(),
+        }
     }
 
     #[tool(description = "Echo back the message")]
@@ -67,7 +69,9 @@ async fn main() -> anyhow::Result<()> {
                         async move { tower_service::Service::call(&mut service, req).await }
                     });
                     let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, svc)
+                        .await;
                 });
             }
         }
