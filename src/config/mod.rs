@@ -38,12 +38,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Uri};
 use serde::Deserialize;
 
 use crate::audit::{AuditConfig, FileSink, Fingerprinter};
+use crate::detect::Detector;
 use crate::error::{Error, Result};
 use crate::policy::Policy;
 
@@ -77,6 +79,9 @@ pub struct Config {
     pub policy_source: PolicySource,
     /// The audit log; `None` without an `[audit]` table (then nothing is audited).
     pub audit: Option<AuditSettings>,
+    /// The detector: the built-in rules plus the custom rule files named by `rules = [...]`
+    /// (resolved against the configuration's directory), compiled at load.
+    pub detector: Arc<Detector>,
 }
 
 /// Where the flow policy came from.
@@ -622,6 +627,7 @@ fn validate(
 
     let (policy, policy_source) = policy_part(raw.policy, raw.policy_file, base_dir, p);
     let audit = audit_part(raw.audit, base_dir, env, p);
+    let detector = detector_part(raw.rules.unwrap_or_default(), base_dir, p);
 
     Config {
         listen,
@@ -635,6 +641,35 @@ fn validate(
         policy,
         policy_source,
         audit,
+        detector,
+    }
+}
+
+/// The built-in rules plus the custom rule files in `rules` (relative to `base_dir`); each bad
+/// file is one problem (naming the file and the rule, never quoting its content).
+fn detector_part(rules: Vec<String>, base_dir: &Path, p: &mut Problems) -> Arc<Detector> {
+    let mut builder = Detector::builder();
+    let mut ok = true;
+    for file in &rules {
+        let path = base_dir.join(file);
+        match builder.rules_file(&path) {
+            Ok(b) => builder = b,
+            Err(e) => {
+                ok = false;
+                p.push(format!("rules: {}: {e}", path.display()));
+                builder = Detector::builder();
+            }
+        }
+    }
+    if !ok {
+        return Arc::new(Detector::builtin());
+    }
+    match builder.build() {
+        Ok(d) => Arc::new(d),
+        Err(e) => {
+            p.push(format!("rules: {e}"));
+            Arc::new(Detector::builtin())
+        }
     }
 }
 

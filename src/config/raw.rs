@@ -34,6 +34,8 @@ pub struct RawConfig {
     pub policy_file: Option<toml::Value>,
     /// `[audit]`, raw (validated as [`AuditConfig`](crate::audit::AuditConfig)).
     pub audit: Option<toml::Value>,
+    /// `rules`: custom rule files (see `rules/README.md`).
+    pub rules: Option<Vec<String>>,
 }
 
 /// `[scope]`.
@@ -112,7 +114,7 @@ pub struct RawClient {
     pub servers: Vec<String>,
 }
 
-const TOP_KEYS: &str = "listen, allowed_hosts, allowed_origins, scope, vault, limits, servers, clients, policy, policy_file, audit";
+const TOP_KEYS: &str = "listen, allowed_hosts, allowed_origins, scope, vault, limits, servers, clients, policy, policy_file, audit, rules";
 
 /// Splits the top-level table into raw parts, collecting every problem.
 pub(crate) fn split(table: toml::Table, p: &mut Problems) -> RawConfig {
@@ -144,6 +146,7 @@ pub(crate) fn split(table: toml::Table, p: &mut Problems) -> RawConfig {
             "policy" => raw.policy = Some(value),
             "policy_file" => raw.policy_file = Some(value),
             "audit" => raw.audit = Some(value),
+            "rules" => raw.rules = parse_part("rules", value, p),
             other => p.push(format!(
                 "unknown top-level key {other:?} (expected one of: {TOP_KEYS})"
             )),

@@ -300,3 +300,43 @@ fn policy_file_is_relative_to_the_config_file() {
     assert!(e.config_problems()[0].contains("nope.toml"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn custom_rule_files_are_compiled_at_load_relative_to_the_config_file() {
+    let dir = std::env::temp_dir().join(format!("config-rules-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(
+        dir.join("rules/ids.toml"),
+        "[[rule]]\nkind = \"CUSTOMER_ID\"\npattern = 'CUST-[0-9]{6}'\n",
+    )
+    .unwrap();
+    let text = format!("rules = [\"rules/ids.toml\"]\n{ONE_SERVER}");
+    let c = Config::from_toml_str_in(&text, &dir, env).unwrap();
+    let kinds: Vec<&str> = c.detector.kinds().iter().map(|k| k.as_str()).collect();
+    assert!(
+        kinds.contains(&"CUSTOMER_ID") && kinds.contains(&"EMAIL"),
+        "{kinds:?}"
+    );
+    let spans = c.detector.find("order for CUST-123456");
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].kind.as_str(), "CUSTOMER_ID");
+
+    // Without `rules`: the built-in rules only.
+    let c = Config::from_toml_str_in(ONE_SERVER, &dir, env).unwrap();
+    assert!(c.detector.find("CUST-123456").is_empty());
+
+    // A missing file and a bad rule are problems listed with the others (here a bad listen).
+    std::fs::write(
+        dir.join("rules/bad.toml"),
+        "[[rule]]\nkind = \"lower\"\npattern = 'x'\n",
+    )
+    .unwrap();
+    let text =
+        format!("listen = \"nowhere\"\nrules = [\"rules/none.toml\", \"rules/bad.toml\"]\n{ONE_SERVER}");
+    let e = Config::from_toml_str_in(&text, &dir, env).unwrap_err();
+    let problems = e.config_problems().join("\n");
+    assert!(problems.contains("listen"), "{problems}");
+    assert!(problems.contains("none.toml"), "{problems}");
+    assert!(problems.contains("bad.toml"), "{problems}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

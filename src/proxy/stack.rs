@@ -166,7 +166,7 @@ impl Front {
                 "[audit] is configured: build the gateway with proxy::stack::Gateway::from_config, which opens and maintains the audit log".into(),
             ]));
         }
-        let detector = Arc::new(Detector::builtin());
+        let detector = config.detector.clone();
         let hooks = Arc::new(PolicyHooks::new(config.policy.clone(), detector.clone()));
         Front::from_config_with(
             config,
@@ -278,9 +278,9 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    /// Builds the gateway `config` describes (built-in detector).
+    /// Builds the gateway `config` describes (built-in rules plus the configured `rules` files).
     pub fn from_config(config: &Config) -> Result<Gateway> {
-        let detector = Arc::new(Detector::builtin());
+        let detector = config.detector.clone();
         let vault = vault_for(config)?;
         let mut hooks = PolicyHooks::new(config.policy.clone(), detector.clone());
         let mut audit = None;
