@@ -255,25 +255,6 @@ struct Hit {
     rule: usize,
 }
 
-/// True for the bytes that make every native engine (email, phone) start afresh: `"`, `;`,
-/// `]`, `>`, newline, tab and carriage return. See [`Detector::reach`].
-pub(crate) fn is_sync_byte(b: u8) -> bool {
-    matches!(b, b'"' | b';' | b']' | b'>' | b'\n' | b'\t' | b'\r')
-}
-
-/// Largest char boundary of `text` at or before `i`.
-pub(crate) fn floor_char_boundary(text: &str, i: usize) -> usize {
-    text::floor_boundary(text, i)
-}
-
-/// Smallest char boundary of `text` at or after `i`.
-pub(crate) fn ceil_char_boundary(text: &str, mut i: usize) -> usize {
-    while i < text.len() && !text.is_char_boundary(i) {
-        i += 1;
-    }
-    i.min(text.len())
-}
-
 thread_local! {
     /// Reused per thread so `find_into` allocates nothing but its output.
     static HITS: RefCell<Vec<Hit>> = const { RefCell::new(Vec::new()) };
@@ -295,33 +276,6 @@ impl Detector {
     /// A builder for built-in plus custom rules.
     pub fn builder() -> DetectorBuilder {
         DetectorBuilder::default()
-    }
-    /// Locality, for re-scanning only part of a text: `Some(reach)` when every rule is a native
-    /// engine (email, phone), `None` when a custom regex or term rule makes the detector global.
-    ///
-    /// The contract, for a text `T` and a segment `T[q..r]` where `q` is 0 or follows a sync
-    /// byte ([`is_sync_byte`]) and `r` is `T.len()` or holds a sync byte:
-    /// 1. No match contains a sync byte (the email scanner reads letters, digits and `atext`
-    ///    punctuation; the phone scanner digits, spaces, dashes, `.`, `/`, parentheses, `+` and
-    ///    extension markers).
-    /// 2. No scanner jumps over a sync byte: the phone scanner's skips (digit runs, tokens of
-    ///    letters, digits, `.`, `-`, `,`, `:`; candidates; extensions) all stop at one, and it
-    ///    then resumes at the next byte with no state carried over; the email scanner judges each
-    ///    `@` on its own, and the earlier match that can hide it never crosses a sync byte.
-    /// 3. A match's judgement reads at most `reach` bytes before the segment (phone context
-    ///    window, left-boundary chars, `wa.me/`, `://`) and at most `reach` bytes after it.
-    ///
-    /// So the matches of `T` inside `T[q..r]` are exactly the matches of
-    /// `T[q - reach .. r + reach]` inside it (clamped to the text and to char boundaries), and
-    /// two texts that agree on `[q - reach, r + reach)` have the same matches in the segment.
-    /// The rewriter relies on this to re-scan only what its placeholders can influence; a
-    /// property test in this module checks the first statement on adversarial text.
-    pub(crate) fn reach(&self) -> Option<usize> {
-        let mut reach = 0;
-        for rule in &self.rules {
-            reach = reach.max(rule.reach()?);
-        }
-        Some(reach)
     }
     /// Every kind this detector can report, in rule order.
     pub fn kinds(&self) -> &[Kind] {
@@ -572,62 +526,6 @@ mod tests {
             if !raw.is_empty() {
                 proptest::prop_assert!(!found.is_empty(), "{text:?}");
             }
-        }
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
-        /// Pins [`Detector::reach`]: the matches of a text inside any segment between sync
-        /// bytes are exactly those of the segment scanned with `reach` bytes of context.
-        #[test]
-        fn locality_contract_holds(parts in proptest::collection::vec(proptest::sample::select(vec![
-            "0", "1", "5", "7", "٣", "０", " ", "-", ".", "/", "(", ")", "+", ",", ":", "\u{a0}",
-            "a", "x", "é", "中", "@", "_", "#", "=", "'", "<", "[", "\"", ";", "]", ">", "\n", "\t",
-            "tel ", "phone: ", "order ", "id ", "ext ", "x12", "wa.me/", "mailto:", "://", "git@",
-            "example.org", ".com", "ana", "ana.lima@example.org", "+44 20 7946 0958",
-            "(201) 555-0123", "06 12 34 56 78", "2024-03-15", "192.168.1.20", "[EMAIL_1]",
-            "+1 201-555-0123 ext 7", "０９０-１２３４-５６７８", "icon@2x.png", "user@host:22",
-        ]), 0..30)) {
-            let text: String = parts.concat();
-            let d = Detector::builtin();
-            let reach = d.reach().unwrap();
-            let all: Vec<(usize, usize)> = d.find(&text).iter().map(|s| (s.start, s.end)).collect();
-            let b = text.as_bytes();
-            let mut q = 0;
-            loop {
-                let r = b[q..].iter().position(|&x| is_sync_byte(x)).map_or(b.len(), |k| q + k);
-                let from = floor_char_boundary(&text, q.saturating_sub(reach));
-                let to = ceil_char_boundary(&text, (r + reach).min(b.len()));
-                let local: Vec<(usize, usize)> = d
-                    .find(&text[from..to])
-                    .iter()
-                    .map(|s| (s.start + from, s.end + from))
-                    .filter(|&(s, e)| s >= q && e <= r)
-                    .collect();
-                let global: Vec<(usize, usize)> =
-                    all.iter().copied().filter(|&(s, e)| s >= q && e <= r).collect();
-                proptest::prop_assert_eq!(&local, &global, "segment {}..{} of {:?}", q, r, text);
-                if r == b.len() {
-                    break;
-                }
-                q = r + 1;
-            }
-            // No match contains a sync byte.
-            for &(s, e) in &all {
-                proptest::prop_assert!(!b[s..e].iter().any(|&x| is_sync_byte(x)), "{:?}", &text[s..e]);
-            }
-        }
-    }
-
-    #[test]
-    fn custom_regex_or_terms_make_the_detector_global() {
-        assert!(Detector::builtin().reach().is_some());
-        for rules in [
-            "[[rule]]\nkind = \"CUST\"\npattern = 'CUST-[0-9]+'\n",
-            "[[rule]]\nkind = \"CUST\"\nterms = [\"bluebird\"]\n",
-        ] {
-            let d = Detector::builder().rules_toml(rules).unwrap().build().unwrap();
-            assert_eq!(d.reach(), None);
         }
     }
 

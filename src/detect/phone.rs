@@ -161,11 +161,6 @@ impl PhoneEngine {
         })
     }
 
-    /// Bytes before a candidate searched for context words.
-    pub(crate) fn window(&self) -> usize {
-        self.window
-    }
-
     /// Calls `push(start, end)` for each phone number, in order, non-overlapping.
     pub(crate) fn find(&self, text: &str, push: &mut dyn FnMut(usize, usize)) {
         let b = text.as_bytes();

@@ -532,21 +532,6 @@ impl CompiledRule {
         }
     }
 
-    /// How far this rule looks around its matches, when it is local in the sense of
-    /// [`Detector::reach`](super::Detector::reach); `None` for regex and term rules (a regex
-    /// can span anything, and both scan left to right with no point where they start afresh).
-    pub(crate) fn reach(&self) -> Option<usize> {
-        match &self.engine {
-            // Lookbehind: `://` before the local part, the char before `@`; lookahead: none
-            // past the first sync byte. 16 covers both with room for UTF-8 rounding.
-            Engine::Email(_) => Some(16),
-            // Lookbehind: the context window, two chars of left boundary, `wa.me/`;
-            // lookahead: two chars (glued-after checks).
-            Engine::Phone(p) => Some(p.window() + 16),
-            Engine::Regex(_) | Engine::Terms(_) => None,
-        }
-    }
-
     /// Calls `push(start, end)` for every match in `text`.
     pub(crate) fn find(&self, text: &str, push: &mut dyn FnMut(usize, usize)) {
         match &self.engine {

@@ -192,11 +192,6 @@ struct TokenizePass<'a> {
     minted: HashSet<Placeholder>,
     seen: HashSet<Placeholder>,
     report: TokenizeReport,
-    /// The detector's [`reach`](Detector::reach): `Some` when outputs can be re-scanned only
-    /// around their placeholders.
-    reach: Option<usize>,
-    /// Scratch spans for partial re-scans.
-    scratch: Vec<Span>,
 }
 
 impl<'a> TokenizePass<'a> {
@@ -211,63 +206,6 @@ impl<'a> TokenizePass<'a> {
             minted: HashSet::new(),
             seen: HashSet::new(),
             report: TokenizeReport::default(),
-            reach: rw.detector.reach(),
-            scratch: Vec::new(),
-        }
-    }
-
-    /// The detector's matches in `out` (the current output, whose placeholders are in
-    /// `self.placed`) that can differ from its matches in the original `s`, into `self.spans`.
-    ///
-    /// With a global detector that is all of `find(out)`. With a local one (see
-    /// [`Detector::reach`]) only the segments of `out` whose `reach` neighbourhood touches a
-    /// placeholder are scanned: any other segment, with its neighbourhood, lies inside kept
-    /// text, a verbatim copy of `s` there, so its matches are those of `s` there, and every
-    /// match of `s` lies inside a cut (a placeholder now): there are none.
-    fn rescan(&mut self, out: &str) {
-        let detector = &*self.rw.detector;
-        let Some(reach) = self.reach else {
-            detector.find_into(out, &mut self.spans);
-            return;
-        };
-        self.spans.clear();
-        let b = out.as_bytes();
-        let mut i = 0;
-        while i < self.placed.len() {
-            // The segments touching [start - reach, end + reach) of this placeholder and of
-            // every following one whose range overlaps: [q, r), q after a sync byte (or 0),
-            // r at a sync byte (or the end).
-            let lo = self.placed[i].start.saturating_sub(reach);
-            let q = b[..lo]
-                .iter()
-                .rposition(|&x| crate::detect::is_sync_byte(x))
-                .map_or(0, |k| k + 1);
-            let mut r;
-            loop {
-                let hi = (self.placed[i].end + reach).min(b.len());
-                r = b[hi..]
-                    .iter()
-                    .position(|&x| crate::detect::is_sync_byte(x))
-                    .map_or(b.len(), |k| hi + k);
-                i += 1;
-                if i == self.placed.len() || self.placed[i].start.saturating_sub(reach) > r {
-                    break;
-                }
-            }
-            // Scan with `reach` bytes of context on both sides; keep matches inside [q, r).
-            let from = crate::detect::floor_char_boundary(out, q.saturating_sub(reach));
-            let to = crate::detect::ceil_char_boundary(out, (r + reach).min(b.len()));
-            detector.find_into(&out[from..to], &mut self.scratch);
-            for sp in &self.scratch {
-                let (start, end) = (sp.start + from, sp.end + from);
-                if start >= q && end <= r {
-                    self.spans.push(Span {
-                        start,
-                        end,
-                        kind: sp.kind.clone(),
-                    });
-                }
-            }
         }
     }
 
@@ -335,7 +273,7 @@ impl<'a> TokenizePass<'a> {
             merge_cuts(&mut self.cuts);
             let out = self.render(s)?;
             round += 1;
-            self.rescan(&out);
+            detector.find_into(&out, &mut self.spans);
             let mut extra: Vec<Cut> = Vec::new();
             for sp in &self.spans {
                 if let Some(cut) = self.map_back(s, &out, sp)? {
