@@ -198,21 +198,26 @@ pub(crate) fn has_digit_run(text: &str, n: usize) -> bool {
     if n == 0 {
         return true;
     }
+    // Most strings fail the cheap, vectorized total count already.
+    if !has_digits(text, n) {
+        return false;
+    }
     let mut count = 0usize;
+    let mut non_ascii = false;
     for &x in text.as_bytes() {
-        match RUN_CLASS[usize::from(x)] {
-            RUN_DIGIT => {
-                count += 1;
-                if count >= n {
-                    return true;
-                }
-            }
-            RUN_SEP => {}
-            RUN_BREAK => count = 0,
-            _ => return has_digits(text, n),
+        // Branch-free on the byte class (mixed text would mispredict a `match`): a digit
+        // counts, a separator keeps the run, anything else ends it.
+        let class = RUN_CLASS[usize::from(x)];
+        non_ascii |= class == RUN_NON_ASCII;
+        let kept = if class == RUN_BREAK { 0 } else { count };
+        count = kept + usize::from(class == RUN_DIGIT);
+        if count >= n {
+            return true;
         }
     }
-    false
+    // Other scripts' digits and separators are not classified: fall back to the total count
+    // (true here, as checked above).
+    non_ascii
 }
 
 #[cfg(test)]
