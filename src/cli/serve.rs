@@ -147,6 +147,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
             }
             let gw = gateway(&config)?;
             let upkeep = gw.spawn_maintenance();
+            // Compile the lazily built detection patterns off the request path, so the first
+            // tool results after start are not slowed by it.
+            let detector = config.detector.clone();
+            tokio::task::spawn_blocking(move || detector.warm_up());
             let stop = shutdown_signal();
             tracing::info!("listening on http://{addr} (metrics at /metrics, health at /healthz)");
             let served = gw.front().clone().serve(listener, stop).await;
