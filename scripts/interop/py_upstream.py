@@ -205,6 +205,9 @@ async def test_sampling(prompt: str, ctx: Context) -> str:
         result = await ctx.session.create_message(
             messages=[types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))],
             max_tokens=100,
+            # On the call's own SSE stream: without it the SDK sends the request on the GET stream,
+            # which the client may not have opened yet (the scenario then fails at random).
+            related_request_id=ctx.request_id,
         )
     except Exception as exc:  # the suite checks the request was made, the text is informative only
         return f"Sampling not supported or error: {exc}"

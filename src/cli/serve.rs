@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use mcp_pii_gateway::config::Config;
 use mcp_pii_gateway::proxy::client::McpHttpClient;
-use mcp_pii_gateway::proxy::{stdio_front, Front};
+use mcp_pii_gateway::proxy::stack::Gateway;
+use mcp_pii_gateway::proxy::stdio_front;
 use serde_json::{json, Value};
 
 /// Arguments of `serve`.
@@ -64,29 +65,67 @@ fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
     })
 }
 
-fn front(config: &Config) -> anyhow::Result<Front> {
-    Front::from_config(config).map_err(|e| anyhow::anyhow!("{e}"))
+/// The gateway for `config`: the front with the flow policy and the audit log in its stack.
+/// Says at start which policy is in force and where the audit log goes (or that there is none).
+fn gateway(config: &Config) -> anyhow::Result<Gateway> {
+    let p = &config.policy;
+    tracing::info!(
+        policy = %&p.hash()[..12],
+        flows = p.flows().len(),
+        "flow policy: {} ({}, {})",
+        config.policy_source,
+        p.cross_server().rule_id(),
+        p.untracked_pii().rule_id()
+    );
+    match &config.audit {
+        Some(a) => tracing::info!(
+            key_id = %a.fingerprinter.key_id(),
+            "audit log: {} (fsync = {:?})",
+            a.path.display(),
+            a.config.fsync
+        ),
+        None => {
+            tracing::info!("no audit log: [audit] is not configured (decisions are enforced, not recorded)")
+        }
+    }
+    Gateway::from_config(config).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-async fn shutdown_signal() {
+/// Syncs the audit log after the front stopped; a failure is reported, not hidden.
+fn flush(gw: &Gateway) -> anyhow::Result<()> {
+    gw.flush()
+        .map_err(|e| anyhow::anyhow!("cannot sync the audit log at shutdown: {e}"))
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first polled, so a signal that arrives right after start-up (say, once
+/// "listening" is logged) still shuts down gracefully instead of killing the process. Call it
+/// inside the runtime.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            match (term, int) {
+                (Some(mut term), Some(mut int)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -106,8 +145,18 @@ pub fn run(args: ServeArgs) -> ExitCode {
             for s in &config.servers {
                 tracing::info!(server = %s.name, "serving http://{addr}/servers/{}/mcp", s.name);
             }
+            let gw = gateway(&config)?;
+            let upkeep = gw.spawn_maintenance();
+            // Compile the lazily built detection patterns off the request path, so the first
+            // tool results after start are not slowed by it.
+            let detector = config.detector.clone();
+            tokio::task::spawn_blocking(move || detector.warm_up());
+            let stop = shutdown_signal();
             tracing::info!("listening on http://{addr} (metrics at /metrics, health at /healthz)");
-            front(&config)?.serve(listener, shutdown_signal()).await?;
+            let served = gw.front().clone().serve(listener, stop).await;
+            upkeep.abort();
+            flush(&gw)?;
+            served?;
             Ok(())
         })
     });
@@ -129,6 +178,9 @@ pub fn run_stdio(args: StdioArgs) -> ExitCode {
     };
     // The stdio client is local (it spawned us): no bearer token; its scope owner is `anonymous`.
     config.clients.clear();
+    // Nor a scope header: its one stdio session is its scope. (`scope.required` would reject
+    // every message, as no header can come over stdio.)
+    config.scope.required = false;
     if config.server(&args.server).is_none() {
         let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
         eprintln!(
@@ -141,13 +193,17 @@ pub fn run_stdio(args: StdioArgs) -> ExitCode {
     }
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
-            let front = front(&config)?;
-            let svc = front.service(&args.server).context("server vanished")?;
-            tokio::select! {
-                r = stdio_front::run(svc, "stdio", tokio::io::stdin(), tokio::io::stdout()) => r?,
-                _ = shutdown_signal() => {}
-            }
-            front.shutdown_upstreams().await;
+            let gw = gateway(&config)?;
+            let upkeep = gw.spawn_maintenance();
+            let svc = gw.front().service(&args.server).context("server vanished")?;
+            let relayed = tokio::select! {
+                r = stdio_front::run(svc, "stdio", tokio::io::stdin(), tokio::io::stdout()) => r,
+                _ = shutdown_signal() => Ok(()),
+            };
+            gw.front().shutdown_upstreams().await;
+            upkeep.abort();
+            flush(&gw)?;
+            relayed?;
             Ok::<_, anyhow::Error>(())
         })
     });
@@ -203,7 +259,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let url = format!("http://{}/servers/demo/mcp", listener.local_addr()?);
-    let front = front(&config)?;
+    let gw = gateway(&config)?;
+    let front = gw.front().clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(front.serve(listener, async {
         let _ = stop_rx.await;

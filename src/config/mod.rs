@@ -7,6 +7,14 @@
 //! are rejected with the table they appeared in. An annotated file with every key is
 //! `src/config/example.toml`.
 //!
+//! - `[policy]` (or `policy_file = "..."`, relative to the configuration file) is validated by
+//!   [`Policy::from_config`]; with neither, the default policy applies: `cross_server = "deny"`
+//!   (a placeholder only goes back to a server it came from), `untracked_pii = "audit"`.
+//! - `[audit]` ([`AuditConfig`]) turns the audit log on; its fingerprint key is read from the
+//!   environment variable named by `key_env` (default `MCP_PII_AUDIT_KEY`) at load, and a missing
+//!   or short key is a problem like any other. Without `[audit]` nothing is audited.
+//! - `vault.backend = "redis"` is rejected: this build has the in-memory vault only.
+//!
 //! ```
 //! use mcp_pii_gateway::config::Config;
 //! let toml = r#"
@@ -29,13 +37,17 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Uri};
 use serde::Deserialize;
 
+use crate::audit::{AuditConfig, FileSink, Fingerprinter};
+use crate::detect::Detector;
 use crate::error::{Error, Result};
+use crate::policy::Policy;
 
 mod raw;
 pub use raw::{RawClient, RawConfig, RawLimits, RawScope, RawServer, RawVault};
@@ -60,10 +72,58 @@ pub struct Config {
     pub servers: Vec<ServerConfig>,
     /// Authenticated clients; empty = no authentication, every request is client `anonymous`.
     pub clients: Vec<ClientConfig>,
-    /// The `[policy]` table, kept raw for the policy module to validate.
-    pub policy: Option<toml::Value>,
-    /// The `[audit]` table, kept raw for the audit module to validate.
-    pub audit: Option<toml::Value>,
+    /// The flow policy: the `[policy]` table, the file named by `policy_file`, or (neither
+    /// given) [`Policy::default`]: `cross_server = "deny"`, `untracked_pii = "audit"`, no flows.
+    pub policy: Policy,
+    /// Where [`policy`](Self::policy) came from.
+    pub policy_source: PolicySource,
+    /// The audit log; `None` without an `[audit]` table (then nothing is audited).
+    pub audit: Option<AuditSettings>,
+    /// The detector: the built-in rules plus the custom rule files named by `rules = [...]`
+    /// (resolved against the configuration's directory), compiled at load.
+    pub detector: Arc<Detector>,
+}
+
+/// Where the flow policy came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    /// Neither `[policy]` nor `policy_file`: [`Policy::default`].
+    Default,
+    /// The `[policy]` table of the configuration.
+    Inline,
+    /// The file named by `policy_file` (resolved against the configuration's directory).
+    File(PathBuf),
+}
+
+impl fmt::Display for PolicySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicySource::Default => f.write_str("the default policy (no [policy] configured)"),
+            PolicySource::Inline => f.write_str("[policy]"),
+            PolicySource::File(p) => write!(f, "policy_file {}", p.display()),
+        }
+    }
+}
+
+/// `[audit]`, validated: the log file (resolved against the configuration's directory), how it
+/// is written, and the fingerprint key read from the environment variable `key_env` (a missing
+/// or too short key is a configuration problem: the gateway never runs an audit log without
+/// one). `Debug` never shows the key.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// The active log file.
+    pub path: PathBuf,
+    /// The table as written (`fsync`, `rotate_bytes`, `key_env`, ...).
+    pub config: AuditConfig,
+    /// The fingerprinter keyed from `key_env`.
+    pub fingerprinter: Fingerprinter,
+}
+
+impl AuditSettings {
+    /// Opens (or creates) the log file, recovering its chain.
+    pub fn open_sink(&self) -> Result<FileSink> {
+        FileSink::open(self.path.clone(), self.config.sink_options())
+    }
 }
 
 /// `[scope]`.
@@ -80,7 +140,8 @@ pub struct ScopeConfig {
 pub enum VaultBackend {
     /// In-process sharded map.
     Memory,
-    /// Redis at this URL (shared by replicas).
+    /// Redis at this URL (shared by replicas). Reserved: this build has no Redis client, so
+    /// validation rejects `backend = "redis"` and never produces this variant.
     Redis {
         /// `redis://...` URL (after `${VAR}` expansion).
         url: String,
@@ -221,21 +282,38 @@ impl fmt::Debug for ClientConfig {
 }
 
 impl Config {
-    /// Reads and validates a file; `${VAR}` comes from the process environment.
+    /// Reads and validates a file; `${VAR}` and the audit key come from the process
+    /// environment; `policy_file` and a relative `audit.path` are resolved against the file's
+    /// directory.
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::config(vec![format!("cannot read {}: {e}", path.display())]))?;
-        Config::from_toml_str(&text, |v| std::env::var(v).ok())
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Config::from_toml_str_in(&text, dir, |v| std::env::var(v).ok())
     }
 
-    /// Parses and validates TOML text; `env` resolves `${VAR}`.
+    /// Parses and validates TOML text; `env` resolves `${VAR}` and the audit key; relative
+    /// paths are resolved against the current directory.
     pub fn from_toml_str(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        Config::from_toml_str_in(text, Path::new("."), env)
+    }
+
+    /// Parses and validates TOML text whose relative paths (`policy_file`, `audit.path`) are
+    /// relative to `base_dir`; `env` resolves `${VAR}` and the audit key.
+    pub fn from_toml_str_in(
+        text: &str,
+        base_dir: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config> {
         let table: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| Error::config(vec![format!("not valid TOML: {}", e.message())]))?;
         let mut p = Problems::default();
         let raw = raw::split(table, &mut p);
-        let cfg = validate(raw, &env, &mut p);
+        let cfg = validate(raw, base_dir, &env, &mut p);
         if p.0.is_empty() {
             Ok(cfg)
         } else {
@@ -323,7 +401,12 @@ fn is_loopback_listen(addr: &SocketAddr) -> bool {
     addr.ip().is_loopback()
 }
 
-fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>, p: &mut Problems) -> Config {
+fn validate(
+    raw: RawConfig,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    p: &mut Problems,
+) -> Config {
     let listen = match raw
         .listen
         .as_deref()
@@ -370,18 +453,13 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>, p: &mut Proble
                     p.push("vault.url: only used with backend = \"redis\"");
                 }
             }
-            "redis" => match v.url {
-                None => p.push("vault.url: required with backend = \"redis\""),
-                Some(u) => match expand_env(&u, env) {
-                    Ok(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                        vault.backend = VaultBackend::Redis { url }
-                    }
-                    Ok(_) => p.push("vault.url: must start with redis:// or rediss://"),
-                    Err(e) => p.push(format!("vault.url: {e}")),
-                },
-            },
+            // Fail at load, not at the first request: this build has no Redis client.
+            "redis" => p.push(
+                "vault.backend: \"redis\" is not available in this build (only \"memory\"); \
+                 run one gateway replica with backend = \"memory\"",
+            ),
             other => p.push(format!(
-                "vault.backend: {other:?} is not one of \"memory\", \"redis\""
+                "vault.backend: {other:?} is not one of \"memory\" (\"redis\" is not available in this build)"
             )),
         }
     }
@@ -547,6 +625,10 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>, p: &mut Proble
         });
     }
 
+    let (policy, policy_source) = policy_part(raw.policy, raw.policy_file, base_dir, p);
+    let audit = audit_part(raw.audit, base_dir, env, p);
+    let detector = detector_part(raw.rules.unwrap_or_default(), base_dir, p);
+
     Config {
         listen,
         scope,
@@ -556,8 +638,125 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>, p: &mut Proble
         allowed_origins,
         servers,
         clients,
-        policy: raw.policy,
-        audit: raw.audit,
+        policy,
+        policy_source,
+        audit,
+        detector,
+    }
+}
+
+/// The built-in rules plus the custom rule files in `rules` (relative to `base_dir`); each bad
+/// file is one problem (naming the file and the rule, never quoting its content).
+fn detector_part(rules: Vec<String>, base_dir: &Path, p: &mut Problems) -> Arc<Detector> {
+    let mut builder = Detector::builder();
+    let mut ok = true;
+    for file in &rules {
+        let path = base_dir.join(file);
+        match builder.rules_file(&path) {
+            Ok(b) => builder = b,
+            Err(e) => {
+                ok = false;
+                p.push(format!("rules: {}: {e}", path.display()));
+                builder = Detector::builder();
+            }
+        }
+    }
+    if !ok {
+        return Arc::new(Detector::builtin());
+    }
+    match builder.build() {
+        Ok(d) => Arc::new(d),
+        Err(e) => {
+            p.push(format!("rules: {e}"));
+            Arc::new(Detector::builtin())
+        }
+    }
+}
+
+/// The flow policy: `[policy]` or `policy_file` (through [`Policy::from_config`]), else the
+/// default.
+fn policy_part(
+    policy: Option<toml::Value>,
+    policy_file: Option<toml::Value>,
+    base_dir: &Path,
+    p: &mut Problems,
+) -> (Policy, PolicySource) {
+    let source = match (&policy, &policy_file) {
+        (Some(_), _) => PolicySource::Inline,
+        (None, Some(toml::Value::String(f))) => PolicySource::File(base_dir.join(f)),
+        _ => PolicySource::Default,
+    };
+    let mut root = toml::Table::new();
+    if let Some(v) = policy {
+        root.insert("policy".into(), v);
+    }
+    if let Some(v) = policy_file {
+        root.insert("policy_file".into(), v);
+    }
+    match Policy::from_config(&root, base_dir) {
+        Ok(policy) => (policy, source),
+        Err(e) => {
+            push_error(e, p);
+            (Policy::default(), source)
+        }
+    }
+}
+
+/// `[audit]`: the table, its path against `base_dir`, and the key from `env(key_env)`.
+fn audit_part(
+    value: Option<toml::Value>,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    p: &mut Problems,
+) -> Option<AuditSettings> {
+    let config: AuditConfig = parse_part("[audit]", value?, p)?;
+    let problems = config.validate();
+    let valid = problems.is_empty();
+    for problem in problems {
+        p.push(problem);
+    }
+    let key = if config.key_env.is_empty() {
+        None // already reported by validate()
+    } else {
+        match env(&config.key_env) {
+            None => {
+                p.push(format!(
+                    "audit key: environment variable {} is not set; [audit] needs a secret key of at \
+                     least 16 bytes (hex or text) to fingerprint values (set audit.key_env to use another variable)",
+                    config.key_env
+                ));
+                None
+            }
+            // The key itself never reaches a message: only its variable's name and length.
+            Some(text) => match Fingerprinter::from_key_text(&text) {
+                Ok(fp) => Some(fp),
+                Err(e) => {
+                    for problem in e.config_problems() {
+                        p.push(format!(
+                            "{problem} (from environment variable {})",
+                            config.key_env
+                        ));
+                    }
+                    None
+                }
+            },
+        }
+    };
+    let fingerprinter = key?;
+    valid.then(|| AuditSettings {
+        path: base_dir.join(&config.path),
+        config,
+        fingerprinter,
+    })
+}
+
+fn push_error(e: Error, p: &mut Problems) {
+    if e.is_config() {
+        for problem in e.config_problems() {
+            p.push(problem.clone());
+        }
+    } else {
+        p.push(e.to_string());
     }
 }
 

@@ -28,10 +28,14 @@ pub struct RawConfig {
     pub servers: Vec<RawServer>,
     /// `[[clients]]` that parsed.
     pub clients: Vec<RawClient>,
-    /// `[policy]`, raw.
+    /// `[policy]`, raw (validated by [`Policy`](crate::policy::Policy)).
     pub policy: Option<toml::Value>,
-    /// `[audit]`, raw.
+    /// `policy_file`, raw: a file holding the policy instead of `[policy]`.
+    pub policy_file: Option<toml::Value>,
+    /// `[audit]`, raw (validated as [`AuditConfig`](crate::audit::AuditConfig)).
     pub audit: Option<toml::Value>,
+    /// `rules`: custom rule files (see `rules/README.md`).
+    pub rules: Option<Vec<String>>,
 }
 
 /// `[scope]`.
@@ -110,8 +114,7 @@ pub struct RawClient {
     pub servers: Vec<String>,
 }
 
-const TOP_KEYS: &str =
-    "listen, allowed_hosts, allowed_origins, scope, vault, limits, servers, clients, policy, audit";
+const TOP_KEYS: &str = "listen, allowed_hosts, allowed_origins, scope, vault, limits, servers, clients, policy, policy_file, audit, rules";
 
 /// Splits the top-level table into raw parts, collecting every problem.
 pub(crate) fn split(table: toml::Table, p: &mut Problems) -> RawConfig {
@@ -141,7 +144,9 @@ pub(crate) fn split(table: toml::Table, p: &mut Problems) -> RawConfig {
                 }
             }
             "policy" => raw.policy = Some(value),
+            "policy_file" => raw.policy_file = Some(value),
             "audit" => raw.audit = Some(value),
+            "rules" => raw.rules = parse_part("rules", value, p),
             other => p.push(format!(
                 "unknown top-level key {other:?} (expected one of: {TOP_KEYS})"
             )),

@@ -6,9 +6,14 @@ fn env(v: &str) -> Option<String> {
     match v {
         "CRM_TOKEN" => Some("s3cret-token".into()),
         "MAIL_DIR" => Some("/tmp/mail".into()),
+        "MCP_PII_AUDIT_KEY" => Some(KEY.into()),
+        "SHORT_KEY" => Some("tooshort".into()),
         _ => None,
     }
 }
+
+/// A generated test key (not a secret anywhere).
+const KEY: &str = "6d63702d7069692d676174657761792d746573742d6b6579";
 
 const FULL: &str = r#"
 listen = "127.0.0.1:8080"
@@ -32,7 +37,12 @@ name = "sandbox"
 token_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 servers = ["crm", "mail"]
 [policy]
-anything = "kept raw"
+cross_server = "deny"
+[[policy.flows]]
+id = "crm-to-mail"
+from = "crm"
+to = "mail/send_email"
+kinds = ["EMAIL"]
 "#;
 
 #[test]
@@ -54,7 +64,9 @@ fn issue_example_validates() {
         t => panic!("{t:?}"),
     }
     assert_eq!(c.clients[0].token_sha256[0], 0x9f);
-    assert!(c.policy.is_some());
+    assert_eq!(c.policy.flows().len(), 1);
+    assert_eq!(c.policy_source, PolicySource::Inline);
+    assert!(c.audit.is_none());
     assert_eq!(c.allowed_hosts, ["localhost", "127.0.0.1", "[::1]"]);
     let dbg = format!("{c:?}");
     assert!(!dbg.contains("s3cret"), "{dbg}");
@@ -158,4 +170,173 @@ fn the_annotated_example_validates() {
     assert_eq!(c.limits.session_idle, Duration::from_secs(3600));
     assert_eq!(c.limits.upstream_timeout, Duration::from_secs(300));
     assert_eq!(c.clients[0].servers, ["crm", "mail"]);
+    assert_eq!(c.policy.flows()[0].to_tool.as_deref(), Some("send_email"));
+    assert_eq!(c.audit.unwrap().path, Path::new("./audit/gateway.jsonl"));
+}
+
+const ONE_SERVER: &str = "[[servers]]\nname = \"crm\"\ncommand = \"true\"\n";
+
+#[test]
+fn no_policy_means_the_default_policy_and_no_audit() {
+    let c = Config::from_toml_str(ONE_SERVER, env).unwrap();
+    assert_eq!(c.policy, Policy::default());
+    assert_eq!(c.policy.cross_server(), crate::policy::CrossServer::Deny);
+    assert_eq!(c.policy.untracked_pii(), crate::policy::UntrackedPii::Audit);
+    assert_eq!(c.policy_source, PolicySource::Default);
+    assert!(c.audit.is_none());
+}
+
+#[test]
+fn audit_settings_resolve_the_path_and_read_the_key() {
+    let text = format!("{ONE_SERVER}[audit]\npath = \"logs/audit.jsonl\"\nfsync = \"always\"\n");
+    let c = Config::from_toml_str_in(&text, Path::new("/etc/gw"), env).unwrap();
+    let a = c.audit.as_ref().unwrap();
+    assert_eq!(a.path, Path::new("/etc/gw/logs/audit.jsonl"));
+    assert_eq!(a.config.fsync, crate::audit::FsyncPolicy::Always);
+    let want = crate::audit::Fingerprinter::from_key_text(KEY).unwrap();
+    assert_eq!(a.fingerprinter.fingerprint("x"), want.fingerprint("x"));
+    // Neither the key nor its bytes show in Debug output.
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains(KEY) && !dbg.contains("mcp-pii"), "{dbg}");
+    // An absolute path stays as written.
+    let text = format!("{ONE_SERVER}[audit]\npath = \"/var/log/gw.jsonl\"\n");
+    let c = Config::from_toml_str_in(&text, Path::new("/etc/gw"), env).unwrap();
+    assert_eq!(c.audit.unwrap().path, Path::new("/var/log/gw.jsonl"));
+}
+
+#[test]
+fn audit_without_a_usable_key_is_a_problem() {
+    let table: &[(&str, &str)] = &[
+        (
+            "[audit]\npath = \"a.jsonl\"\nkey_env = \"NOT_SET_KEY\"\n",
+            "NOT_SET_KEY is not set",
+        ),
+        (
+            "[audit]\npath = \"a.jsonl\"\nkey_env = \"SHORT_KEY\"\n",
+            "at least 16 bytes",
+        ),
+        ("[audit]\npath = \"a.jsonl\"\nkey_env = \"\"\n", "audit.key_env"),
+    ];
+    for (audit, want) in table {
+        let e = Config::from_toml_str(&format!("{ONE_SERVER}{audit}"), env).unwrap_err();
+        let probs = e.config_problems().join("\n");
+        assert!(probs.contains(want), "{audit}: {probs}");
+        assert!(!probs.contains("tooshort"), "the key leaked: {probs}");
+    }
+    // The default variable, unset.
+    let e =
+        Config::from_toml_str(&format!("{ONE_SERVER}[audit]\npath = \"a.jsonl\"\n"), |_| None).unwrap_err();
+    assert!(e.config_problems()[0].contains("MCP_PII_AUDIT_KEY is not set"));
+}
+
+#[test]
+fn policy_and_audit_problems_are_reported_with_the_others() {
+    let bad = r#"
+listen = "nowhere"
+[[servers]]
+name = "crm"
+command = "true"
+[vault]
+backend = "redis"
+url = "redis://127.0.0.1/"
+[policy]
+cross_server = "maybe"
+[[policy.flows]]
+id = "x"
+from = "crm"
+[audit]
+path = "a.jsonl"
+fsync = "sometimes"
+"#;
+    let e = Config::from_toml_str(bad, env).unwrap_err();
+    let probs = e.config_problems().join("\n");
+    for needle in [
+        "listen",
+        "redis\" is not available in this build",
+        "policy.cross_server",
+        "policy.flows[0]",
+        "[audit]",
+    ] {
+        assert!(probs.contains(needle), "missing {needle:?} in:\n{probs}");
+    }
+    let e = Config::from_toml_str(
+        &format!("{ONE_SERVER}[audit]\npath = \"a.jsonl\"\nfsync = \"interval\"\nfsync_interval_ms = 0\nrotate_bytes = 10\n"),
+        env,
+    )
+    .unwrap_err();
+    let probs = e.config_problems().join("\n");
+    assert!(
+        probs.contains("audit.fsync_interval_ms") && probs.contains("audit.rotate_bytes"),
+        "{probs}"
+    );
+}
+
+#[test]
+fn policy_file_is_relative_to_the_config_file() {
+    let dir = std::env::temp_dir().join(format!("config-policy-file-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(
+        dir.join("sub/flows.toml"),
+        "[[flows]]\nid = \"crm-to-mail\"\nfrom = \"crm\"\nto = \"mail\"\nkinds = [\"EMAIL\"]\n",
+    )
+    .unwrap();
+    let cfg = dir.join("gateway.toml");
+    std::fs::write(&cfg, format!("policy_file = \"sub/flows.toml\"\n{ONE_SERVER}")).unwrap();
+    let c = Config::load(&cfg).unwrap();
+    assert_eq!(c.policy.flows()[0].id, "crm-to-mail");
+    assert_eq!(c.policy_source, PolicySource::File(dir.join("sub/flows.toml")));
+    assert_eq!(
+        c.policy,
+        Policy::from_file(&cfg).unwrap(),
+        "replay --policy gateway.toml agrees"
+    );
+
+    // Both forms at once, or a missing file: problems.
+    let both = format!("policy_file = \"sub/flows.toml\"\n{ONE_SERVER}[policy]\ncross_server = \"deny\"\n");
+    let e = Config::from_toml_str_in(&both, &dir, env).unwrap_err();
+    assert!(e.config_problems()[0].contains("not both"), "{e}");
+    let missing = format!("policy_file = \"nope.toml\"\n{ONE_SERVER}");
+    let e = Config::from_toml_str_in(&missing, &dir, env).unwrap_err();
+    assert!(e.config_problems()[0].contains("nope.toml"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn custom_rule_files_are_compiled_at_load_relative_to_the_config_file() {
+    let dir = std::env::temp_dir().join(format!("config-rules-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(
+        dir.join("rules/ids.toml"),
+        "[[rule]]\nkind = \"CUSTOMER_ID\"\npattern = 'CUST-[0-9]{6}'\n",
+    )
+    .unwrap();
+    let text = format!("rules = [\"rules/ids.toml\"]\n{ONE_SERVER}");
+    let c = Config::from_toml_str_in(&text, &dir, env).unwrap();
+    let kinds: Vec<&str> = c.detector.kinds().iter().map(|k| k.as_str()).collect();
+    assert!(
+        kinds.contains(&"CUSTOMER_ID") && kinds.contains(&"EMAIL"),
+        "{kinds:?}"
+    );
+    let spans = c.detector.find("order for CUST-123456");
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].kind.as_str(), "CUSTOMER_ID");
+
+    // Without `rules`: the built-in rules only.
+    let c = Config::from_toml_str_in(ONE_SERVER, &dir, env).unwrap();
+    assert!(c.detector.find("CUST-123456").is_empty());
+
+    // A missing file and a bad rule are problems listed with the others (here a bad listen).
+    std::fs::write(
+        dir.join("rules/bad.toml"),
+        "[[rule]]\nkind = \"lower\"\npattern = 'x'\n",
+    )
+    .unwrap();
+    let text =
+        format!("listen = \"nowhere\"\nrules = [\"rules/none.toml\", \"rules/bad.toml\"]\n{ONE_SERVER}");
+    let e = Config::from_toml_str_in(&text, &dir, env).unwrap_err();
+    let problems = e.config_problems().join("\n");
+    assert!(problems.contains("listen"), "{problems}");
+    assert!(problems.contains("none.toml"), "{problems}");
+    assert!(problems.contains("bad.toml"), "{problems}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

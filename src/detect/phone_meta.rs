@@ -220,7 +220,6 @@ impl Region {
     }
 
     /// Compiles this region's regexes now; false when one does not compile.
-    #[cfg(test)]
     pub(crate) fn compiles(&self) -> bool {
         self.compiled().is_some()
     }

@@ -361,7 +361,7 @@ impl<'a> Probe<'a> {
     fn has_digits(&mut self) -> bool {
         *self
             .digits
-            .get_or_insert_with(|| super::text::has_digits(self.text, 7))
+            .get_or_insert_with(|| super::text::has_digit_run(self.text, 7))
     }
 }
 
@@ -520,22 +520,15 @@ impl CompiledRule {
         })
     }
 
-    /// False when `text` certainly holds no match of this rule.
+    /// False when `text` certainly holds no match of this rule (never false when [`find`](Self::find)
+    /// would report one: the email engine anchors on `@`, the phone engine needs seven digits in
+    /// one run it can read, a term starts with one of its first bytes).
     pub(crate) fn might_match(&self, probe: &mut Probe<'_>) -> bool {
         match &self.engine {
             Engine::Email(_) => probe.has_at(),
             Engine::Phone(_) => probe.has_digits(),
             Engine::Regex(_) => true,
             Engine::Terms(t) => probe.text.bytes().any(|b| t.first_bytes[usize::from(b)]),
-        }
-    }
-
-    /// Like [`might_match`](Self::might_match) but only where the check is cheaper than the
-    /// scan it saves: the email and phone engines filter for themselves as they scan.
-    pub(crate) fn worth_scanning(&self, probe: &mut Probe<'_>) -> bool {
-        match &self.engine {
-            Engine::Email(_) | Engine::Phone(_) | Engine::Regex(_) => true,
-            Engine::Terms(_) => self.might_match(probe),
         }
     }
 

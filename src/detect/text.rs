@@ -164,6 +164,62 @@ pub(crate) fn has_digits(text: &str, n: usize) -> bool {
     false
 }
 
+/// Byte classes for [`has_digit_run`]: what may sit between the digits of one phone candidate.
+const RUN_BREAK: u8 = 0;
+const RUN_SEP: u8 = 1;
+const RUN_DIGIT: u8 = 2;
+const RUN_NON_ASCII: u8 = 3;
+
+const RUN_CLASS: [u8; 256] = {
+    let mut t = [RUN_BREAK; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if i >= 0x80 {
+            RUN_NON_ASCII
+        } else if i >= b'0' as usize && i <= b'9' as usize {
+            RUN_DIGIT
+        } else if matches!(i as u8, b' ' | b'-' | b'.' | b'/' | b'(' | b')' | b'+') {
+            RUN_SEP
+        } else {
+            RUN_BREAK
+        };
+        i += 1;
+    }
+    t
+};
+
+/// True when `text` may hold `n` digits that one phone candidate could read: for ASCII text,
+/// `n` ASCII digits in one run of digits and the ASCII characters a candidate may hold between
+/// them (space, `-`, `.`, `/`, parentheses, `+`; the phone scanner reads nothing else between
+/// two digits). Text with any non-ASCII byte (other digit scripts, Unicode spaces and dashes)
+/// falls back to [`has_digits`]: `n` digits of any script anywhere. Never false when the phone
+/// scanner could find a number of `n` or more digits.
+pub(crate) fn has_digit_run(text: &str, n: usize) -> bool {
+    if n == 0 {
+        return true;
+    }
+    // Most strings fail the cheap, vectorized total count already.
+    if !has_digits(text, n) {
+        return false;
+    }
+    let mut count = 0usize;
+    let mut non_ascii = false;
+    for &x in text.as_bytes() {
+        // Branch-free on the byte class (mixed text would mispredict a `match`): a digit
+        // counts, a separator keeps the run, anything else ends it.
+        let class = RUN_CLASS[usize::from(x)];
+        non_ascii |= class == RUN_NON_ASCII;
+        let kept = if class == RUN_BREAK { 0 } else { count };
+        count = kept + usize::from(class == RUN_DIGIT);
+        if count >= n {
+            return true;
+        }
+    }
+    // Other scripts' digits and separators are not classified: fall back to the total count
+    // (true here, as checked above).
+    non_ascii
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -184,6 +240,22 @@ mod tests {
         assert!(has_digits(&long, 24));
         assert!(!has_digits(&long, 25));
         assert!(has_digits(&"9".repeat(100), 100));
+    }
+
+    #[test]
+    fn digit_runs() {
+        assert!(has_digit_run("call +1 (201) 555-0123", 7));
+        assert!(has_digit_run("0612345678", 7));
+        assert!(has_digit_run("2024-03-15", 7));
+        assert!(!has_digit_run("v1.2.3 id 12345 at 10:20", 7));
+        assert!(!has_digit_run("8c3f1a2b-1234-4abc-a123", 7));
+        assert!(!has_digit_run("123456", 7));
+        assert!(!has_digit_run("123_4567", 7));
+        // Non-ASCII text: any seven digits of any script anywhere.
+        assert!(has_digit_run("é 1a2b3c4d5e6f7", 7));
+        assert!(has_digit_run("٠١٢٣٤٥٦", 7));
+        assert!(!has_digit_run("é 123456", 7));
+        assert!(has_digit_run("", 0));
     }
 
     #[test]

@@ -246,17 +246,15 @@ impl<'a> TokenizePass<'a> {
     /// is left in the output.
     fn text(&mut self, s: &str) -> Result<Option<String>> {
         let detector = &*self.rw.detector;
-        let detect = detector.might_contain(s);
+        // `find_into` applies the prefilter itself: one call, no separate `might_contain`.
+        detector.find_into(s, &mut self.spans);
         let bracket = memchr::memchr(b'[', s.as_bytes()).is_some();
-        if !detect && !bracket {
+        if self.spans.is_empty() && !bracket {
             return Ok(None);
         }
         let kinds = detector.kinds();
         self.cuts.clear();
-        if detect {
-            detector.find_into(s, &mut self.spans);
-            self.push_detected(s)?;
-        }
+        self.push_detected(s)?;
         if bracket {
             for f in scan::placeholders(s, kinds) {
                 self.cuts.push(Cut {
@@ -275,9 +273,6 @@ impl<'a> TokenizePass<'a> {
             merge_cuts(&mut self.cuts);
             let out = self.render(s)?;
             round += 1;
-            if !detector.might_contain(&out) {
-                return Ok(Some(self.settle(out)));
-            }
             detector.find_into(&out, &mut self.spans);
             let mut extra: Vec<Cut> = Vec::new();
             for sp in &self.spans {
