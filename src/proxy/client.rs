@@ -34,14 +34,6 @@ pub struct Answer {
     pub response: Value,
 }
 
-/// Reads what is left of a response stream, for at most a few seconds.
-async fn drain(mut body: hyper::body::Incoming) {
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(Ok(_)) = body.frame().await {}
-    })
-    .await;
-}
-
 impl McpHttpClient {
     /// A client for `url` (`http://host:port/path`).
     pub fn new(url: &str) -> Result<McpHttpClient> {
@@ -154,11 +146,6 @@ impl McpHttpClient {
                     let v: Value =
                         serde_json::from_str(&ev.data).map_err(|_| Error::upstream("bad SSE data"))?;
                     if v.get("method").is_none() && v.get("id").is_some() {
-                        // The server ends the stream after the response: read on to that end
-                        // (bounded), so that the connection goes back to the pool (a body
-                        // dropped unfinished costs the next request a new connection). Not in
-                        // a spawned task: that would overlap the caller's next request.
-                        drain(body).await;
                         return Ok(Answer {
                             status,
                             before,
