@@ -10,6 +10,18 @@
 //! - [`detect::Detector`] finds PII spans in text (built-in `EMAIL`, `PHONE`, custom rules).
 //! - [`vault::Vault`] maps values to placeholders per scope ([`vault::MemoryVault`]).
 //! - [`rewrite::Rewriter`] walks JSON values and JSON-RPC messages in either direction.
+//! - [`layer::PiiLayer`] is the tower layer for `http` services (yours, behind one `.layer(..)`,
+//!   or the gateway's upstreams), made of [`layer::ScopeLayer`], [`layer::TraceLayer`] and
+//!   [`layer::RewriteLayer`] over the transport-free [`layer::core::PiiCore`].
+//! - [`policy::Policy`] decides which server may receive which placeholders (pure evaluation);
+//!   [`audit`] records every decision in a hash-chained JSON Lines log and verifies, replays
+//!   and searches it.
+//! - [`config::Config`] is a validated `gateway.toml`; [`proxy`] is the reverse proxy built from
+//!   it (HTTP front, Streamable HTTP and stdio upstreams).
+//!
+//! Arrows point inward: `detect`, `vault`, `rewrite`, `policy` and `audit` know nothing of HTTP,
+//! sockets or tower; `layer` is the only module that knows tower, `proxy` the only one that knows
+//! sockets.
 //!
 //! ```
 //! use std::sync::Arc;
