@@ -2,8 +2,11 @@
 //! emails and phone numbers, straight to an rmcp Streamable HTTP server and through the
 //! gateway, interleaved in one run (same upstream, same client, same connections).
 //!
-//! `cargo bench --bench latency -- [N] [--relay-only]` (default N = 2000; `--relay-only` runs
-//! the gateway without its PII layers, to split the cost). Prints p50/p99 of each path and of
+//! `cargo bench --bench latency -- [N] [--relay-only] [--gateway-runtime=current|multi]`
+//! (default N = 2000; `--relay-only` runs the gateway without its PII layers, to split the
+//! cost; `--gateway-runtime` runs the gateway on its own runtime and thread(s), as a separate
+//! `serve` process would, instead of on the bench's: `current` = one current-thread runtime,
+//! `multi` = a 2-worker multi-thread one like `serve`'s). Prints p50/p99 of each path and of
 //! the added latency (gateway minus direct, at the same percentile).
 //!
 //! The result text is generated: filler words plus fictional example.com addresses and
@@ -114,12 +117,48 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// The gateway under test: the full stack, or (`relay_only`) the plain relay.
+fn front(config: &Config, relay_only: bool) -> Front {
+    if relay_only {
+        let m = std::sync::Arc::new(mcp_pii_gateway::proxy::metrics::Metrics::new(&["bench"]));
+        Front::new(config, m, mcp_pii_gateway::proxy::front::identity)
+    } else {
+        Front::from_config(config).unwrap()
+    }
+}
+
+/// Serves the gateway on a runtime of its own (`current` or `multi`) on its own thread;
+/// returns its URL.
+fn gateway_on_own_runtime(kind: &str, config: Config, relay_only: bool) -> String {
+    let rt = match kind {
+        "current" => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        "multi" => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
+        other => panic!("--gateway-runtime={other}: expected current or multi"),
+    }
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            let front = front(&config, relay_only);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let gw = format!("http://{}/servers/bench/mcp", listener.local_addr().unwrap());
+            tx.send(gw).unwrap();
+            front.serve(listener, std::future::pending()).await.unwrap();
+        })
+    });
+    rx.recv().unwrap()
+}
+
 fn main() {
     let n: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(2000);
     let relay_only = std::env::args().any(|a| a == "--relay-only");
+    let own_runtime = std::env::args().find_map(|a| a.strip_prefix("--gateway-runtime=").map(str::to_string));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -132,16 +171,15 @@ fn main() {
             toml::Value::String(up.clone())
         );
         let config = Config::from_toml_str(&toml, |_| None).unwrap();
-        // `--relay-only`: the plain relay, no PII layers (to split the added latency).
-        let front = if relay_only {
-            let m = std::sync::Arc::new(mcp_pii_gateway::proxy::metrics::Metrics::new(&["bench"]));
-            Front::new(&config, m, mcp_pii_gateway::proxy::front::identity)
-        } else {
-            Front::from_config(&config).unwrap()
+        let gw = match &own_runtime {
+            Some(kind) => gateway_on_own_runtime(kind, config, relay_only),
+            None => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let gw = format!("http://{}/servers/bench/mcp", listener.local_addr().unwrap());
+                tokio::spawn(front(&config, relay_only).serve(listener, std::future::pending()));
+                gw
+            }
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let gw = format!("http://{}/servers/bench/mcp", listener.local_addr().unwrap());
-        tokio::spawn(front.serve(listener, std::future::pending()));
 
         let mut direct = McpHttpClient::new(&up).unwrap();
         let mut via = McpHttpClient::new(&gw).unwrap();
@@ -176,7 +214,14 @@ fn main() {
         }
         d.sort();
         g.sort();
-        let mode = if relay_only { "relay only" } else { "full stack" };
+        let mode = match (relay_only, &own_runtime) {
+            (true, None) => "relay only".to_string(),
+            (false, None) => "full stack".to_string(),
+            (r, Some(k)) => format!(
+                "{}, gateway on its own {k} runtime",
+                if r { "relay only" } else { "full stack" }
+            ),
+        };
         println!(
             "latency ({mode}): {n} sequential tools/call, {} byte results, interleaved",
             text.len()
