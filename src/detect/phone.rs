@@ -33,22 +33,34 @@ const MIN_DIGITS: usize = 7;
 
 /// The first position at or after `i` whose byte is in [`MAY_START`]. Eight bytes at a time:
 /// a word is skipped when none of its bytes is non-ASCII or in `(`..=`9` (a superset of the
-/// ASCII bytes of `MAY_START`); a word that may hold one is checked byte by byte.
+/// ASCII bytes of `MAY_START`); a word that may hold one is checked byte by byte, and the
+/// word-wise skipping resumes after it (a `.` or `,` in prose is in that range but starts
+/// nothing).
 fn next_may_start(b: &[u8], mut i: usize) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    while i + 8 <= b.len() {
-        let x = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
-        let low7 = x & !HI;
-        // High bit of each byte: non-ASCII, or at least `(` (0x28) and not at least `:` (0x3A).
-        let ge_paren = low7 + LO * (0x80 - 0x28);
-        let ge_colon = low7 + LO * (0x80 - 0x3A);
-        if (x | (ge_paren & !ge_colon)) & HI != 0 {
-            break;
+    loop {
+        while i + 8 <= b.len() {
+            let x = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
+            let low7 = x & !HI;
+            // High bit of each byte: non-ASCII, or at least `(` (0x28) and not at least `:`
+            // (0x3A).
+            let ge_paren = low7 + LO * (0x80 - 0x28);
+            let ge_colon = low7 + LO * (0x80 - 0x3A);
+            if (x | (ge_paren & !ge_colon)) & HI != 0 {
+                break;
+            }
+            i += 8;
         }
-        i += 8;
+        let end = (i + 8).min(b.len());
+        if let Some(k) = b[i..end].iter().position(|&c| MAY_START[c as usize]) {
+            return Some(i + k);
+        }
+        if end == b.len() {
+            return None;
+        }
+        i = end;
     }
-    b[i..].iter().position(|&c| MAY_START[c as usize]).map(|k| i + k)
 }
 
 /// Bytes that [`PhoneEngine::find`] looks at as a possible start: ASCII digits, `+`, `(` and
