@@ -373,6 +373,14 @@ async fn a_stalled_upstream_body_times_out_instead_of_hanging() {
         assert_eq!(v["id"], 3);
     }
     assert!(started.elapsed() < Duration::from_secs(3));
+    // The half-read connection is not reused: the next call gets a whole answer.
+    let ok = r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"x"}}"#;
+    let (status, _, body) = send(Method::POST, &url, &[], ok).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["result"]["ok"],
+        true
+    );
 }
 
 #[tokio::test]
@@ -422,4 +430,85 @@ async fn bearer_tokens_and_server_lists_are_enforced() {
         !seen[0].1.iter().any(|(_, v)| v.contains("t1")),
         "the client's token is not forwarded"
     );
+}
+
+/// An upstream that answers every POST with its id, counts the connections it accepted and
+/// closes a connection idle for 100 ms (as servers with a keep-alive timeout do, silently).
+async fn counting_upstream(accepted: Arc<std::sync::atomic::AtomicUsize>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (s, _) = listener.accept().await.unwrap();
+            accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+                    let body = req.into_body().collect().await.unwrap().to_bytes();
+                    let msg: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let reply = json!({"jsonrpc": "2.0", "id": msg["id"], "result": {"n": msg["id"]}});
+                    let mut res = Response::new(Full::new(Bytes::from(reply.to_string())));
+                    res.headers_mut()
+                        .insert("content-type", "application/json".parse().unwrap());
+                    Ok::<_, Infallible>(res)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_millis(100))
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}/mcp")
+}
+
+#[tokio::test]
+async fn upstream_connections_are_reused_and_dead_ones_replaced() {
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let up = counting_upstream(accepted.clone()).await;
+    let toml = format!("[[servers]]\nname = \"crm\"\nurl = \"{up}\"\n");
+    let config = Config::from_toml_str(&toml, |_| None).unwrap();
+    let front = Front::from_config(&config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/servers/crm/mcp", listener.local_addr().unwrap());
+    tokio::spawn(front.serve(listener, std::future::pending()));
+    let call =
+        |id: u64| format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"x"}}}}"#);
+    let count = || accepted.load(std::sync::atomic::Ordering::SeqCst);
+
+    // Sequential calls share one upstream connection.
+    for id in 1..=20 {
+        let (status, _, body) = send(Method::POST, &url, &[], &call(id)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["result"]["n"], id);
+    }
+    assert_eq!(count(), 1, "sequential calls must reuse the pooled connection");
+
+    // The upstream closes the idle connection; the next call opens a new one and succeeds.
+    for round in 0..3u64 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let id = 100 + round;
+        let (status, _, body) = send(Method::POST, &url, &[], &call(id)).await;
+        assert_eq!(status, StatusCode::OK, "after an idle close: {body}");
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["result"]["n"], id);
+        assert_eq!(count(), 2 + round as usize);
+    }
+
+    // Concurrent calls each get a connection, and all of them answer.
+    let calls = (0..8u64).map(|i| {
+        let url = url.clone();
+        let body = call(200 + i);
+        async move { send(Method::POST, &url, &[], &body).await }
+    });
+    for (i, (status, _, body)) in futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["result"]["n"],
+            200 + i as u64
+        );
+    }
 }

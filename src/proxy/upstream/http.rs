@@ -13,9 +13,8 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 
+use super::conn::{Pool, SendError};
 use super::{hop_by_hop, new_session_id, MCP_SESSION_ID};
 use crate::config::Limits;
 use crate::proxy::body::{boxed, full, Body, IdleTimeoutBody};
@@ -34,7 +33,7 @@ struct Inner {
     url: Uri,
     headers: Vec<(HeaderName, HeaderValue)>,
     strip: Vec<HeaderName>,
-    client: Client<HttpConnector, Body>,
+    pool: Arc<Pool>,
     /// gateway session id → upstream session.
     sessions: DashMap<String, Session>,
     /// upstream session id → gateway session id.
@@ -70,21 +69,13 @@ impl HttpUpstream {
         limits: &Limits,
         metrics: Arc<Metrics>,
     ) -> HttpUpstream {
-        let mut conn = HttpConnector::new();
-        conn.set_nodelay(true);
-        conn.set_connect_timeout(Some(limits.connect_timeout));
-        conn.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(64)
-            .build(conn);
         HttpUpstream {
             inner: Arc::new(Inner {
                 name: Arc::from(name),
+                pool: Arc::new(Pool::new(url.clone(), limits.connect_timeout)),
                 url,
                 headers,
                 strip,
-                client,
                 sessions: DashMap::new(),
                 reverse: DashMap::new(),
                 timeout: limits.upstream_timeout,
@@ -177,7 +168,7 @@ impl HttpUpstream {
         *up.headers_mut() = headers;
 
         let started = Instant::now();
-        let res = match tokio::time::timeout(inner.timeout, inner.client.request(up)).await {
+        let res = match tokio::time::timeout(inner.timeout, inner.pool.send(up)).await {
             Err(_) => {
                 tracing::warn!(server = %inner.name, "upstream timed out");
                 return error_response(
@@ -189,7 +180,7 @@ impl HttpUpstream {
             }
             Ok(Err(e)) => {
                 tracing::warn!(server = %inner.name, error = %e, "upstream unreachable");
-                let msg = if e.is_connect() {
+                let msg = if matches!(e, SendError::Connect(_)) {
                     "is unreachable"
                 } else {
                     "failed"
@@ -261,9 +252,11 @@ impl HttpUpstream {
     }
 
     /// Ends sessions idle for longer than `limits.session_idle`: forgets the mapping and
-    /// deletes the upstream session. Returns how many ended.
+    /// deletes the upstream session. Returns how many ended. Also drops pooled connections
+    /// that the server closed or that idled for too long.
     pub fn sweep(&self) -> usize {
         let inner = &*self.inner;
+        inner.pool.prune();
         let cutoff = inner.now_ms().saturating_sub(inner.idle.as_millis() as u64);
         let stale: Vec<String> = inner
             .sessions
@@ -282,9 +275,14 @@ impl HttpUpstream {
                 for (k, v) in &inner.headers {
                     req.headers_mut().insert(k.clone(), v.clone());
                 }
-                let fut = inner.client.request(req);
+                let pool = inner.pool.clone();
                 tokio::spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(10), fut).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(10), async move {
+                        if let Ok(res) = pool.send(req).await {
+                            let _ = res.into_body().collect().await;
+                        }
+                    })
+                    .await;
                 });
             }
         }

@@ -17,6 +17,7 @@ use crate::config::{Limits, ServerConfig, Transport};
 use crate::proxy::body::Body;
 use crate::proxy::metrics::Metrics;
 
+mod conn;
 pub mod http;
 pub mod stdio;
 
