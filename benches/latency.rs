@@ -2,12 +2,21 @@
 //! emails and phone numbers, straight to an rmcp Streamable HTTP server and through the
 //! gateway, interleaved in one run (same upstream, same client, same connections).
 //!
-//! `cargo bench --bench latency -- [N] [--relay-only] [--gateway-runtime=current|multi]`
-//! (default N = 2000; `--relay-only` runs the gateway without its PII layers, to split the
-//! cost; `--gateway-runtime` runs the gateway on its own runtime and thread(s), as a separate
-//! `serve` process would, instead of on the bench's: `current` = one current-thread runtime,
-//! `multi` = a 2-worker multi-thread one like `serve`'s). Prints p50/p99 of each path and of
-//! the added latency (gateway minus direct, at the same percentile).
+//! `cargo bench --bench latency -- [N] [--json] [--relay-only] [--gateway-runtime=current|multi]`
+//! (default N = 2000; by default the upstream runs rmcp's session mode and answers each call
+//! as an SSE stream (a priming event, then the response); `--json` makes it a stateless server
+//! answering `application/json`; `--relay-only` runs the gateway without its PII layers, to
+//! split the cost; `--gateway-runtime` runs the gateway on its own runtime and thread(s), as a
+//! separate `serve` process would, instead of on the bench's: `current` = one current-thread
+//! runtime, `multi` = a 2-worker multi-thread one like `serve`'s). Prints p50/p99 of each path
+//! and of the added latency (gateway minus direct, at the same percentile).
+//!
+//! Everything (client, gateway, upstream) runs in this one process, so the figures depend on
+//! how the OS spreads its threads: on a small VM a wake-up across vCPUs costs tens of
+//! microseconds. `taskset -c 0 cargo bench --bench latency -- 3000` keeps it on one CPU and
+//! measures the gateway's own work (its CPU and its extra loopback hop) without that. The last
+//! line printed is the floor under any proxy's added latency on the machine: one plain
+//! loopback round trip between two threads (a proxy adds a hop each way).
 //!
 //! The result text is generated: filler words plus fictional example.com addresses and
 //! 555-01xx numbers.
@@ -71,9 +80,10 @@ impl ServerHandler for Bench {
     }
 }
 
-async fn upstream() -> String {
+async fn upstream(json: bool) -> String {
     let config = StreamableHttpServerConfig::default()
-        .with_json_response(true)
+        .with_legacy_session_mode(!json)
+        .with_json_response(json)
         .with_sse_keep_alive(None);
     let service: StreamableHttpService<Bench, LocalSessionManager> = StreamableHttpService::new(
         || {
@@ -106,6 +116,39 @@ async fn upstream() -> String {
         }
     });
     format!("http://{addr}/mcp")
+}
+
+/// The floor under any proxy's added latency here: one loopback round trip between two threads
+/// (a 64-byte request, a 4 KB answer, blocking sockets, no HTTP), as a proxy adds one hop each
+/// way. Returns the sorted round-trip times.
+fn loopback_round_trips(n: usize) -> Vec<Duration> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let echo = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut buf = [0u8; 4096];
+        while s.read_exact(&mut buf[..64]).is_ok() {
+            if s.write_all(&buf).is_err() {
+                return;
+            }
+        }
+    });
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_nodelay(true).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        c.write_all(&buf[..64]).unwrap();
+        c.read_exact(&mut buf).unwrap();
+        times.push(t.elapsed());
+    }
+    drop(c);
+    echo.join().unwrap();
+    times.sort();
+    times
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -158,6 +201,7 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(2000);
     let relay_only = std::env::args().any(|a| a == "--relay-only");
+    let json = std::env::args().any(|a| a == "--json");
     let own_runtime = std::env::args().find_map(|a| a.strip_prefix("--gateway-runtime=").map(str::to_string));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -165,7 +209,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let up = upstream().await;
+        let up = upstream(json).await;
         let toml = format!(
             "[[servers]]\nname = \"bench\"\nurl = {}\n",
             toml::Value::String(up.clone())
@@ -214,14 +258,15 @@ fn main() {
         }
         d.sort();
         g.sort();
-        let mode = match (relay_only, &own_runtime) {
-            (true, None) => "relay only".to_string(),
-            (false, None) => "full stack".to_string(),
-            (r, Some(k)) => format!(
-                "{}, gateway on its own {k} runtime",
-                if r { "relay only" } else { "full stack" }
-            ),
+        let mut mode = if relay_only { "relay only" } else { "full stack" }.to_string();
+        mode += if json {
+            ", JSON responses"
+        } else {
+            ", SSE responses"
         };
+        if let Some(k) = &own_runtime {
+            mode += &format!(", gateway on its own {k} runtime");
+        }
         println!(
             "latency ({mode}): {n} sequential tools/call, {} byte results, interleaved",
             text.len()
@@ -238,6 +283,12 @@ fn main() {
             "  added    p50 {:8.1} us   p99 {:8.1} us",
             us(pct(&g, 0.5)) - us(pct(&d, 0.5)),
             us(pct(&g, 0.99)) - us(pct(&d, 0.99))
+        );
+        let rt = loopback_round_trips(n);
+        println!(
+            "  floor: one loopback round trip between two threads (no HTTP)   p50 {:8.1} us   p99 {:8.1} us",
+            us(pct(&rt, 0.5)),
+            us(pct(&rt, 0.99))
         );
     });
 }
