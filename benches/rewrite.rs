@@ -9,6 +9,9 @@
 //! - `first_sight`: tokenize + plan + apply with a fresh vault per iteration (all values minted);
 //! - `steady`: the same with one vault and scope for all iterations (values already known);
 //! - `tokenize_only` / `plan_restore_only`: the two halves alone (steady state).
+//!
+//! `one_tools_call_4kb`: the PII work of one relayed call of the latency bench, in a tight loop
+//! (restore the request with the policy hooks, tokenize and serialize a 4 KB response).
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
@@ -219,5 +222,61 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// The latency bench's tool result: about 4 KB of words with three emails and three phones.
+fn report_text(seed: u64) -> String {
+    let words = [
+        "order", "shipped", "invoice", "customer", "support", "ticket", "update", "status",
+    ];
+    let mut s = String::with_capacity(4200);
+    let mut i = seed as usize;
+    while s.len() < 4000 {
+        s.push_str(words[i % words.len()]);
+        s.push(' ');
+        if i % 97 == 0 {
+            s.push_str(&format!("contact user{}@example.com ", i % 3));
+        }
+        if i % 113 == 0 {
+            s.push_str(&format!("call +1 202-555-01{:02} ", i % 3));
+        }
+        i += 7;
+    }
+    s
+}
+
+/// One relayed `tools/call` as the gateway's PII layer handles it, in a tight loop: parse the
+/// request and restore it (with the flow-policy hooks), parse the 4 KB response, tokenize it,
+/// serialize it. The CPU part of the latency bench's added latency.
+fn bench_one_call(c: &mut Criterion) {
+    use mcp_pii_gateway::layer::core::{ExchangeCtx, PiiCore, RequestInfo};
+    use mcp_pii_gateway::layer::policy_hooks::PolicyHooks;
+    let detector = Arc::new(Detector::builtin());
+    let hooks = Arc::new(PolicyHooks::new(Default::default(), detector.clone()));
+    let vault = Arc::new(MemoryVault::builder().build());
+    let core = PiiCore::new(Rewriter::new(detector, vault)).with_hooks(hooks);
+    let request = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"report","arguments":{"seed":3}}}"#;
+    let responses: Vec<Vec<u8>> = (0..16)
+        .map(|i| {
+            serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 7,
+                "result": {"content": [{"type": "text", "text": report_text(i)}], "isError": false}}))
+            .expect("a Value serializes")
+        })
+        .collect();
+    let mut g = c.benchmark_group("one_tools_call_4kb");
+    let mut k = 0;
+    g.bench_function("restore_request_tokenize_response", |b| {
+        b.iter(|| {
+            let mut req: Value = serde_json::from_slice(request).expect("valid JSON");
+            let ctx = ExchangeCtx::new(ScopeId::new("anonymous", "run-1"), "bench")
+                .with_requests(RequestInfo::collect(&req));
+            core.to_server(&mut req, &ctx).expect("nothing to restore");
+            k = (k + 1) % responses.len();
+            let mut res: Value = serde_json::from_slice(&responses[k]).expect("valid JSON");
+            core.to_model(&mut res, &ctx);
+            serde_json::to_vec(&res).expect("a Value serializes")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_one_call);
 criterion_main!(benches);

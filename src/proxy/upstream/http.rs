@@ -1,5 +1,5 @@
-//! Streamable HTTP upstream: a pooled hyper client (TCP_NODELAY), per-server credential
-//! headers, timeouts, streamed responses and mapped session ids.
+//! Streamable HTTP upstream: pooled HTTP/1 connections (`conn.rs`, TCP_NODELAY), per-server
+//! credential headers, timeouts, streamed responses and mapped session ids.
 //!
 //! The gateway issues its own `Mcp-Session-Id` to the client and keeps the upstream's to
 //! itself: a session id seen by the sandbox is useless anywhere but here, and it is bound to
