@@ -34,26 +34,9 @@ use rmcp::transport::streamable_http_server::{
 use rmcp::{tool, tool_handler, tool_router, ServerHandler};
 use serde_json::json;
 
-/// About 4 KB of text with three emails and three phone numbers, varying with `seed`.
-fn result_text(seed: u64) -> String {
-    let words = [
-        "order", "shipped", "invoice", "customer", "support", "ticket", "update", "status",
-    ];
-    let mut s = String::with_capacity(4200);
-    let mut i = seed as usize;
-    while s.len() < 4000 {
-        s.push_str(words[i % words.len()]);
-        s.push(' ');
-        if i % 97 == 0 {
-            s.push_str(&format!("contact user{}@example.com ", i % 3));
-        }
-        if i % 113 == 0 {
-            s.push_str(&format!("call +1 202-555-01{:02} ", i % 3));
-        }
-        i += 7;
-    }
-    s
-}
+#[path = "support/report.rs"]
+mod report;
+use report::report_text as result_text;
 
 #[derive(Clone)]
 struct Bench {

@@ -222,26 +222,9 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-/// The latency bench's tool result: about 4 KB of words with three emails and three phones.
-fn report_text(seed: u64) -> String {
-    let words = [
-        "order", "shipped", "invoice", "customer", "support", "ticket", "update", "status",
-    ];
-    let mut s = String::with_capacity(4200);
-    let mut i = seed as usize;
-    while s.len() < 4000 {
-        s.push_str(words[i % words.len()]);
-        s.push(' ');
-        if i % 97 == 0 {
-            s.push_str(&format!("contact user{}@example.com ", i % 3));
-        }
-        if i % 113 == 0 {
-            s.push_str(&format!("call +1 202-555-01{:02} ", i % 3));
-        }
-        i += 7;
-    }
-    s
-}
+#[path = "support/report.rs"]
+mod report;
+use report::report_text;
 
 /// One relayed `tools/call` as the gateway's PII layer handles it, in a tight loop: parse the
 /// request and restore it (with the flow-policy hooks), parse the 4 KB response, tokenize it,

@@ -109,11 +109,9 @@ impl HttpUpstream {
                 )
             }
         };
-        let id = if parts.method == Method::POST {
-            request_id(&bytes)
-        } else {
-            None
-        };
+        // The request's id, for the error responses only: parsed when one is needed.
+        let is_post = parts.method == Method::POST;
+        let id_of = |b: &Bytes| if is_post { request_id(b) } else { None };
 
         // Map the session id.
         let gw_session = parts
@@ -131,7 +129,7 @@ impl HttpUpstream {
                 _ => {
                     return error_response(
                         StatusCode::NOT_FOUND,
-                        id.as_ref(),
+                        id_of(&bytes).as_ref(),
                         SESSION_NOT_FOUND,
                         "session not found: it ended or expired; initialize a new one",
                     )
@@ -162,7 +160,7 @@ impl HttpUpstream {
         for (k, v) in &inner.headers {
             headers.insert(k.clone(), v.clone());
         }
-        let mut up = Request::new(full(bytes));
+        let mut up = Request::new(full(bytes.clone()));
         *up.method_mut() = parts.method.clone();
         *up.uri_mut() = inner.url.clone();
         *up.headers_mut() = headers;
@@ -173,7 +171,7 @@ impl HttpUpstream {
                 tracing::warn!(server = %inner.name, "upstream timed out");
                 return error_response(
                     StatusCode::GATEWAY_TIMEOUT,
-                    id.as_ref(),
+                    id_of(&bytes).as_ref(),
                     -32002,
                     &format!("upstream {} did not answer in time", inner.name),
                 );
@@ -187,7 +185,7 @@ impl HttpUpstream {
                 };
                 return error_response(
                     StatusCode::BAD_GATEWAY,
-                    id.as_ref(),
+                    id_of(&bytes).as_ref(),
                     -32002,
                     &format!("upstream {} {msg}", inner.name),
                 );
