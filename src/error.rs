@@ -207,10 +207,10 @@ impl fmt::Display for Error {
                 "unknown placeholder {placeholder} at {path}: it was never issued in this scope or has expired; nothing was forwarded"
             ),
             ErrorKind::ScopeFull { limit } => {
-                write!(f, "the scope holds its maximum of {limit} vault entries; nothing was forwarded")
+                write!(f, "the scope holds its maximum of {limit} vault entries")
             }
             ErrorKind::TooDeep { limit, path } => {
-                write!(f, "JSON nests deeper than {limit} levels at {path}; nothing was forwarded")
+                write!(f, "JSON nests deeper than {limit} levels at {path}")
             }
             ErrorKind::Rule { rule, reason } => write!(f, "rule {rule}: {reason}"),
             ErrorKind::Config { problems } => {

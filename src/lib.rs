@@ -40,6 +40,7 @@ pub mod audit;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod json;
 pub mod layer;
 pub mod policy;
 pub mod proxy;

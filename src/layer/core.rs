@@ -425,6 +425,28 @@ impl PiiCore {
     }
 
     fn to_model_one(&self, msg: &mut Value, ctx: &ExchangeCtx) -> ToModel {
+        // Ids, methods and progress tokens are relayed untouched (the client matches on them),
+        // so they must hold no PII: a message whose protocol members do is withheld whole, and
+        // never answered under an id that holds PII.
+        if let Some(member) = self.protocol_member_with_pii(msg, ctx) {
+            tracing::warn!(
+                server = %ctx.server,
+                member,
+                "a message toward the model holds PII in a protocol member; it was withheld"
+            );
+            let e = Error::upstream(format!(
+                "the server's message holds personal data in its `{member}`, which the gateway cannot rewrite"
+            ));
+            self.hooks.withheld(ctx, &e);
+            if member != "id" {
+                if let Some(id) = response_id(msg) {
+                    *msg = error_response(id, withheld_error(&e));
+                    return ToModel::Replaced;
+                }
+            }
+            *msg = Value::Null;
+            return ToModel::Dropped;
+        }
         // Read the id before rewriting: the rewriter leaves ids alone, but on error the value is
         // in an unspecified state.
         let response_id = response_id(msg);
@@ -463,6 +485,32 @@ impl PiiCore {
                 }
             }
         }
+    }
+
+    /// The name of the first member the rewriter leaves untouched (`id`, `method`,
+    /// `progressToken`, `requestId`) whose string holds something the detector finds.
+    /// A response's id that is one of the exchange's own requests is the client's text.
+    fn protocol_member_with_pii(&self, msg: &Value, ctx: &ExchangeCtx) -> Option<&'static str> {
+        let obj = msg.as_object()?;
+        let detector = self.rewriter.detector();
+        let pii = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .is_some_and(|s| detector.might_contain(s) && !detector.find(s).is_empty())
+        };
+        if pii(obj.get("id")) && response_id(msg).is_none_or(|id| ctx.request_for(&id).is_none()) {
+            return Some("id");
+        }
+        if pii(obj.get("method")) {
+            return Some("method");
+        }
+        let params = obj.get("params")?;
+        if pii(params.get("progressToken")) || pii(params.get("_meta").and_then(|m| m.get("progressToken"))) {
+            return Some("progressToken");
+        }
+        if pii(params.get("requestId")) {
+            return Some("requestId");
+        }
+        None
     }
 
     /// Tokenizes free text toward the model (an SSE comment, a non-JSON body).
@@ -504,7 +552,8 @@ fn withheld_error(e: &Error) -> Value {
         obj.insert(
             "message".into(),
             Value::String(format!(
-                "the gateway withheld the server's response because it could not tokenize it: {e}"
+                "the gateway withheld the server's response because it could not tokenize it: {e}; \
+                 the request itself reached the server and may have taken effect"
             )),
         );
     }
@@ -533,7 +582,7 @@ pub fn error_response(id: Value, error: Value) -> Value {
 /// each request in it (an object for one message, an array for a batch), or `None` when it held
 /// no request (notifications and responses get no answer).
 pub fn error_reply(msg: &Value, err: &Error) -> Option<Value> {
-    let error = err.to_jsonrpc_error();
+    let error = nothing_forwarded(err);
     match msg {
         Value::Array(items) => {
             let out: Vec<Value> = items
@@ -547,13 +596,24 @@ pub fn error_reply(msg: &Value, err: &Error) -> Option<Value> {
     }
 }
 
+/// `err` as a JSON-RPC error object for a client message that was not forwarded, saying so.
+fn nothing_forwarded(err: &Error) -> Value {
+    let mut error = err.to_jsonrpc_error();
+    if let Some(Value::String(m)) = error.get_mut("message") {
+        if !m.ends_with("nothing was forwarded") {
+            m.push_str("; nothing was forwarded");
+        }
+    }
+    error
+}
+
 /// What to forward to the server instead of a rejected client→server message that holds
 /// responses (the client's answers to server-initiated requests) but no request: an error
 /// response with the same id for each response, so the server does not wait for an answer that
 /// will never come (an object for one message, an array for a batch). Notifications are left
 /// out. `None` when there is no response in `msg`.
 pub fn responses_as_errors(msg: &Value, err: &Error) -> Option<Value> {
-    let error = err.to_jsonrpc_error();
+    let error = nothing_forwarded(err);
     match msg {
         Value::Array(items) => {
             let out: Vec<Value> = items

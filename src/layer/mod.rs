@@ -54,7 +54,6 @@
 pub mod body;
 pub mod core;
 pub mod headers;
-mod json;
 mod pii;
 pub mod policy_hooks;
 pub mod response;

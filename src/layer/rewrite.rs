@@ -55,6 +55,7 @@ use super::headers::restore_mirror_headers;
 use super::response::{json_response, jsonrpc_error_response};
 use super::scope::{ClientScope, ScopeSource, MCP_SESSION_ID};
 use super::sse::SseRewriter;
+use crate::json;
 
 /// Default [`RewriteLayer::max_request_body`]: 4 MiB.
 pub const DEFAULT_MAX_REQUEST_BODY: usize = 4 << 20;
@@ -234,39 +235,50 @@ async fn exchange<E>(
     let forwarded = if bytes.iter().all(u8::is_ascii_whitespace) {
         bytes
     } else {
-        let mut msg: Value = match serde_json::from_slice(&bytes) {
-            Ok(v) => v,
-            Err(_) => {
+        let mut parsed = match json::parse(&bytes) {
+            Ok(p) => p,
+            Err(e) => {
                 record("outcome", "bad_request");
+                let (code, what) = if e.is_limit() {
+                    (-32600, "the gateway cannot read the request")
+                } else {
+                    (-32700, "parse error")
+                };
                 return Ok(jsonrpc_error_response(
                     StatusCode::BAD_REQUEST,
                     Value::Null,
-                    -32700,
-                    "parse error: the request body is not valid JSON",
+                    code,
+                    &format!("{what}: {e}; nothing was forwarded"),
                 ));
             }
         };
-        ctx = ctx.with_requests(RequestInfo::collect(&msg));
-        if let Some(m) = method_of(&msg) {
+        let exact = parsed.is_exact();
+        let msg = &mut parsed.value;
+        ctx = ctx.with_requests(RequestInfo::collect(msg));
+        if let Some(m) = method_of(msg) {
             tracing::Span::current().record("mcp_method", &*m);
         }
         let restored = cfg
             .core
-            .to_server(&mut msg, &ctx)
+            .to_server(msg, &ctx)
             .and_then(|r| restore_mirror_headers(&mut parts.headers, &cfg.core, &ctx).map(|_| r));
         match restored {
-            Ok(ToServer::Unchanged) => bytes,
+            Ok(ToServer::Unchanged) if exact => {
+                drop(parsed);
+                bytes
+            }
+            Ok(ToServer::Unchanged) => Bytes::from(parsed.to_vec()),
             Ok(ToServer::Restored { placeholders }) => {
                 tracing::Span::current().record("restored", placeholders);
-                Bytes::from(serde_json::to_vec(&msg).unwrap_or_default())
+                Bytes::from(parsed.to_vec())
             }
             Err(e) => {
                 record("outcome", "rejected");
-                if let Some(reply) = error_reply(&msg, &e) {
+                if let Some(reply) = error_reply(msg, &e) {
                     tracing::info!(error = error_kind(&e), "request rejected; nothing was forwarded");
                     return Ok(json_response(StatusCode::OK, &reply));
                 }
-                match responses_as_errors(&msg, &e) {
+                match responses_as_errors(msg, &e) {
                     // The client's answers to server-initiated requests: the server gets errors
                     // in their place (so it does not wait forever), and no value.
                     Some(substitute) => {
@@ -274,7 +286,7 @@ async fn exchange<E>(
                             error = error_kind(&e),
                             "client answer rejected; the server gets an error in its place"
                         );
-                        Bytes::from(serde_json::to_vec(&substitute).unwrap_or_default())
+                        Bytes::from(json::to_vec_sized(&substitute, 256))
                     }
                     // Only notifications: nothing to answer, nothing forwarded.
                     None => {
@@ -306,7 +318,11 @@ async fn exchange<E>(
     // 4. Tokenize the answer.
     record("outcome", "ok");
     let (mut rparts, rbody) = res.into_parts();
-    if cs.source == ScopeSource::Default {
+    // Only the answer to `initialize` establishes a session (and so a scope): a session id on
+    // any other answer is not one this client began, and tokenizing in its scope would hand
+    // out placeholders that a later request could resolve to someone else's values.
+    let initialize = ctx.requests.iter().any(|r| &*r.method == "initialize");
+    if cs.source == ScopeSource::Default && initialize {
         if let Some(sid) = rparts
             .headers
             .get(MCP_SESSION_ID)
@@ -365,27 +381,62 @@ async fn buffered_response(
         }
         Err(_) => return withhold(ctx, "the server's response body could not be read"),
     };
-    let out: Bytes = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(mut msg) => match cfg.core.to_model(&mut msg, ctx) {
-            ToModel::Unchanged => bytes,
+    let out: Bytes = {
+        let mut parsed = match json::parse(&bytes) {
+            Ok(p) => p,
+            Err(e) => return not_json(cfg, ctx, parts, bytes, &e),
+        };
+        match cfg.core.to_model(&mut parsed.value, ctx) {
+            ToModel::Unchanged if parsed.is_exact() => {
+                drop(parsed);
+                bytes
+            }
+            ToModel::Unchanged => Bytes::from(parsed.to_vec()),
             ToModel::Tokenized { placeholders, .. } => {
                 tracing::Span::current().record("placeholders", placeholders);
-                Bytes::from(super::json::to_vec_sized(&msg, bytes.len()))
+                Bytes::from(parsed.to_vec())
             }
             ToModel::Replaced => {
                 record("outcome", "withheld");
-                Bytes::from(serde_json::to_vec(&msg).unwrap_or_default())
+                Bytes::from(parsed.to_vec())
             }
             ToModel::Dropped => return withhold(ctx, "the server's message could not be tokenized"),
-        },
-        Err(_) => match std::str::from_utf8(&bytes) {
-            Ok(text) => match cfg.core.tokenize_text(text, ctx) {
-                Ok(None) => bytes,
-                Ok(Some(t)) => Bytes::from(t),
-                Err(_) => return withhold(ctx, "the server's response could not be tokenized"),
-            },
-            Err(_) => return withhold(ctx, "the server's response is neither JSON nor text"),
-        },
+        }
+    };
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
+    Response::from_parts(parts, full(out))
+}
+
+/// A response body that is not JSON. Plain text (an error page of a proxy in front of the
+/// server, say) is tokenized as the text it is, but only when no client could read it as
+/// anything else: never when it is declared JSON, holds a backslash (an escape some decoder
+/// might apply), is JSON the gateway declines to read (too deep), or is not UTF-8. Those are
+/// withheld.
+fn not_json(
+    cfg: &Config,
+    ctx: &ExchangeCtx,
+    mut parts: http::response::Parts,
+    bytes: Bytes,
+    e: &json::JsonError,
+) -> Response<Body> {
+    let declared_json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .is_none_or(|m| m == "application/json" || m.ends_with("+json"));
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(t) if !e.is_limit() && !declared_json && !t.contains('\\') => t,
+        _ => return withhold(ctx, &format!("the server's response cannot be read ({e})")),
+    };
+    let out = match cfg.core.tokenize_text(text, ctx) {
+        Ok(None) => bytes,
+        Ok(Some(t)) => Bytes::from(t),
+        Err(_) => return withhold(ctx, "the server's response could not be tokenized"),
     };
     parts.headers.remove(header::TRANSFER_ENCODING);
     parts

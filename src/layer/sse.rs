@@ -27,6 +27,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::json;
+
 use super::core::{error_object, response_id, unanswered_errors, ExchangeCtx, PiiCore, ToModel};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -62,6 +64,9 @@ pub struct SseRewriter {
     /// The stream failed closed; everything after is discarded.
     failed: bool,
     answered: Vec<Value>,
+    /// An event was withheld whole (unreadable, or dropped): the requests it may have
+    /// answered get errors when the stream ends.
+    unreadable: bool,
     stats: SseStats,
 }
 
@@ -79,6 +84,7 @@ impl SseRewriter {
             at_start: true,
             failed: false,
             answered: Vec::new(),
+            unreadable: false,
             stats: SseStats::default(),
         }
     }
@@ -125,6 +131,19 @@ impl SseRewriter {
             return;
         }
         self.scan_blocks(true, out);
+        if self.unreadable {
+            // An unreadable event may have been a response: the requests still unanswered
+            // get an error rather than waiting on a stream that has ended.
+            let err = error_object(
+                -32002,
+                "an event in the server's stream could not be read and was withheld",
+            );
+            if let Some(msg) = unanswered_errors(&self.ctx, &self.answered, &err) {
+                out.extend_from_slice(b"event: message\ndata: ");
+                out.extend_from_slice(serialize(&msg).as_bytes());
+                out.extend_from_slice(b"\n\n");
+            }
+        }
         self.buf.clear();
         self.line_start = 0;
         self.scan = 0;
@@ -204,7 +223,8 @@ impl SseRewriter {
                     }
                     None => data = Some(Cow::Borrowed(value)),
                 },
-                "id" | "event" | "retry" | "" => {}
+                "" => {}
+                // `id`, `event` and `retry` values reach the client too: scanned like any text.
                 _ => has_other_text = true,
             }
             if line.starts_with(':') {
@@ -225,8 +245,19 @@ impl SseRewriter {
         if has_other_text {
             for line in &lines {
                 let (field, _) = field_value(line);
-                if line.is_empty() || matches!(field, "data" | "id" | "event" | "retry") {
+                if line.is_empty() || field == "data" {
                     new_lines.push(None);
+                    continue;
+                }
+                if field == "retry" {
+                    // Only digits are a valid reconnection time; clients ignore anything else.
+                    let (_, v) = field_value(line);
+                    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                        other_changed = true;
+                        new_lines.push(Some(Cow::Borrowed("")));
+                    } else {
+                        new_lines.push(None);
+                    }
                     continue;
                 }
                 match self.core.tokenize_text(line, &self.ctx) {
@@ -287,39 +318,43 @@ impl SseRewriter {
 
     /// The new data for a block's data: `None` keep, `Some(None)` drop, `Some(Some(d))` replace.
     fn rewrite_data(&mut self, data: &str) -> Option<Option<String>> {
-        match serde_json::from_str::<Value>(data) {
-            Ok(mut msg) => {
-                let ids: Vec<Value> = match &msg {
-                    Value::Array(items) => items.iter().filter_map(response_id).collect(),
-                    other => response_id(other).into_iter().collect(),
-                };
-                let outcome = self.core.to_model(&mut msg, &self.ctx);
-                self.answered.extend(ids);
-                match outcome {
-                    ToModel::Unchanged => None,
-                    ToModel::Tokenized { placeholders, .. } => {
-                        self.stats.placeholders += placeholders as u64;
-                        Some(Some(serialize_sized(&msg, data.len())))
-                    }
-                    ToModel::Replaced => {
-                        self.stats.withheld += 1;
-                        Some(Some(serialize(&msg)))
-                    }
-                    ToModel::Dropped => {
-                        self.stats.withheld += 1;
-                        Some(None)
-                    }
-                }
+        let mut parsed = match json::parse(data.as_bytes()) {
+            Ok(p) => p,
+            Err(e) => {
+                // Never fall back to the raw text: what a client would decode from it is
+                // unknown. The request it may have answered gets an error when the stream ends.
+                tracing::warn!(
+                    server = %self.ctx.server,
+                    "an event in the server's stream cannot be read ({e}); it was withheld"
+                );
+                self.stats.withheld += 1;
+                self.unreadable = true;
+                return Some(None);
             }
-            // Not JSON: still text that reaches the client.
-            Err(_) => match self.core.tokenize_text(data, &self.ctx) {
-                Ok(None) => None,
-                Ok(Some(t)) => Some(Some(t)),
-                Err(_) => {
-                    self.stats.withheld += 1;
-                    Some(None)
-                }
-            },
+        };
+        let msg = &mut parsed.value;
+        let ids: Vec<Value> = match &*msg {
+            Value::Array(items) => items.iter().filter_map(response_id).collect(),
+            other => response_id(other).into_iter().collect(),
+        };
+        let outcome = self.core.to_model(msg, &self.ctx);
+        self.answered.extend(ids);
+        match outcome {
+            ToModel::Unchanged if parsed.is_exact() => None,
+            ToModel::Unchanged => Some(Some(into_string(parsed.to_vec()))),
+            ToModel::Tokenized { placeholders, .. } => {
+                self.stats.placeholders += placeholders as u64;
+                Some(Some(into_string(parsed.to_vec())))
+            }
+            ToModel::Replaced => {
+                self.stats.withheld += 1;
+                Some(Some(into_string(parsed.to_vec())))
+            }
+            ToModel::Dropped => {
+                self.stats.withheld += 1;
+                self.unreadable = true;
+                Some(None)
+            }
         }
     }
 
@@ -337,15 +372,12 @@ impl SseRewriter {
 }
 
 fn serialize(v: &Value) -> String {
-    // Serializing a Value cannot fail (string keys only).
-    serde_json::to_string(v).unwrap_or_else(|_| String::from("null"))
+    into_string(json::to_vec_sized(v, 256))
 }
 
-/// [`serialize`] with room for `hint` bytes reserved up front (the size of the message it
-/// replaces), by the faster writer of the same bytes.
-fn serialize_sized(v: &Value, hint: usize) -> String {
-    // The writer emits UTF-8 only (it copies `str`s and ASCII).
-    String::from_utf8(super::json::to_vec_sized(v, hint)).unwrap_or_else(|_| String::from("null"))
+/// The JSON writers emit UTF-8 only (they copy `str`s, UTF-8 source tokens and ASCII).
+fn into_string(b: Vec<u8>) -> String {
+    String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn push_line(out: &mut Vec<u8>, line: &str) {

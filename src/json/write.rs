@@ -2,8 +2,94 @@
 //! but faster on long strings: a tokenized tool result is mostly one long string, and
 //! serde_json looks up every byte of it in an escape table. Here strings are scanned eight
 //! bytes at a time and copied in runs.
+//!
+//! [`write_parsed`] writes a value that came from [`super::parse`], copying the source token of
+//! every string and number that still decodes to what the value holds.
 
 use serde_json::Value;
+
+use super::parse::{decode_str_token, number_value, Leaf, DEAD, ESCAPED, NUM};
+
+/// Writes `v` like [`write_value`], taking each string and number from the next live leaf of
+/// `src` when that token decodes to exactly the same string or number. A leaf that does not
+/// match (the gateway rewrote that string) is consumed and the new text is encoded instead;
+/// correctness never depends on the leaves lining up, only the reuse of source text does.
+pub(super) fn write_parsed(v: &Value, src: &[u8], leaves: &[Leaf], out: &mut Vec<u8>) {
+    let mut cur = Leaves { src, leaves, next: 0 };
+    write_with(v, &mut cur, out);
+}
+
+struct Leaves<'a> {
+    src: &'a [u8],
+    leaves: &'a [Leaf],
+    next: usize,
+}
+
+impl<'a> Leaves<'a> {
+    fn take(&mut self) -> Option<(&'a [u8], u8)> {
+        while let Some(l) = self.leaves.get(self.next) {
+            self.next += 1;
+            if l.flags & DEAD == 0 {
+                return Some((&self.src[l.start as usize..l.end as usize], l.flags));
+            }
+        }
+        None
+    }
+
+    fn string(&mut self, s: &str, out: &mut Vec<u8>) {
+        if let Some((raw, flags)) = self.take() {
+            if flags & NUM == 0 {
+                let same = if flags & ESCAPED == 0 {
+                    raw.len() == s.len() + 2 && &raw[1..raw.len() - 1] == s.as_bytes()
+                } else {
+                    decode_str_token(raw).as_deref() == Some(s)
+                };
+                if same {
+                    out.extend_from_slice(raw);
+                    return;
+                }
+            }
+        }
+        write_str(s, out);
+    }
+}
+
+fn write_with(v: &Value, cur: &mut Leaves<'_>, out: &mut Vec<u8>) {
+    match v {
+        Value::String(s) => cur.string(s, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_with(item, cur, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                cur.string(k, out);
+                out.push(b':');
+                write_with(item, cur, out);
+            }
+            out.push(b'}');
+        }
+        Value::Number(n) => match cur.take() {
+            Some((raw, flags)) if flags & NUM != 0 && number_value(raw) == *n => out.extend_from_slice(raw),
+            _ => {
+                let _ = serde_json::to_writer(&mut *out, n);
+            }
+        },
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+    }
+}
 
 /// Appends the compact JSON text of `v` to `out` (the same bytes as `serde_json::to_vec`).
 pub(crate) fn write_value(v: &Value, out: &mut Vec<u8>) {
@@ -53,7 +139,7 @@ const HI: u64 = 0x8080_8080_8080_8080;
 
 /// True when one of the eight bytes of `x` is below 0x20, a `"` or a `\`.
 #[inline]
-fn word_needs_escape(x: u64) -> bool {
+pub(super) fn word_needs_escape(x: u64) -> bool {
     let below_space = x.wrapping_sub(LO * 0x20) & !x & HI;
     let q = x ^ (LO * b'"' as u64);
     let quote = q.wrapping_sub(LO) & !q & HI;
