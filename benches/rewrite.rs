@@ -230,6 +230,7 @@ use report::report_text;
 /// request and restore it (with the flow-policy hooks), parse the 4 KB response, tokenize it,
 /// serialize it. The CPU part of the latency bench's added latency.
 fn bench_one_call(c: &mut Criterion) {
+    use mcp_pii_gateway::json;
     use mcp_pii_gateway::layer::core::{ExchangeCtx, PiiCore, RequestInfo};
     use mcp_pii_gateway::layer::policy_hooks::PolicyHooks;
     let detector = Arc::new(Detector::builtin());
@@ -246,7 +247,21 @@ fn bench_one_call(c: &mut Criterion) {
         .collect();
     let mut g = c.benchmark_group("one_tools_call_4kb");
     let mut k = 0;
+    // What the layer does: the gateway's lenient, lossless parser and writer.
     g.bench_function("restore_request_tokenize_response", |b| {
+        b.iter(|| {
+            let mut req = json::parse(request).expect("valid JSON");
+            let ctx = ExchangeCtx::new(ScopeId::new("anonymous", "run-1"), "bench")
+                .with_requests(RequestInfo::collect(&req.value));
+            core.to_server(&mut req.value, &ctx).expect("nothing to restore");
+            k = (k + 1) % responses.len();
+            let mut res = json::parse(&responses[k]).expect("valid JSON");
+            core.to_model(&mut res.value, &ctx);
+            res.to_vec()
+        })
+    });
+    // The same work over serde_json (what the layer did before): the parser's cost, side by side.
+    g.bench_function("serde_json_baseline", |b| {
         b.iter(|| {
             let mut req: Value = serde_json::from_slice(request).expect("valid JSON");
             let ctx = ExchangeCtx::new(ScopeId::new("anonymous", "run-1"), "bench")
@@ -257,6 +272,21 @@ fn bench_one_call(c: &mut Criterion) {
             core.to_model(&mut res, &ctx);
             serde_json::to_vec(&res).expect("a Value serializes")
         })
+    });
+    g.finish();
+
+    // Parsing and writing alone, on the same 4 KB responses.
+    let mut g = c.benchmark_group("json_4kb");
+    g.bench_function("parse/gateway", |b| {
+        b.iter(|| json::parse(&responses[3]).expect("valid JSON"))
+    });
+    g.bench_function("parse/serde_json", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(&responses[3]).expect("valid JSON"))
+    });
+    let parsed = json::parse(&responses[3]).expect("valid JSON");
+    g.bench_function("write/gateway_source_tokens", |b| b.iter(|| parsed.to_vec()));
+    g.bench_function("write/serde_json", |b| {
+        b.iter(|| serde_json::to_vec(&parsed.value).expect("a Value serializes"))
     });
     g.finish();
 }

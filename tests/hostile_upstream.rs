@@ -106,7 +106,8 @@ fn serve_conn(conn: TcpStream, replies: &Mutex<Vec<(String, Reply)>>, seen: &Mut
             .map(|(_, r)| r.clone());
         let Some(r) = r else {
             // Notifications and unknown tools: 202 with no body.
-            conn.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n").unwrap();
+            conn.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                .unwrap();
             continue;
         };
         let body = String::from_utf8_lossy(&r.body).replace("{ID}", &id).into_bytes();
@@ -168,7 +169,10 @@ impl Gateway {
         let mut line = String::new();
         let base = loop {
             line.clear();
-            assert!(err.read_line(&mut line).unwrap() > 0, "serve exited before listening");
+            assert!(
+                err.read_line(&mut line).unwrap() > 0,
+                "serve exited before listening"
+            );
             if let Some(i) = line.find("listening on http://") {
                 let rest = &line[i + "listening on ".len()..];
                 break rest.split_whitespace().next().unwrap().to_owned();
@@ -300,13 +304,38 @@ fn bodies_serde_json_refused_are_read_as_clients_read_them() {
     let up = Upstream::start();
     let gw = Gateway::start(&up, "");
     // Python's json.dumps defaults: ensure_ascii escapes and a NaN score.
-    up.on("ascii", reply("application/json", result_text(r#""ana@b\u00fccher.example""#, r#","score":NaN"#)));
+    up.on(
+        "ascii",
+        reply(
+            "application/json",
+            result_text(r#""ana@b\u00fccher.example""#, r#","score":NaN"#),
+        ),
+    );
     // A leading byte order mark.
-    up.on("bom", reply("application/json", [b"\xEF\xBB\xBF".as_slice(), result_text(r#""mail carla@example.org""#, "").as_bytes()].concat()));
+    up.on(
+        "bom",
+        reply(
+            "application/json",
+            [
+                b"\xEF\xBB\xBF".as_slice(),
+                result_text(r#""mail carla@example.org""#, "").as_bytes(),
+            ]
+            .concat(),
+        ),
+    );
     // A lone surrogate (JSON.stringify of a string cut inside an emoji) before an escaped address.
-    up.on("surrogate", reply("application/json", result_text(r#""cut \ud83d then dario\u0040example.org""#, "")));
+    up.on(
+        "surrogate",
+        reply(
+            "application/json",
+            result_text(r#""cut \ud83d then dario\u0040example.org""#, ""),
+        ),
+    );
     // Escapes inside an address must not corrupt it (jos\u00e9).
-    up.on("escaped", reply("application/json", result_text(r#""jos\u00e9@example.org""#, "")));
+    up.on(
+        "escaped",
+        reply("application/json", result_text(r#""jos\u00e9@example.org""#, "")),
+    );
     // Duplicate keys: the last one is what clients keep; the earlier one never reaches them.
     up.on("dup", reply("application/json", r#"{"jsonrpc":"2.0","id":{ID},"result":{"content":[{"type":"text","text":"eva@example.org","text":"nothing"}]}}"#));
 
@@ -347,7 +376,13 @@ fn json_the_gateway_declines_is_withheld_with_a_clear_error() {
         "]".repeat(600)
     );
     up.on("deep", reply("application/json", deep));
-    up.on("broken", reply("application/json", r#"{"jsonrpc":"2.0","id":{ID},"result":{"t":"gil\u0040example.org"}"#));
+    up.on(
+        "broken",
+        reply(
+            "application/json",
+            r#"{"jsonrpc":"2.0","id":{ID},"result":{"t":"gil\u0040example.org"}"#,
+        ),
+    );
     up.on("text", reply("text/plain", "ask hana@example.org"));
     up.on("textesc", reply("text/plain", "ask hana\\u0040example.org"));
     for (tool, want) in [
@@ -374,16 +409,31 @@ fn json_the_gateway_declines_is_withheld_with_a_clear_error() {
 fn numbers_pass_through_byte_for_byte_both_ways() {
     let up = Upstream::start();
     let gw = Gateway::start(&up, "");
-    up.on("big", reply("application/json", result_text(r#""to ivo@example.org""#, r#","n":12345678901234567890123,"f":1.10,"e":1E+400"#)));
+    up.on(
+        "big",
+        reply(
+            "application/json",
+            result_text(
+                r#""to ivo@example.org""#,
+                r#","n":12345678901234567890123,"f":1.10,"e":1E+400"#,
+            ),
+        ),
+    );
     let (_, _, body) = gw.post(&call("big", 1), &[]);
     let text = String::from_utf8(body).unwrap();
-    assert!(text.contains(r#""n":12345678901234567890123,"f":1.10,"e":1E+400"#), "{text}");
+    assert!(
+        text.contains(r#""n":12345678901234567890123,"f":1.10,"e":1E+400"#),
+        "{text}"
+    );
     assert!(text.contains("[EMAIL_1]"), "{text}");
     // Toward the server, with a placeholder restored in the same message.
     let req = br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"big","arguments":{"to":"[EMAIL_1]","amount":12345678901234567890123,"rate":0.10}}}"#;
     gw.post(req, &[]);
     let seen = String::from_utf8(up.last_seen()).unwrap();
-    assert!(seen.contains(r#""to":"ivo@example.org","amount":12345678901234567890123,"rate":0.10"#), "{seen}");
+    assert!(
+        seen.contains(r#""to":"ivo@example.org","amount":12345678901234567890123,"rate":0.10"#),
+        "{seen}"
+    );
 }
 
 #[test]
@@ -394,12 +444,19 @@ fn only_an_initialize_answer_establishes_a_session_scope() {
     let mut r = reply("application/json", result_text(r#""bob@example.org""#, ""));
     r.headers.push(("mcp-session-id".into(), "rogue-1".into()));
     up.on("who", r);
-    up.on("other", reply("application/json", result_text(r#""ana@example.org""#, "")));
+    up.on(
+        "other",
+        reply("application/json", result_text(r#""ana@example.org""#, "")),
+    );
     up.on("send", reply("application/json", result_text(r#""ok""#, "")));
     let (_, _, body) = gw.post(&call("who", 1), &[]);
     assert!(String::from_utf8_lossy(&body).contains("[EMAIL_1]"));
     let (_, _, body) = gw.post(&call("other", 2), &[]);
-    assert!(String::from_utf8_lossy(&body).contains("[EMAIL_2]"), "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains("[EMAIL_2]"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     // The placeholder the client was shown for bob goes back to bob.
     let send = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"send","arguments":{"to":"[EMAIL_1]"}}}"#;
     gw.post(send, &[]);
@@ -430,7 +487,13 @@ fn protocol_members_and_sse_fields_never_carry_pii() {
     let decoded = python_decodes(&body, true);
     assert_no_pii(&decoded);
     // The response itself arrives, untouched.
-    assert!(decoded.contains(r#""id": 5, "result": {"content": [{"type": "text", "text": "done"}]}"#), "{decoded}");
+    assert!(
+        decoded.contains(r#""id": 5, "result": {"content": [{"type": "text", "text": "done"}]}"#),
+        "{decoded}"
+    );
     // Neither the withheld request nor the notifications reached the client.
-    assert!(!decoded.contains("sampling/createMessage") && !decoded.contains("progressToken"), "{decoded}");
+    assert!(
+        !decoded.contains("sampling/createMessage") && !decoded.contains("progressToken"),
+        "{decoded}"
+    );
 }

@@ -39,6 +39,8 @@ enum Frame {
 
 struct Parser<'a> {
     src: &'a [u8],
+    /// `src` as text (checked once, up front).
+    text: &'a str,
     pos: usize,
     leaves: Vec<Leaf>,
     /// For each member of the open objects: (first leaf of its key, end of its leaves).
@@ -50,11 +52,13 @@ pub(super) fn parse(src: &[u8]) -> Result<Parsed<'_>, JsonError> {
     if src.len() > u32::MAX as usize {
         return Err(JsonError::at(JsonErrorKind::TooLarge, 0));
     }
-    if let Err(e) = std::str::from_utf8(src) {
-        return Err(JsonError::at(JsonErrorKind::NotUtf8, e.valid_up_to()));
-    }
+    let text = match std::str::from_utf8(src) {
+        Ok(t) => t,
+        Err(e) => return Err(JsonError::at(JsonErrorKind::NotUtf8, e.valid_up_to())),
+    };
     let mut p = Parser {
         src,
+        text,
         pos: if src.starts_with(BOM) { BOM.len() } else { 0 },
         leaves: Vec::new(),
         members: Vec::new(),
@@ -300,7 +304,7 @@ impl<'a> Parser<'a> {
 
     fn string(&mut self) -> Result<String, JsonError> {
         let start = self.pos;
-        let (end, text) = scan_string(self.src, start).map_err(|(kind, at)| JsonError::at(kind, at))?;
+        let (end, text) = scan_string(self.text, start).map_err(|(kind, at)| JsonError::at(kind, at))?;
         self.pos = end;
         let escaped = matches!(text, Text::Decoded(_));
         self.leaves.push(Leaf {
@@ -309,10 +313,8 @@ impl<'a> Parser<'a> {
             flags: if escaped { ESCAPED } else { 0 },
         });
         Ok(match text {
-            Text::Plain(a, b) => {
-                // The whole source is UTF-8 and `a`, `b` sit next to ASCII quotes.
-                String::from_utf8(self.src[a..b].to_vec()).expect("a slice between quotes of UTF-8 text")
-            }
+            // `a` and `b` sit next to ASCII quotes: char boundaries.
+            Text::Plain(a, b) => self.text[a..b].to_owned(),
             Text::Decoded(s) => s,
         })
     }
@@ -395,9 +397,10 @@ enum Text {
 /// Scans the string token starting at the quote `src[start]`: (end offset past the closing
 /// quote, text). Control characters are refused, as JSON requires; a `\u` escape of a lone
 /// surrogate decodes to U+FFFD (the text clients show for it; the token itself is kept).
-fn scan_string(src: &[u8], start: usize) -> Result<(usize, Text), (JsonErrorKind, usize)> {
+fn scan_string(text: &str, start: usize) -> Result<(usize, Text), (JsonErrorKind, usize)> {
+    let src = text.as_bytes();
     let mut i = start + 1;
-    let mut out: Option<Vec<u8>> = None;
+    let mut out: Option<String> = None;
     let mut run = i;
     loop {
         // Skip eight bytes at a time while none needs attention.
@@ -416,16 +419,15 @@ fn scan_string(src: &[u8], start: usize) -> Result<(usize, Text), (JsonErrorKind
                 let text = match out {
                     None => Text::Plain(start + 1, i),
                     Some(mut buf) => {
-                        buf.extend_from_slice(&src[run..i]);
-                        // Escapes decode to UTF-8; the rest is copied from UTF-8 text.
-                        Text::Decoded(String::from_utf8(buf).map_err(|_| (JsonErrorKind::NotUtf8, i))?)
+                        buf.push_str(&text[run..i]);
+                        Text::Decoded(buf)
                     }
                 };
                 return Ok((i + 1, text));
             }
             b'\\' => {
-                let buf = out.get_or_insert_with(|| Vec::with_capacity(i - start + 16));
-                buf.extend_from_slice(&src[run..i]);
+                let buf = out.get_or_insert_with(|| String::with_capacity(i - start + 16));
+                buf.push_str(&text[run..i]);
                 i = escape(src, i, buf)?;
                 run = i;
             }
@@ -436,7 +438,7 @@ fn scan_string(src: &[u8], start: usize) -> Result<(usize, Text), (JsonErrorKind
 }
 
 /// Decodes the escape at `src[i]` (a backslash) into `buf`; returns the offset after it.
-fn escape(src: &[u8], i: usize, buf: &mut Vec<u8>) -> Result<usize, (JsonErrorKind, usize)> {
+fn escape(src: &[u8], i: usize, buf: &mut String) -> Result<usize, (JsonErrorKind, usize)> {
     let bad = (JsonErrorKind::BadEscape, i);
     let c = *src.get(i + 1).ok_or((JsonErrorKind::Eof, i))?;
     let simple = match c {
@@ -463,14 +465,12 @@ fn escape(src: &[u8], i: usize, buf: &mut Vec<u8>) -> Result<usize, (JsonErrorKi
             } else {
                 char::from_u32(hi)
             };
-            let ch = ch.unwrap_or(char::REPLACEMENT_CHARACTER);
-            let mut tmp = [0u8; 4];
-            buf.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+            buf.push(ch.unwrap_or(char::REPLACEMENT_CHARACTER));
             return Ok(next);
         }
         _ => return Err(bad),
     };
-    buf.push(simple);
+    buf.push(simple as char);
     Ok(i + 2)
 }
 
@@ -485,10 +485,9 @@ fn hex4(src: &[u8], at: usize) -> Option<u32> {
 
 /// The text of a whole string token (quotes included), as the parser decoded it.
 pub(super) fn decode_str_token(raw: &[u8]) -> Option<String> {
+    let raw = std::str::from_utf8(raw).ok()?;
     match scan_string(raw, 0) {
-        Ok((end, Text::Plain(a, b))) if end == raw.len() => {
-            std::str::from_utf8(&raw[a..b]).ok().map(str::to_owned)
-        }
+        Ok((end, Text::Plain(a, b))) if end == raw.len() => Some(raw[a..b].to_owned()),
         Ok((end, Text::Decoded(s))) if end == raw.len() => Some(s),
         _ => None,
     }
