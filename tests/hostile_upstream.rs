@@ -110,12 +110,23 @@ fn serve_conn(conn: TcpStream, replies: &Mutex<Vec<(String, Reply)>>, seen: &Mut
                 .unwrap();
             continue;
         };
-        let body = String::from_utf8_lossy(&r.body).replace("{ID}", &id).into_bytes();
-        let mut head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: {}\r\ncontent-length: {}\r\n",
-            r.content_type,
-            body.len()
-        );
+        let mut body = String::from_utf8_lossy(&r.body).replace("{ID}", &id).into_bytes();
+        // `chunked:TYPE` sends the body with chunked transfer encoding (no length up front).
+        let (ctype, framing) = match r.content_type.strip_prefix("chunked:") {
+            Some(t) => {
+                let mut chunked = Vec::new();
+                if !body.is_empty() {
+                    chunked.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+                    chunked.extend_from_slice(&body);
+                    chunked.extend_from_slice(b"\r\n");
+                }
+                chunked.extend_from_slice(b"0\r\n\r\n");
+                body = chunked;
+                (t, "transfer-encoding: chunked".to_owned())
+            }
+            None => (r.content_type.as_str(), format!("content-length: {}", body.len())),
+        };
+        let mut head = format!("HTTP/1.1 200 OK\r\ncontent-type: {ctype}\r\n{framing}\r\n");
         for (k, v) in &r.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -496,4 +507,70 @@ fn protocol_members_and_sse_fields_never_carry_pii() {
         !decoded.contains("sampling/createMessage") && !decoded.contains("progressToken"),
         "{decoded}"
     );
+}
+
+#[test]
+fn a_withheld_response_says_the_request_ran() {
+    let up = Upstream::start();
+    let gw = Gateway::start(&up, "[vault]\nmax_entries_per_scope = 1\n");
+    up.on(
+        "two",
+        reply(
+            "application/json",
+            result_text(r#""uma@example.org and vic@example.org""#, ""),
+        ),
+    );
+    let (status, _, body) = gw.post(&call("two", 4), &[]);
+    assert_eq!(status, 200);
+    let decoded = python_decodes(&body, false);
+    assert_no_pii(&decoded);
+    let v: Value = serde_json::from_str(&decoded).unwrap();
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("maximum of 1 vault entries"), "{msg}");
+    assert!(
+        msg.contains("reached the server") && !msg.contains("nothing was forwarded"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn hostile_client_messages_reach_the_server_as_clients_mean_them() {
+    let up = Upstream::start();
+    let gw = Gateway::start(&up, "");
+    up.on(
+        "who",
+        reply("application/json", result_text(r#""wes@example.org""#, "")),
+    );
+    gw.post(&call("who", 1), &[]);
+    // Duplicate keys: the server gets the member every decoder keeps, never the bytes as sent.
+    let dup = br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"who","arguments":{"to":"[EMAIL_1]","to":"nobody","n":1.50}}}"#;
+    gw.post(dup, &[]);
+    let seen = String::from_utf8(up.last_seen()).unwrap();
+    assert!(seen.contains(r#""arguments":{"to":"nobody","n":1.50}"#), "{seen}");
+    // Too deep: refused with a message that says so, nothing forwarded.
+    let n = up.seen.lock().unwrap().len();
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"who","arguments":{{"x":{}1{}}}}}}}"#,
+        "[".repeat(600),
+        "]".repeat(600)
+    );
+    let (status, _, body) = gw.post(deep.as_bytes(), &[]);
+    assert_eq!(status, 400);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("nested deeper"),
+        "{v}"
+    );
+    assert_eq!(up.seen.lock().unwrap().len(), n);
+}
+
+#[test]
+fn an_empty_body_without_a_length_passes() {
+    // Express answers notifications with 202 and a chunked, empty body.
+    let up = Upstream::start();
+    let gw = Gateway::start(&up, "");
+    up.on("empty", reply("chunked:application/json", ""));
+    let (status, _, body) = gw.post(&call("empty", 1), &[]);
+    assert_eq!(status, 200);
+    assert!(body.is_empty(), "{}", String::from_utf8_lossy(&body));
 }

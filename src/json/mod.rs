@@ -35,6 +35,7 @@
 mod parse;
 mod write;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::Value;
@@ -54,7 +55,7 @@ pub struct Parsed<'a> {
     /// The message as clients read it (see the module docs for numbers that `serde_json`
     /// cannot hold: their text is kept apart).
     pub value: Value,
-    src: &'a [u8],
+    src: Cow<'a, [u8]>,
     leaves: Vec<parse::Leaf>,
     duplicates: bool,
 }
@@ -62,6 +63,22 @@ pub struct Parsed<'a> {
 /// Parses `src` leniently and losslessly (see the module docs).
 pub fn parse(src: &[u8]) -> Result<Parsed<'_>, JsonError> {
     parse::parse(src)
+}
+
+/// [`parse`], keeping `src` in the result (for a message that outlives its read buffer).
+pub fn parse_owned(src: Vec<u8>) -> Result<Parsed<'static>, JsonError> {
+    let Parsed {
+        value,
+        leaves,
+        duplicates,
+        ..
+    } = parse::parse(&src)?;
+    Ok(Parsed {
+        value,
+        src: Cow::Owned(src),
+        leaves,
+        duplicates,
+    })
 }
 
 impl Parsed<'_> {
@@ -76,13 +93,23 @@ impl Parsed<'_> {
     /// string and number that is still what it was.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.src.len() + self.src.len() / 8 + 16);
-        write::write_parsed(&self.value, self.src, &self.leaves, &mut out);
+        write::write_parsed(&self.value, &self.src, &self.leaves, &mut out);
         out
     }
 
     /// The source bytes.
     pub fn source(&self) -> &[u8] {
-        self.src
+        &self.src
+    }
+
+    /// The same message, owning its source.
+    pub fn into_owned(self) -> Parsed<'static> {
+        Parsed {
+            value: self.value,
+            src: Cow::Owned(self.src.into_owned()),
+            leaves: self.leaves,
+            duplicates: self.duplicates,
+        }
     }
 }
 

@@ -67,7 +67,7 @@ pub(super) fn parse(src: &[u8]) -> Result<Parsed<'_>, JsonError> {
     let value = p.document()?;
     Ok(Parsed {
         value,
-        src,
+        src: std::borrow::Cow::Borrowed(src),
         leaves: p.leaves,
         duplicates: p.duplicates,
     })

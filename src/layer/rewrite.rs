@@ -381,7 +381,10 @@ async fn buffered_response(
         }
         Err(_) => return withhold(ctx, "the server's response body could not be read"),
     };
-    let out: Bytes = {
+    let out: Bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        // Nothing to read (a 202 without a length, say): nothing to leak either.
+        bytes
+    } else {
         let mut parsed = match json::parse(&bytes) {
             Ok(p) => p,
             Err(e) => return not_json(cfg, ctx, parts, bytes, &e),
