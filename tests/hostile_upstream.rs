@@ -574,3 +574,25 @@ fn an_empty_body_without_a_length_passes() {
     assert_eq!(status, 200);
     assert!(body.is_empty(), "{}", String::from_utf8_lossy(&body));
 }
+
+#[test]
+fn phone_numbers_sent_as_json_numbers_are_placeholders_and_come_back_as_numbers() {
+    let up = Upstream::start();
+    let gw = Gateway::start(&up, "");
+    up.on(
+        "contact",
+        reply(
+            "application/json",
+            r#"{"jsonrpc":"2.0","id":{ID},"result":{"content":[{"type":"text","text":"ok"}],"structuredContent":{"MobilePhone":4915123456789,"count":4915123456789}}}"#,
+        ),
+    );
+    up.on("sms", reply("application/json", result_text(r#""sent""#, "")));
+    let (_, _, body) = gw.post(&call("contact", 1), &[]);
+    let decoded = python_decodes(&body, false);
+    assert!(decoded.contains(r#""MobilePhone": "[PHONE_1]""#), "{decoded}");
+    assert!(decoded.contains(r#""count": 4915123456789"#), "{decoded}");
+    let send = br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sms","arguments":{"to":"[PHONE_1]"}}}"#;
+    gw.post(send, &[]);
+    let seen = String::from_utf8(up.last_seen()).unwrap();
+    assert!(seen.contains(r#""arguments":{"to":4915123456789}"#), "{seen}");
+}

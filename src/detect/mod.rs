@@ -298,6 +298,41 @@ impl Detector {
         let mut probe = Probe::new(text);
         self.rules.iter().any(|r| r.might_match(&mut probe))
     }
+    /// The kind of a JSON integer `n` that sits under the member name `key`, when a rule says
+    /// such integers are PII (the phone rule's `number_keys`: `"phone": 4915123456789`). Only
+    /// integers of 7 to 15 digits qualify (E.164 numbers have at most 15).
+    ///
+    /// ```
+    /// use mcp_pii_gateway::detect::Detector;
+    /// let d = Detector::builtin();
+    /// assert_eq!(d.number_kind("MobilePhone", 4915123456789).map(|k| k.as_str()), Some("PHONE"));
+    /// assert_eq!(d.number_kind("phone_number", 2025550143).map(|k| k.as_str()), Some("PHONE"));
+    /// assert!(d.number_kind("count", 4915123456789).is_none());
+    /// assert!(d.number_kind("hotel", 4915123456789).is_none()); // whole words only
+    /// assert!(d.number_kind("phone", 42).is_none());
+    /// ```
+    pub fn number_kind(&self, key: &str, n: u64) -> Option<&Kind> {
+        if !(1_000_000..=999_999_999_999_999).contains(&n) {
+            return None;
+        }
+        // The first rule that has number keys decides (the built-in phone rule).
+        let r = self.rules.iter().find(|r| !r.number_keys.is_empty())?;
+        key_words(key)
+            .iter()
+            .any(|w| r.number_keys.iter().any(|k| k == w))
+            .then_some(&r.kind)
+    }
+
+    /// The kind of the first rule with `number_keys` (the integers [`number_kind`] flags).
+    ///
+    /// [`number_kind`]: Self::number_kind
+    pub(crate) fn rules_number_kind(&self) -> Option<Kind> {
+        self.rules
+            .iter()
+            .find(|r| !r.number_keys.is_empty())
+            .map(|r| r.kind.clone())
+    }
+
     /// All matches in `text`, sorted by start, non-overlapping.
     pub fn find(&self, text: &str) -> Vec<Span> {
         let mut out = Vec::new();
@@ -396,6 +431,33 @@ impl Detector {
             }
         });
     }
+}
+
+/// The lower-case words of a member name: split at anything not alphanumeric and where a
+/// lower-case letter or digit is followed by an upper-case one (`MobilePhone`, `phone_number`,
+/// `faxNo`).
+fn key_words(key: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if !c.is_alphanumeric() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && !cur.is_empty() {
+            words.push(std::mem::take(&mut cur));
+        }
+        prev_lower = c.is_lowercase() || c.is_numeric();
+        cur.extend(c.to_lowercase());
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 //! | `engine` | `"email"` or `"phone"`: the native scanners (see `email.rs`, `phone.rs`) |
 //! | `asset_extensions` | `engine = "email"`: TLDs that mark a file name (`icon@2x.png`) |
 //! | `national_regions` | `engine = "phone"`: region codes whose national formats are read without `+` |
+//! | `number_keys` | `engine = "phone"`: words that, in a JSON member name (split at `_`, `-`, spaces and camelCase, any case), make an integer of 7 to 15 digits a phone number |
 //! | `shared_kind` | `true` when this rule deliberately reports a KIND another rule also reports |
 //!
 //! Validators: `email` (the match is exactly one email address), `phone` (exactly one phone
@@ -124,6 +125,10 @@ pub struct RuleDef {
     /// Phone engine: regions read in national format.
     #[serde(default)]
     pub national_regions: Vec<String>,
+    /// Phone engine: JSON integers (7 to 15 digits) under a member whose name holds one of
+    /// these words are phone numbers (`"phone": 4915123456789`).
+    #[serde(default)]
+    pub number_keys: Vec<String>,
     /// This rule deliberately shares its KIND with another rule.
     #[serde(default)]
     pub shared_kind: bool,
@@ -320,6 +325,8 @@ pub(crate) struct CompiledRule {
     pub(crate) kind: Kind,
     pub(crate) shared_kind: bool,
     pub(crate) engine: Engine,
+    /// Lower-case words of `number_keys`.
+    pub(crate) number_keys: Vec<String>,
 }
 
 impl fmt::Debug for CompiledRule {
@@ -418,6 +425,17 @@ impl CompiledRule {
             "asset_extensions",
             def.asset_extensions.is_empty() || is_engine("email"),
         )?;
+        misplaced("number_keys", def.number_keys.is_empty() || is_engine("phone"))?;
+        if let Some(bad) = def
+            .number_keys
+            .iter()
+            .find(|w| w.is_empty() || !w.chars().all(char::is_alphanumeric))
+        {
+            return Err(Error::rule(
+                &name,
+                format!("number_keys: {bad:?} is not one word (letters and digits only)"),
+            ));
+        }
 
         let engine = if let Some(engine) = &def.engine {
             match engine.as_str() {
@@ -517,6 +535,7 @@ impl CompiledRule {
             kind,
             shared_kind: def.shared_kind,
             engine,
+            number_keys: def.number_keys.iter().map(|w| w.to_lowercase()).collect(),
         })
     }
 

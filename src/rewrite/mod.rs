@@ -330,6 +330,24 @@ impl<'a> TokenizePass<'a> {
         Ok(out)
     }
 
+    /// The placeholder for a JSON integer that a rule calls PII. It is vaulted as
+    /// [`NUMBER_TAG`] followed by its digits, so that restoring gives back a number (a string
+    /// holding the same digits is another value, with its own placeholder).
+    fn number(&mut self, kind: &Kind, n: u64) -> Result<Option<String>> {
+        let t = self
+            .rw
+            .vault
+            .tokenize(self.scope, kind, &format!("{NUMBER_TAG}{n}"), self.origin)?;
+        if t.placeholder.kind != *kind || t.placeholder.n == 0 {
+            return Err(Error::internal("the vault returned a malformed placeholder"));
+        }
+        let out = t.placeholder.to_string();
+        if self.seen.insert(t.placeholder.clone()) {
+            self.report.placeholders.push(t);
+        }
+        Ok(Some(out))
+    }
+
     /// Adds the placeholders of the final output to the report and returns it.
     fn settle(&mut self, out: String) -> String {
         for p in &self.placed {
@@ -483,9 +501,26 @@ impl Rewriter {
     }
 
     fn tokenize_in(&self, v: &mut Value, ctx: Ctx, scope: &ScopeId, origin: &str) -> Result<TokenizeReport> {
-        let mut pass = TokenizePass::new(self, scope, origin);
-        walk::walk_mut(v, ctx, &mut |s| pass.text(s))?;
-        Ok(pass.report)
+        let pass = std::cell::RefCell::new(TokenizePass::new(self, scope, origin));
+        let detector = &*self.detector;
+        let is_pii = |k: &str, n: u64| detector.number_kind(k, n).is_some();
+        // The number's kind is decided again for the value (same key rules, same answer); the
+        // key is not at hand there, so use the rules' kind for any integer they flagged.
+        let kind = detector.rules_number_kind();
+        let mut num = |n: u64| match &kind {
+            Some(kind) => pass.borrow_mut().number(kind, n),
+            None => Ok(None),
+        };
+        walk::walk_mut(
+            v,
+            ctx,
+            &mut |s| pass.borrow_mut().text(s),
+            Some(walk::Numbers {
+                is_pii: &is_pii,
+                f: &mut num,
+            }),
+        )?;
+        Ok(pass.into_inner().report)
     }
 
     fn plan_in(&self, v: &Value, ctx: Ctx, scope: &ScopeId) -> Result<RestorePlan> {
@@ -573,6 +608,9 @@ impl Rewriter {
         }
         let kinds = self.detector.kinds();
         walk::walk_mut_infallible(v, ctx, &mut |s| restore_text(s, kinds, plan));
+        if plan.values.iter().any(|v| v.expose().starts_with(NUMBER_TAG)) {
+            untag_numbers(v);
+        }
     }
 
     /// The RFC 6901 pointer for `path` (plus `key`), with detected PII in keys shown as `<KIND>`.
@@ -640,7 +678,48 @@ fn display_pointer(p: &str) -> String {
     }
 }
 
-/// `s` with every placeholder the plan holds replaced by its value; `None` when none is.
+/// Starts the vaulted form of a JSON integer a rule calls PII (see [`TokenizePass::number`]).
+/// No detected text starts with it.
+const NUMBER_TAG: char = '\u{0}';
+
+/// After a restore: a string that is exactly a tagged number (a placeholder standing alone for
+/// an integer) becomes that integer again; a member name that is one loses the tag.
+fn untag_numbers(root: &mut Value) {
+    let number = |s: &str| {
+        s.strip_prefix(NUMBER_TAG)
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse::<u64>().ok())
+    };
+    let mut stack = vec![root];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) => {
+                if let Some(n) = number(s) {
+                    *v = Value::from(n);
+                }
+            }
+            Value::Array(a) => stack.extend(a.iter_mut()),
+            Value::Object(m) => {
+                if m.keys().any(|k| k.starts_with(NUMBER_TAG)) {
+                    let old = std::mem::take(m);
+                    for (k, e) in old {
+                        let k = match k.strip_prefix(NUMBER_TAG) {
+                            Some(rest) if number(&k).is_some() => rest.to_owned(),
+                            _ => k,
+                        };
+                        m.insert(k, e);
+                    }
+                }
+                stack.extend(m.values_mut());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `s` with every placeholder the plan holds replaced by its value; `None` when none is. A
+/// tagged integer keeps its tag only when its placeholder is the whole string (it becomes a
+/// number again, see [`untag_numbers`]); inside text it is its digits.
 fn restore_text(s: &str, kinds: &[Kind], plan: &RestorePlan) -> Option<String> {
     memchr::memchr(b'[', s.as_bytes())?;
     let mut out: Option<String> = None;
@@ -655,7 +734,13 @@ fn restore_text(s: &str, kinds: &[Kind], plan: &RestorePlan) -> Option<String> {
         };
         let o = out.get_or_insert_with(|| String::with_capacity(s.len() + 32));
         o.push_str(&s[last..f.start]);
-        o.push_str(value.expose());
+        let value = value.expose();
+        let whole = f.start == 0 && f.end == s.len();
+        o.push_str(if whole {
+            value
+        } else {
+            value.trim_start_matches(NUMBER_TAG)
+        });
         last = f.end;
     }
     let mut o = out?;

@@ -460,3 +460,36 @@ fn plan_restore_does_not_mutate_and_failure_forwards_nothing() {
     assert!(rw.plan_restore_message(&msg, &scope()).is_err());
     assert_eq!(msg.to_string(), before);
 }
+
+#[test]
+fn phone_numbers_sent_as_json_integers_round_trip_as_integers() {
+    let rw = rw();
+    let v = json!({"jsonrpc": "2.0", "id": 4915123456789u64, "result": {"structuredContent": {
+        "name": "Ana", "phone": 4915123456789u64, "MobilePhone": 2025550143u64,
+        "phone_number": 4915123456789u64, "count": 4915123456789u64, "hotel": 2025550143u64,
+        "fax": 42, "tel": 2025550143.0, "rows": [{"Telefon": 3055550100u64}],
+        "note": "call 4915123456789"}}});
+    let t = round_trip_message(&rw, &v);
+    let sc = &t["result"]["structuredContent"];
+    // Integers under phone-named members become placeholders, numbered in document order.
+    assert_eq!(sc["phone"], "[PHONE_1]");
+    assert_eq!(sc["MobilePhone"], "[PHONE_2]");
+    assert_eq!(sc["phone_number"], "[PHONE_1]");
+    assert_eq!(sc["rows"][0]["Telefon"], "[PHONE_3]");
+    // Anything else stays: other names, short numbers, non-integers, the message id.
+    assert_eq!(t["id"], 4915123456789u64);
+    assert_eq!(sc["count"], 4915123456789u64);
+    assert_eq!(sc["hotel"], 2025550143u64);
+    assert_eq!(sc["fax"], 42);
+    assert_eq!(sc["tel"], 2025550143.0);
+
+    // A placeholder inside text restores to the digits; alone, to the integer.
+    let mut req = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "sms",
+        "arguments": {"to": "[PHONE_1]", "text": "we will call [PHONE_2]", "[PHONE_3]": true}}});
+    let plan = rw.plan_restore_message(&req, &scope()).unwrap();
+    rw.apply_restore_message(&mut req, &plan);
+    let args = &req["params"]["arguments"];
+    assert_eq!(args["to"], 4915123456789u64);
+    assert_eq!(args["text"], "we will call 2025550143");
+    assert_eq!(args["3055550100"], true);
+}

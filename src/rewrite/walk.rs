@@ -28,6 +28,9 @@ pub(crate) enum Ctx {
     },
     /// `params._meta`: leave `progressToken` alone.
     Meta,
+    /// A JSON integer that a rule calls PII by its member name (see
+    /// [`crate::detect::Detector::number_kind`]).
+    Number,
 }
 
 impl Ctx {
@@ -136,12 +139,21 @@ fn is_base64(v: &Value) -> bool {
         .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
 }
 
+/// What [`walk_mut`] does with integers: `is_pii(key, n)` says whether the integer `n` under
+/// member `key` is PII; `f(n)` gives the string to put in its place.
+pub(crate) struct Numbers<'a, E> {
+    pub(crate) is_pii: &'a dyn Fn(&str, u64) -> bool,
+    pub(crate) f: &'a mut dyn FnMut(u64) -> Result<Option<String>, E>,
+}
+
 /// Walks `root` in place, replacing each visited string and key `s` by `f(s)` when that returns
-/// `Some`. Maps are rebuilt (in order) only when a key changes. Stops at the first error.
+/// `Some` (and, with `numbers`, the integers it calls PII by a string), in document order. Maps
+/// are rebuilt (in order) only when a key changes. Stops at the first error.
 pub(crate) fn walk_mut<E>(
     root: &mut Value,
     ctx: Ctx,
     f: &mut dyn FnMut(&str) -> Result<Option<String>, E>,
+    mut numbers: Option<Numbers<'_, E>>,
 ) -> Result<(), E> {
     let mut stack: Vec<(&mut Value, Ctx)> = vec![(root, ctx)];
     while let Some((v, ctx)) = stack.pop() {
@@ -149,6 +161,13 @@ pub(crate) fn walk_mut<E>(
             Value::String(s) => {
                 if let Some(new) = f(s)? {
                     *s = new;
+                }
+            }
+            Value::Number(n) if ctx == Ctx::Number => {
+                if let (Some(num), Some(u)) = (numbers.as_mut(), n.as_u64()) {
+                    if let Some(new) = (num.f)(u)? {
+                        *v = Value::String(new);
+                    }
                 }
             }
             Value::Array(a) => {
@@ -162,6 +181,10 @@ pub(crate) fn walk_mut<E>(
                     if let Some(c) = rules.child(k) {
                         if !is_scalar_skip(e) {
                             stack.push((e, c));
+                        } else if let (Some(num), Value::Number(n)) = (numbers.as_ref(), &*e) {
+                            if n.as_u64().is_some_and(|u| (num.is_pii)(k, u)) {
+                                stack.push((e, Ctx::Number));
+                            }
                         }
                     }
                 }
@@ -205,7 +228,7 @@ fn rewrite_keys<E>(
 
 /// [`walk_mut`] with a function that cannot fail.
 pub(crate) fn walk_mut_infallible(root: &mut Value, ctx: Ctx, f: &mut dyn FnMut(&str) -> Option<String>) {
-    let r: Result<(), Infallible> = walk_mut(root, ctx, &mut |s| Ok(f(s)));
+    let r: Result<(), Infallible> = walk_mut(root, ctx, &mut |s| Ok(f(s)), None);
     match r {
         Ok(()) => {}
         Err(never) => match never {},
