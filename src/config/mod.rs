@@ -65,8 +65,9 @@ pub struct Config {
     pub limits: Limits,
     /// Accepted `Host` header host names (lower case, without port); `*` accepts any.
     pub allowed_hosts: Vec<String>,
-    /// Accepted `Origin` header values (lower case, e.g. `http://localhost:3000`); `*` accepts any.
-    /// A request without `Origin` is always accepted (not a browser).
+    /// Accepted `Origin` header values, canonical (see [`normalize_origin`]: lower case, no
+    /// default port, e.g. `http://localhost:3000`); `*` accepts any. Empty: origins whose host
+    /// is an allowed host. A request without `Origin` is always accepted (not a browser).
     pub allowed_origins: Vec<String>,
     /// Upstream servers, in file order.
     pub servers: Vec<ServerConfig>,
@@ -186,6 +187,27 @@ pub struct Limits {
     /// Downstream sessions unused this long are ended (stdio children stopped, HTTP mappings
     /// dropped and the upstream session deleted). Default: 1h.
     pub session_idle: Duration,
+    /// Distinct scope-header keys one client may hold at once (a key is held until it has been
+    /// unused for `vault.idle_ttl`, as its vault scope is). A request with a new key past the
+    /// cap is refused with 429 and creates nothing. Session-keyed scopes are bounded by
+    /// [`max_sessions`](Self::max_sessions), and each client has one default scope.
+    /// Default: 1000.
+    pub max_scopes_per_client: usize,
+    /// Downstream MCP sessions across the gateway (every server together). Past it,
+    /// `initialize` is refused with 503 until sessions end (DELETE or `session_idle`).
+    /// Default: 1024.
+    pub max_sessions: usize,
+    /// Accepted client TCP connections at once. Past it the gateway stops accepting: new
+    /// connections wait in the listen backlog until one closes. Default: 512.
+    pub max_connections: usize,
+    /// Total time a client may take to send a request body; a slower client gets 408 and its
+    /// connection is closed. Default: 30s.
+    pub request_body_timeout: Duration,
+    /// Total time an HTTP upstream may take to send a JSON response body, from its response
+    /// head (on top of [`upstream_timeout`](Self::upstream_timeout), which bounds the wait for
+    /// the head and any silence). Past it the client gets a 504 JSON-RPC error. SSE streams are
+    /// long-lived by design and are not bounded by it. Default: 5 min.
+    pub upstream_response_deadline: Duration,
 }
 
 impl Default for Limits {
@@ -197,6 +219,11 @@ impl Default for Limits {
             upstream_timeout: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(10),
             session_idle: Duration::from_secs(3600),
+            max_scopes_per_client: 1000,
+            max_sessions: 1024,
+            max_connections: 512,
+            request_body_timeout: Duration::from_secs(30),
+            upstream_response_deadline: Duration::from_secs(300),
         }
     }
 }
@@ -397,6 +424,37 @@ fn duration(field: &str, s: &Option<String>, default: Duration, p: &mut Problems
     }
 }
 
+/// An `Origin` value (or a configured origin) in canonical form: `scheme://host[:port]`, lower
+/// case, the scheme's default port (80 for http, 443 for https) left out, so that
+/// `HTTP://LocalHost:80` and `http://localhost` compare equal. `*` and the opaque origin `null`
+/// are kept as they are. `None` for anything that is not an origin (user info, a path other than
+/// `/`, a query, no scheme or no host).
+pub fn normalize_origin(s: &str) -> Option<String> {
+    let s = s.trim();
+    if s == "*" || s.eq_ignore_ascii_case("null") {
+        return Some(s.to_ascii_lowercase());
+    }
+    let uri: Uri = s.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let auth = uri.authority()?;
+    if auth.as_str().contains('@') || uri.query().is_some() || !matches!(uri.path(), "" | "/") {
+        return None;
+    }
+    let host = auth.host().to_ascii_lowercase();
+    if host.is_empty() {
+        return None;
+    }
+    let default_port = match scheme.as_str() {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    };
+    Some(match auth.port_u16() {
+        Some(port) if Some(port) != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
+}
+
 fn is_loopback_listen(addr: &SocketAddr) -> bool {
     addr.ip().is_loopback()
 }
@@ -477,6 +535,17 @@ fn validate(
                 l.max_sse_event_bytes,
                 &mut limits.max_sse_event_bytes,
             ),
+            (
+                "limits.max_scopes_per_client",
+                l.max_scopes_per_client,
+                &mut limits.max_scopes_per_client,
+            ),
+            ("limits.max_sessions", l.max_sessions, &mut limits.max_sessions),
+            (
+                "limits.max_connections",
+                l.max_connections,
+                &mut limits.max_connections,
+            ),
         ] {
             match val {
                 Some(0) => p.push(format!("{field}: must be at least 1")),
@@ -503,6 +572,18 @@ fn validate(
             limits.shutdown_grace,
             p,
         );
+        limits.request_body_timeout = duration(
+            "limits.request_body_timeout",
+            &l.request_body_timeout,
+            limits.request_body_timeout,
+            p,
+        );
+        limits.upstream_response_deadline = duration(
+            "limits.upstream_response_deadline",
+            &l.upstream_response_deadline,
+            limits.upstream_response_deadline,
+            p,
+        );
     }
 
     let allowed_hosts = match raw.allowed_hosts {
@@ -515,7 +596,16 @@ fn validate(
     let allowed_origins = match raw.allowed_origins {
         Some(o) => o
             .into_iter()
-            .map(|s| s.trim_end_matches('/').to_ascii_lowercase())
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let n = normalize_origin(&s);
+                if n.is_none() {
+                    p.push(format!(
+                        "allowed_origins[{i}]: not an origin like \"http://localhost:3000\" (scheme://host[:port]), \"null\" or \"*\""
+                    ));
+                }
+                n
+            })
             .collect(),
         None => Vec::new(),
     };

@@ -78,6 +78,16 @@ pub struct RawLimits {
     pub shutdown_grace: Option<String>,
     /// Humantime duration.
     pub session_idle: Option<String>,
+    /// Distinct scope-header keys one client may hold at once.
+    pub max_scopes_per_client: Option<usize>,
+    /// Downstream sessions across the gateway.
+    pub max_sessions: Option<usize>,
+    /// Accepted TCP connections at once.
+    pub max_connections: Option<usize>,
+    /// Humantime duration: total time to read a request body.
+    pub request_body_timeout: Option<String>,
+    /// Humantime duration: total time to read an upstream's JSON response body.
+    pub upstream_response_deadline: Option<String>,
 }
 
 /// `[[servers]]`.

@@ -169,6 +169,12 @@ fn the_annotated_example_validates() {
     assert_eq!(c.servers.len(), 2);
     assert_eq!(c.limits.session_idle, Duration::from_secs(3600));
     assert_eq!(c.limits.upstream_timeout, Duration::from_secs(300));
+    let d = Limits::default();
+    assert_eq!(c.limits.max_scopes_per_client, d.max_scopes_per_client);
+    assert_eq!(c.limits.max_sessions, d.max_sessions);
+    assert_eq!(c.limits.max_connections, d.max_connections);
+    assert_eq!(c.limits.request_body_timeout, d.request_body_timeout);
+    assert_eq!(c.limits.upstream_response_deadline, d.upstream_response_deadline);
     assert_eq!(c.clients[0].servers, ["crm", "mail"]);
     assert_eq!(c.policy.flows()[0].to_tool.as_deref(), Some("send_email"));
     assert_eq!(c.audit.unwrap().path, Path::new("./audit/gateway.jsonl"));
@@ -339,4 +345,68 @@ fn custom_rule_files_are_compiled_at_load_relative_to_the_config_file() {
     assert!(problems.contains("none.toml"), "{problems}");
     assert!(problems.contains("bad.toml"), "{problems}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn resource_limits_parse_and_bad_ones_are_all_reported() {
+    let ok = format!(
+        "{ONE_SERVER}[limits]\nmax_scopes_per_client = 10\nmax_sessions = 20\nmax_connections = 30\n\
+         request_body_timeout = \"2s\"\nupstream_response_deadline = \"1m\"\n"
+    );
+    let c = Config::from_toml_str(&ok, env).unwrap();
+    assert_eq!(
+        (
+            c.limits.max_scopes_per_client,
+            c.limits.max_sessions,
+            c.limits.max_connections
+        ),
+        (10, 20, 30)
+    );
+    assert_eq!(c.limits.request_body_timeout, Duration::from_secs(2));
+    assert_eq!(c.limits.upstream_response_deadline, Duration::from_secs(60));
+
+    let bad = format!(
+        "{ONE_SERVER}[limits]\nmax_scopes_per_client = 0\nmax_sessions = 0\nmax_connections = 0\n\
+         request_body_timeout = \"0s\"\nupstream_response_deadline = \"soon\"\n"
+    );
+    let problems = Config::from_toml_str(&bad, env)
+        .unwrap_err()
+        .config_problems()
+        .to_vec();
+    for key in [
+        "limits.max_scopes_per_client",
+        "limits.max_sessions",
+        "limits.max_connections",
+        "limits.request_body_timeout",
+        "limits.upstream_response_deadline",
+    ] {
+        assert!(problems.iter().any(|p| p.starts_with(key)), "{key}: {problems:?}");
+    }
+    assert_eq!(problems.len(), 5, "{problems:?}");
+}
+
+#[test]
+fn origins_are_parsed_and_canonical() {
+    for (input, want) in [
+        ("http://localhost:3000", Some("http://localhost:3000")),
+        ("HTTP://LocalHost:80/", Some("http://localhost")),
+        ("https://app.example:443", Some("https://app.example")),
+        ("http://[::1]:8080", Some("http://[::1]:8080")),
+        ("null", Some("null")),
+        ("*", Some("*")),
+        ("http://user@localhost", None),
+        ("http://localhost/path", None),
+        ("http://localhost?q=1", None),
+        ("localhost:3000", None),
+        ("not an origin", None),
+    ] {
+        assert_eq!(normalize_origin(input).as_deref(), want, "{input}");
+    }
+    let text = format!("allowed_origins = [\"http://LOCALHOST:80\", \"http://a/b\"]\n{ONE_SERVER}");
+    let e = Config::from_toml_str(&text, env).unwrap_err();
+    assert_eq!(e.config_problems().len(), 1);
+    assert!(e.config_problems()[0].starts_with("allowed_origins[1]"));
+    let text = format!("allowed_origins = [\"http://LOCALHOST:80\"]\n{ONE_SERVER}");
+    let c = Config::from_toml_str(&text, env).unwrap();
+    assert_eq!(c.allowed_origins, ["http://localhost"]);
 }

@@ -89,6 +89,12 @@ impl PiiLayer {
         self.scope = self.scope.header(name);
         self
     }
+    /// Caps the distinct scope-header keys each client holds (429 past it); share one
+    /// limiter between the layers of every server. Default: no cap.
+    pub fn scope_limit(mut self, limiter: Arc<super::scope::ScopeLimiter>) -> Self {
+        self.scope = self.scope.limit(limiter);
+        self
+    }
     /// Rejects requests without the scope header (400). Default: `false`.
     pub fn require_scope_header(mut self, required: bool) -> Self {
         self.scope = self.scope.required(required);

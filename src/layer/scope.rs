@@ -8,7 +8,8 @@
 //!
 //! Rejections are JSON-RPC error bodies (`id: null`): 401 for a missing or unknown token when
 //! clients are configured, 403 when the client may not use this server, 400 when the scope
-//! header is required and missing or malformed.
+//! header is required and missing or malformed, 429 when a [`ScopeLimiter`] is set and the
+//! client already holds its maximum of distinct scope-header keys.
 //!
 //! Put it outermost: the trace and rewrite layers read the [`ClientScope`] it inserts. A proxy
 //! that puts one `ScopeLayer` in front of all its servers leaves [`ScopeLayer::server`] unset
@@ -33,10 +34,12 @@
 //! # }
 //! ```
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use futures_util::future::{Either, Ready};
 use http::{HeaderName, Request, Response, StatusCode};
@@ -192,12 +195,131 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
 }
 
+/// Caps the distinct scope-header keys each client holds at once.
+///
+/// Every scope key a client sends in the scope header is remembered with the time it was last
+/// used; a key unused for `idle` (set it to the vault's `idle_ttl`) is forgotten. Since a key is
+/// touched by every request in its scope and the vault only by those that carry PII, a key is
+/// forgotten here no earlier than its vault scope expires: so a client never holds more than
+/// `max` live header-keyed vault scopes. A request with a new key when the client already holds
+/// `max` is refused (429, see [`ScopeLayer::limit`]) before anything is created for it.
+///
+/// Memory: at most `max` keys (each at most [`MAX_SCOPE_KEY`] bytes) per client; clients are
+/// the configured ones plus `anonymous`. Share one limiter between the stacks of every server
+/// (a scope spans servers).
+pub struct ScopeLimiter {
+    max: usize,
+    idle: Duration,
+    clients: Mutex<HashMap<Arc<str>, HeldKeys>>,
+}
+
+/// One client's scope keys and when each was last used.
+type HeldKeys = HashMap<Box<str>, Instant>;
+
+impl fmt::Debug for ScopeLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Scope keys are the clients' run ids: never shown, counts only.
+        f.debug_struct("ScopeLimiter")
+            .field("max", &self.max)
+            .field("idle", &self.idle)
+            .field("keys", &self.held())
+            .finish()
+    }
+}
+
+/// Why [`ScopeLimiter::admit`] refused a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScopeCapReached {
+    /// The cap.
+    pub max: usize,
+    /// When the client's least recently used key expires (a hint for `Retry-After`).
+    pub retry_after: Duration,
+}
+
+impl ScopeLimiter {
+    /// At most `max` keys per client (at least 1), each forgotten after `idle` without use.
+    pub fn new(max: usize, idle: Duration) -> ScopeLimiter {
+        ScopeLimiter {
+            max: max.max(1),
+            idle,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The cap.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// How many keys are held, all clients together.
+    pub fn held(&self) -> usize {
+        self.lock().values().map(HashMap::len).sum()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, HeldKeys>> {
+        // Every mutation leaves the maps consistent: recover from a poisoned lock.
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a use of `key` by `client`: `Ok` when the key is already held or fits under the
+    /// cap (it is then held), `Err` when it is new and the client holds `max` live keys.
+    pub fn admit(&self, client: &Arc<str>, key: &str) -> std::result::Result<(), ScopeCapReached> {
+        self.admit_at(client, key, Instant::now())
+    }
+
+    fn admit_at(
+        &self,
+        client: &Arc<str>,
+        key: &str,
+        now: Instant,
+    ) -> std::result::Result<(), ScopeCapReached> {
+        let mut clients = self.lock();
+        let keys = match clients.get_mut(client) {
+            Some(k) => k,
+            None => clients.entry(client.clone()).or_default(),
+        };
+        if let Some(last) = keys.get_mut(key) {
+            *last = now;
+            return Ok(());
+        }
+        if keys.len() >= self.max {
+            // Only at the cap: forget the keys that have expired, then look again.
+            keys.retain(|_, last| now.saturating_duration_since(*last) <= self.idle);
+            if keys.len() >= self.max {
+                let oldest = keys.values().min().copied().unwrap_or(now);
+                let retry_after = (oldest + self.idle).saturating_duration_since(now);
+                return Err(ScopeCapReached {
+                    max: self.max,
+                    retry_after,
+                });
+            }
+        }
+        keys.insert(Box::from(key), now);
+        Ok(())
+    }
+
+    /// Forgets every key unused for longer than `idle`; returns how many were forgotten.
+    pub fn sweep(&self) -> usize {
+        let now = Instant::now();
+        let mut clients = self.lock();
+        let mut n = 0;
+        clients.retain(|_, keys| {
+            let before = keys.len();
+            keys.retain(|_, last| now.saturating_duration_since(*last) <= self.idle);
+            n += before - keys.len();
+            !keys.is_empty()
+        });
+        n
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Config {
     clients: Clients,
     header: Option<HeaderName>,
     required: bool,
     server: Option<Arc<str>>,
+    limiter: Option<Arc<ScopeLimiter>>,
 }
 
 /// Determines the client and the scope of each request; see the [module docs](self).
@@ -221,6 +343,7 @@ impl ScopeLayer {
                 header: None,
                 required: false,
                 server: None,
+                limiter: None,
             }),
         }
     }
@@ -247,6 +370,13 @@ impl ScopeLayer {
     /// (no check).
     pub fn server(mut self, name: &str) -> Self {
         self.cfg_mut().server = Some(Arc::from(name));
+        self
+    }
+    /// Caps the distinct scope-header keys each client holds ([`ScopeLimiter`]); a request with
+    /// a new key past the cap gets 429 with a JSON-RPC error and a `Retry-After`. Default: no
+    /// cap. Without a scope header configured, this has no effect.
+    pub fn limit(mut self, limiter: Arc<ScopeLimiter>) -> Self {
+        self.cfg_mut().limiter = Some(limiter);
         self
     }
 }
@@ -279,7 +409,20 @@ impl<S> Scope<S> {
 struct Refusal {
     status: StatusCode,
     code: i64,
-    message: &'static str,
+    message: Cow<'static, str>,
+    /// Seconds for a `Retry-After` header.
+    retry_after: Option<u64>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: i64, message: &'static str) -> Refusal {
+        Refusal {
+            status,
+            code,
+            message: Cow::Borrowed(message),
+            retry_after: None,
+        }
+    }
 }
 
 impl Config {
@@ -294,19 +437,19 @@ impl Config {
                 .and_then(|v| v.to_str().ok())
                 .and_then(bearer_token);
             let Some(info) = token.and_then(|t| self.clients.lookup(t)) else {
-                return Err(Refusal {
-                    status: StatusCode::UNAUTHORIZED,
-                    code: -32001,
-                    message: "unauthorized: a valid bearer token is required",
-                });
+                return Err(Refusal::new(
+                    StatusCode::UNAUTHORIZED,
+                    -32001,
+                    "unauthorized: a valid bearer token is required",
+                ));
             };
             if let Some(server) = &self.server {
                 if !info.may_use(server) {
-                    return Err(Refusal {
-                        status: StatusCode::FORBIDDEN,
-                        code: -32001,
-                        message: "forbidden: this client may not use this server",
-                    });
+                    return Err(Refusal::new(
+                        StatusCode::FORBIDDEN,
+                        -32001,
+                        "forbidden: this client may not use this server",
+                    ));
                 }
             }
             servers = info.servers.clone();
@@ -318,21 +461,35 @@ impl Config {
                     let ok =
                         v.len() <= MAX_SCOPE_KEY && v.as_bytes().iter().all(|b| (0x21..0x7f).contains(b));
                     let Some(value) = v.to_str().ok().filter(|_| ok) else {
-                        return Err(Refusal {
-                            status: StatusCode::BAD_REQUEST,
-                            code: -32600,
-                            message:
-                                "bad request: the scope header must be 1 to 256 visible ASCII characters",
-                        });
+                        return Err(Refusal::new(
+                            StatusCode::BAD_REQUEST,
+                            -32600,
+                            "bad request: the scope header must be 1 to 256 visible ASCII characters",
+                        ));
                     };
+                    if let Some(limiter) = &self.limiter {
+                        limiter.admit(&client, value).map_err(|e| Refusal {
+                            // 429, not 400: the request is well-formed; the client holds too
+                            // many scopes right now, and one frees up when it idles out.
+                            status: StatusCode::TOO_MANY_REQUESTS,
+                            code: -32600,
+                            message: Cow::Owned(format!(
+                                "too many scopes: this client already holds {} distinct scope \
+                                 header values (limits.max_scopes_per_client); reuse one, or retry \
+                                 once an unused one has expired; nothing was forwarded",
+                                e.max
+                            )),
+                            retry_after: Some(e.retry_after.as_secs().max(1)),
+                        })?;
+                    }
                     return Ok(ClientScope::from_header(&client, value).with_servers(servers));
                 }
                 _ if self.required => {
-                    return Err(Refusal {
-                        status: StatusCode::BAD_REQUEST,
-                        code: -32600,
-                        message: "bad request: the scope header is required",
-                    })
+                    return Err(Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        -32600,
+                        "bad request: the scope header is required",
+                    ))
                 }
                 _ => {}
             }
@@ -376,12 +533,16 @@ where
             }
             Err(r) => {
                 tracing::warn!(status = r.status.as_u16(), "request refused: {}", r.message);
-                let mut res = jsonrpc_error_response(r.status, serde_json::Value::Null, r.code, r.message);
+                let mut res = jsonrpc_error_response(r.status, serde_json::Value::Null, r.code, &r.message);
                 if r.status == StatusCode::UNAUTHORIZED {
                     res.headers_mut().insert(
                         http::header::WWW_AUTHENTICATE,
                         http::HeaderValue::from_static("Bearer"),
                     );
+                }
+                if let Some(secs) = r.retry_after {
+                    res.headers_mut()
+                        .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
                 }
                 Either::Left(futures_util::future::ready(Ok(res)))
             }
@@ -455,6 +616,38 @@ mod tests {
         let mail = ScopeLayer::new().clients(clients).server("mail");
         assert_eq!(decide(&mail, &[("authorization", "Bearer t1")]).unwrap_err(), 403);
         assert!(decide(&mail, &[("authorization", "Bearer t2")]).is_ok());
+    }
+
+    #[test]
+    fn the_scope_cap_refuses_new_keys_only_and_frees_idle_ones() {
+        let limiter = ScopeLimiter::new(2, Duration::from_secs(60));
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        let t0 = Instant::now();
+        assert!(limiter.admit_at(&a, "r1", t0).is_ok());
+        assert!(limiter.admit_at(&a, "r2", t0).is_ok());
+        let refused = limiter
+            .admit_at(&a, "r3", t0 + Duration::from_secs(10))
+            .unwrap_err();
+        assert_eq!(refused.max, 2);
+        assert_eq!(refused.retry_after, Duration::from_secs(50));
+        // Held keys still work, and other clients have their own cap.
+        assert!(limiter.admit_at(&a, "r1", t0 + Duration::from_secs(30)).is_ok());
+        assert!(limiter.admit_at(&b, "r3", t0).is_ok());
+        // r2 idles out (r1 was used at 30 s): a new key fits again.
+        assert!(limiter.admit_at(&a, "r3", t0 + Duration::from_secs(61)).is_ok());
+        assert!(limiter.admit_at(&a, "r4", t0 + Duration::from_secs(62)).is_err());
+        assert_eq!(limiter.held(), 3);
+        assert!(!format!("{limiter:?}").contains("r1"));
+
+        let layer = ScopeLayer::new()
+            .header(HeaderName::from_static("x-agent-run"))
+            .limit(Arc::new(ScopeLimiter::new(1, Duration::from_secs(60))));
+        assert!(decide(&layer, &[("x-agent-run", "r1")]).is_ok());
+        assert_eq!(decide(&layer, &[("x-agent-run", "r2")]).unwrap_err(), 429);
+        assert!(decide(&layer, &[("x-agent-run", "r1")]).is_ok());
+        // Session and default scopes are not counted.
+        assert!(decide(&layer, &[("mcp-session-id", "s1")]).is_ok());
+        assert!(decide(&layer, &[]).is_ok());
     }
 
     #[test]

@@ -2,9 +2,22 @@
 //! stack, plus `/healthz` and `/metrics`.
 //!
 //! In order, for each MCP request: route → Host and Origin checks (DNS rebinding) → method
-//! (POST, GET, DELETE) → body size limit → the server's stack (the `PiiLayer`: bearer
-//! authentication, the client's server list and the scope; then restore/tokenize; then the
-//! upstream). Every refusal is a JSON-RPC error with the right HTTP status.
+//! (POST, GET, DELETE) → body size limit and read deadline → the session cap for `initialize`
+//! → the server's stack (the `PiiLayer`: bearer authentication, the client's server list and
+//! the scope, with its cap; then restore/tokenize; then the upstream). Every refusal is a
+//! JSON-RPC error with the right HTTP status. `/metrics` goes through the same Host and Origin
+//! checks; `/healthz` answers anyone (it says `ok` and nothing else).
+//!
+//! Host and Origin (DNS rebinding): the request's host is the authority of an absolute-form
+//! request URI (`POST http://host/servers/x/mcp`) or else the `Host` header; when both are
+//! present they must agree. More than one `Host` or `Origin` header is refused. `Origin` is
+//! parsed as `scheme://host[:port]` ([`normalize_origin`]).
+//!
+//! Resource caps (`[limits]`): at most `max_connections` client connections are open at once
+//! (past it the accept loop waits: new connections queue in the kernel's listen backlog until
+//! one closes); a request body must arrive within `request_body_timeout` (else 408 and the
+//! connection is closed); `initialize` is refused with 503 once `max_sessions` sessions exist
+//! across all servers.
 //!
 //! Shutdown ([`Front::serve`]'s `shutdown` future): stop accepting, ask every connection to
 //! finish its in-flight request, wait up to `limits.shutdown_grace`, then stop the upstreams
@@ -14,10 +27,12 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::uri::Authority;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -26,11 +41,12 @@ use tower::util::BoxCloneSyncService;
 use tower::ServiceExt;
 
 use super::body::{boxed, full, Body, BoxError};
-use super::jsonrpc::{error_response, from_error, GATEWAY_REJECTED};
+use super::jsonrpc::{error_response, from_error, request_id, GATEWAY_REJECTED};
 use super::metrics::{Metrics, Outcome};
-use super::upstream::Upstream;
-use crate::config::{Config, Limits};
+use super::upstream::{Upstream, MCP_SESSION_ID};
+use crate::config::{normalize_origin, Config, Limits};
 use crate::error::Error;
+use crate::layer::scope::ScopeLimiter;
 
 /// A server's service stack: layers over its upstream.
 pub type ServerService = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
@@ -49,6 +65,10 @@ struct State {
     metrics: Arc<Metrics>,
     /// Flips to true when shutdown starts: long-lived GET streams end then.
     stopping: watch::Sender<bool>,
+    /// `initialize` requests in flight (each may create a session).
+    opening_sessions: AtomicUsize,
+    /// The scope cap shared by the stacks, swept with the sessions.
+    scope_limiter: OnceLock<Arc<ScopeLimiter>>,
 }
 
 /// The gateway's HTTP front, built from a validated [`Config`].
@@ -96,8 +116,22 @@ impl Front {
                 limits: config.limits.clone(),
                 metrics,
                 stopping: watch::channel(false).0,
+                opening_sessions: AtomicUsize::new(0),
+                scope_limiter: OnceLock::new(),
             }),
         }
+    }
+
+    /// Sweeps `limiter` (the scope cap the stacks share) with the idle sessions, so that
+    /// forgotten scope keys free their memory even when no request hits the cap.
+    pub fn with_scope_limiter(self, limiter: Arc<ScopeLimiter>) -> Front {
+        let _ = self.state.scope_limiter.set(limiter);
+        self
+    }
+
+    /// Downstream sessions across every server (HTTP mappings and stdio sessions).
+    pub fn session_count(&self) -> usize {
+        self.state.upstreams.iter().map(Upstream::session_count).sum()
     }
 
     /// The service stack of server `name`, for in-process callers (the stdio front). Requests
@@ -127,6 +161,7 @@ impl Front {
         // Idle sessions are ended in the background.
         let sweeper = {
             let ups = self.state.upstreams.clone();
+            let limiter = self.state.scope_limiter.get().cloned();
             let every =
                 (self.state.limits.session_idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
             tokio::spawn(async move {
@@ -140,15 +175,41 @@ impl Front {
                             tracing::info!(sessions = n, "ended idle sessions");
                         }
                     }
+                    if let Some(l) = &limiter {
+                        let n = l.sweep();
+                        if n > 0 {
+                            tracing::debug!(scopes = n, "forgot idle scope keys");
+                        }
+                    }
                 }
             })
         };
         let mut conns = tokio::task::JoinSet::new();
+        // One permit per open client connection: at the cap the loop stops accepting, and new
+        // connections wait in the listen backlog until one closes.
+        let max_conns = self.state.limits.max_connections;
+        let slots = Arc::new(tokio::sync::Semaphore::new(max_conns));
+        let mut slot: Option<tokio::sync::OwnedSemaphorePermit> = None;
+        let mut saturated = false;
         tokio::pin!(shutdown);
         loop {
+            if slot.is_none() && slots.available_permits() == 0 && !saturated {
+                saturated = true;
+                tracing::warn!(
+                    max_connections = max_conns,
+                    "connection limit reached: new connections wait until one closes (limits.max_connections)"
+                );
+            }
             tokio::select! {
                 _ = &mut shutdown => break,
-                accepted = listener.accept() => {
+                permit = slots.clone().acquire_owned(), if slot.is_none() => {
+                    // The semaphore is never closed.
+                    slot = permit.ok();
+                    if saturated && slots.available_permits() > 0 {
+                        saturated = false;
+                    }
+                }
+                accepted = listener.accept(), if slot.is_some() => {
                     let (stream, peer) = match accepted {
                         Ok(x) => x,
                         Err(e) => {
@@ -158,10 +219,13 @@ impl Front {
                             continue;
                         }
                     };
+                    let permit = slot.take();
                     let _ = stream.set_nodelay(true);
                     let this = self.clone();
                     let mut stop = stop_rx.clone();
                     conns.spawn(async move {
+                        // Held while the connection lives.
+                        let _permit = permit;
                         let svc = hyper::service::service_fn(move |req| {
                             let this = this.clone();
                             async move { Ok::<_, Infallible>(this.handle(req.map(boxed), peer).await) }
@@ -240,10 +304,15 @@ impl Front {
         match path {
             "/healthz" => return (None, text(StatusCode::OK, "text/plain", "ok\n".into())),
             "/metrics" => {
+                // Same DNS-rebinding protection as the MCP endpoints: a page on another origin
+                // must not read the gateway's counters.
+                if let Err(r) = check_host_origin(st, req.uri(), req.headers()) {
+                    return (None, *r);
+                }
                 return (
                     None,
                     text(StatusCode::OK, "text/plain; version=0.0.4", st.metrics.render()),
-                )
+                );
             }
             _ => {}
         }
@@ -264,7 +333,7 @@ impl Front {
             return (None, reject(st, StatusCode::NOT_FOUND, "no such server"));
         };
         let server = Some(route.name.clone());
-        if let Err(r) = check_host_origin(st, req.headers()) {
+        if let Err(r) = check_host_origin(st, req.uri(), req.headers()) {
             return (server, *r);
         }
         if !matches!(*req.method(), Method::POST | Method::GET | Method::DELETE) {
@@ -291,24 +360,66 @@ impl Front {
                 return (server, too_large(st, max));
             }
         }
+        let mut opening = None;
         let body = if parts.method == Method::POST {
-            match collect_limited(body, max).await {
-                Ok(b) => full(b),
-                Err(true) => return (server, too_large(st, max)),
-                Err(false) => {
+            let limit = st.limits.request_body_timeout;
+            let bytes = match tokio::time::timeout(limit, collect_limited(body, max)).await {
+                Ok(Ok(b)) => b,
+                Ok(Err(true)) => return (server, too_large(st, max)),
+                Ok(Err(false)) => {
                     return (
                         server,
                         reject(st, StatusCode::BAD_REQUEST, "request body could not be read"),
                     )
                 }
+                Err(_) => {
+                    let mut r = reject(
+                        st,
+                        StatusCode::REQUEST_TIMEOUT,
+                        &format!(
+                            "request body not received within {} (limits.request_body_timeout); the connection is closed",
+                            humantime::format_duration(limit)
+                        ),
+                    );
+                    // The rest of the body is never read: the connection cannot be reused.
+                    r.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    return (server, r);
+                }
+            };
+            if !parts.headers.contains_key(MCP_SESSION_ID) && is_initialize(&bytes) {
+                match SessionSlot::take(self) {
+                    Some(slot) => opening = Some(slot),
+                    None => {
+                        tracing::warn!(
+                            max_sessions = st.limits.max_sessions,
+                            "session limit reached: initialize refused (limits.max_sessions)"
+                        );
+                        st.metrics.add_rejected();
+                        return (
+                            server,
+                            error_response(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                request_id(&bytes).as_ref(),
+                                GATEWAY_REJECTED,
+                                "too many sessions: the gateway holds its maximum of MCP sessions \
+                                 (limits.max_sessions); retry after sessions end; nothing was forwarded",
+                            ),
+                        );
+                    }
+                }
             }
+            full(bytes)
         } else {
             super::body::empty()
         };
         let req = Request::from_parts(parts, body);
         let (service, route_name) = (route.service.clone(), route.name.clone());
         let is_get = req.method() == Method::GET;
-        let resp = match call_service(service, req).await {
+        let resp = call_service(service, req).await;
+        // The session (if any) is in its upstream's table now.
+        drop(opening);
+        let resp = match resp {
             Ok(r) => r,
             Err(e) => match e.downcast::<Error>() {
                 Ok(e) => from_error(&e, None),
@@ -333,6 +444,54 @@ impl Front {
             resp
         };
         (server, resp)
+    }
+}
+
+/// A reservation for one session being opened (an `initialize` in flight): counted with the
+/// live sessions against `limits.max_sessions` until its answer is back.
+struct SessionSlot<'a>(&'a State);
+
+impl<'a> SessionSlot<'a> {
+    fn take(front: &'a Front) -> Option<SessionSlot<'a>> {
+        let st = &*front.state;
+        let opening = st.opening_sessions.fetch_add(1, Ordering::SeqCst) + 1;
+        if front.session_count() + opening > st.limits.max_sessions {
+            st.opening_sessions.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(SessionSlot(st))
+    }
+}
+
+impl Drop for SessionSlot<'_> {
+    fn drop(&mut self) {
+        self.0.opening_sessions.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// True when `body` is an `initialize` request (alone or in a batch): a request that opens a
+/// session. Parsed only when the bytes mention it.
+fn is_initialize(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct MethodOnly<'a> {
+        #[serde(borrow)]
+        method: Option<std::borrow::Cow<'a, str>>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Msg<'a> {
+        #[serde(borrow)]
+        One(MethodOnly<'a>),
+        #[serde(borrow)]
+        Batch(Vec<MethodOnly<'a>>),
+    }
+    if memchr::memmem::find(body, b"initialize").is_none() {
+        return false;
+    }
+    match serde_json::from_slice::<Msg>(body) {
+        Ok(Msg::One(m)) => m.method.as_deref() == Some("initialize"),
+        Ok(Msg::Batch(ms)) => ms.iter().any(|m| m.method.as_deref() == Some("initialize")),
+        Err(_) => false,
     }
 }
 
@@ -423,51 +582,95 @@ fn too_large(st: &State, max: usize) -> Response<Body> {
     )
 }
 
-/// The host part of a Host header value (`example.com:80` → `example.com`, `[::1]:80` → `[::1]`).
-fn host_only(h: &str) -> &str {
-    if h.starts_with('[') {
-        return h.find(']').map_or(h, |i| &h[..=i]);
+/// The host of an authority (`Example.com:80` → `example.com`, `[::1]:80` → `[::1]`), lower
+/// case; `None` for anything that is not a plain `host[:port]` (user info, garbage).
+fn authority_host(a: &Authority) -> Option<String> {
+    if a.as_str().contains('@') || a.host().is_empty() {
+        return None;
     }
-    h.rsplit_once(':').map_or(h, |(host, _)| host)
+    Some(a.host().to_ascii_lowercase())
 }
 
-fn check_host_origin(st: &State, h: &http::HeaderMap) -> Result<(), Box<Response<Body>>> {
+/// The request's host for the DNS-rebinding check: the authority of an absolute-form URI, else
+/// the single `Host` header; both must agree when both are present.
+fn request_host(uri: &Uri, h: &http::HeaderMap) -> Result<Option<String>, &'static str> {
+    let mut hosts = h.get_all(header::HOST).iter();
+    let header = hosts.next();
+    if hosts.next().is_some() {
+        return Err("forbidden: more than one Host header");
+    }
+    let header = match header {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| v.parse::<Authority>().ok())
+                .ok_or("forbidden: the Host header is not a host[:port]")?,
+        ),
+    };
+    let target = uri.authority();
+    if let Some(t) = target {
+        if authority_host(t).is_none() {
+            return Err("forbidden: the request target's authority is not a host[:port]");
+        }
+    }
+    match (target, header.as_ref()) {
+        (Some(t), Some(hd)) => {
+            let same = t.host().eq_ignore_ascii_case(hd.host()) && t.port_u16() == hd.port_u16();
+            if !same {
+                return Err("forbidden: the request target's authority and the Host header disagree");
+            }
+            Ok(authority_host(t))
+        }
+        (Some(a), None) | (None, Some(a)) => authority_host(a)
+            .map(Some)
+            .ok_or("forbidden: the Host header is not a host[:port]"),
+        (None, None) => Ok(None),
+    }
+}
+
+fn check_host_origin(st: &State, uri: &Uri, h: &http::HeaderMap) -> Result<(), Box<Response<Body>>> {
+    let forbid = |msg: &str| rejectb(st, StatusCode::FORBIDDEN, msg);
+    // Malformed or ambiguous hosts are refused even when any host is allowed.
+    let host = request_host(uri, h).map_err(forbid)?;
     if !st.allowed_hosts.iter().any(|a| a == "*") {
-        let host = h
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| host_only(v).to_ascii_lowercase());
         let ok = host
             .as_deref()
             .is_some_and(|host| st.allowed_hosts.iter().any(|a| a == host));
         if !ok {
-            return Err(rejectb(
-                st,
-                StatusCode::FORBIDDEN,
+            return Err(forbid(
                 "forbidden: Host header not allowed (DNS rebinding protection); see allowed_hosts",
             ));
         }
     }
-    if let Some(origin) = h.get(header::ORIGIN) {
-        let o = origin
-            .to_str()
-            .unwrap_or("")
-            .trim_end_matches('/')
-            .to_ascii_lowercase();
-        let ok = if st.allowed_origins.is_empty() {
-            // Default: same-host origins only (http://localhost:3000 when localhost is allowed).
-            o.split_once("://")
-                .map(|(_, rest)| host_only(rest))
-                .is_some_and(|host| st.allowed_hosts.iter().any(|a| a == "*" || a == host))
-        } else {
-            st.allowed_origins.iter().any(|a| a == "*" || *a == o)
+    let mut origins = h.get_all(header::ORIGIN).iter();
+    let origin = origins.next();
+    if origins.next().is_some() {
+        return Err(forbid("forbidden: more than one Origin header"));
+    }
+    if let Some(origin) = origin {
+        let parsed = origin.to_str().ok().and_then(normalize_origin);
+        let ok = match parsed.as_deref() {
+            None | Some("*") => false,
+            Some(o) if st.allowed_origins.is_empty() => {
+                // Default: same-host web origins only (http://localhost:3000 when localhost is
+                // allowed).
+                o.parse::<Uri>().ok().is_some_and(|u| {
+                    matches!(u.scheme_str(), Some("http" | "https"))
+                        && u.host().is_some_and(|host| {
+                            let host = if host.contains(':') && !host.starts_with('[') {
+                                format!("[{host}]")
+                            } else {
+                                host.to_owned()
+                            };
+                            st.allowed_hosts.iter().any(|a| a == "*" || *a == host)
+                        })
+                })
+            }
+            Some(o) => st.allowed_origins.iter().any(|a| a == "*" || a == o),
         };
         if !ok {
-            return Err(rejectb(
-                st,
-                StatusCode::FORBIDDEN,
-                "forbidden: Origin not allowed; see allowed_origins",
-            ));
+            return Err(forbid("forbidden: Origin not allowed; see allowed_origins"));
         }
     }
     Ok(())
@@ -476,17 +679,59 @@ fn check_host_origin(st: &State, h: &http::HeaderMap) -> Result<(), Box<Response
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::host_only;
+    use super::*;
+
+    fn host_of(uri: &str, hosts: &[&str]) -> Result<Option<String>, &'static str> {
+        let mut h = http::HeaderMap::new();
+        for v in hosts {
+            h.append(header::HOST, HeaderValue::from_str(v).unwrap());
+        }
+        request_host(&uri.parse().unwrap(), &h)
+    }
+
     #[test]
     fn hosts() {
         for (i, o) in [
             ("a:1", "a"),
-            ("a", "a"),
+            ("A", "a"),
             ("[::1]:8", "[::1]"),
             ("[::1]", "[::1]"),
             ("127.0.0.1:9", "127.0.0.1"),
         ] {
-            assert_eq!(host_only(i), o);
+            assert_eq!(host_of("/x", &[i]).unwrap().as_deref(), Some(o), "{i}");
         }
+        assert_eq!(host_of("/x", &[]).unwrap(), None);
+        assert!(host_of("/x", &["a", "a"]).is_err(), "duplicate Host");
+        assert!(host_of("/x", &["u@a"]).is_err(), "user info");
+        assert!(host_of("/x", &["a b"]).is_err());
+        assert_eq!(
+            host_of("http://Evil.example/x", &[]).unwrap().as_deref(),
+            Some("evil.example")
+        );
+        assert!(host_of("http://evil.example/x", &["localhost"]).is_err());
+        assert!(host_of("http://localhost:1/x", &["localhost:2"]).is_err());
+        assert_eq!(
+            host_of("http://localhost:1/x", &["LOCALHOST:1"])
+                .unwrap()
+                .as_deref(),
+            Some("localhost")
+        );
+    }
+
+    #[test]
+    fn initialize_is_recognised() {
+        assert!(is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#
+        ));
+        assert!(is_initialize(
+            br#"[{"jsonrpc":"2.0","id":1,"method":"initialize"}]"#
+        ));
+        assert!(!is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"initialize"}}"#
+        ));
+        assert!(!is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#
+        ));
+        assert!(!is_initialize(b"initialize"));
     }
 }

@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::layer::body::{Body, BoxError};
 use crate::layer::core::{ExchangeCtx, Hooks, NoHooks, PiiCore, RequestInfo};
 use crate::layer::policy_hooks::PolicyHooks;
+use crate::layer::scope::ScopeLimiter;
 use crate::layer::{Clients, PiiLayer};
 use crate::rewrite::{RestorePlan, Rewriter, TokenizeReport};
 use crate::vault::{MemoryVault, Vault};
@@ -117,11 +118,31 @@ pub fn vault_for(config: &Config) -> Result<Arc<dyn Vault>> {
     }
 }
 
-/// The stack builder for `config`: wraps each server's upstream in its [`PiiLayer`].
+/// The limiter of `limits.max_scopes_per_client`, keys forgotten after `vault.idle_ttl` (as
+/// their vault scopes are).
+pub fn scope_limiter_for(config: &Config) -> Arc<ScopeLimiter> {
+    Arc::new(ScopeLimiter::new(
+        config.limits.max_scopes_per_client,
+        config.vault.idle_ttl,
+    ))
+}
+
+/// The stack builder for `config`: wraps each server's upstream in its [`PiiLayer`], with a
+/// scope cap of its own ([`scope_limiter_for`]); see [`build_with`] to share one.
 pub fn build(
     config: &Config,
     metrics: Arc<Metrics>,
     parts: StackParts,
+) -> Result<impl Fn(&str, Upstream) -> ServerService> {
+    build_with(config, metrics, parts, scope_limiter_for(config))
+}
+
+/// [`build`] with the given scope cap, shared by every server's stack (a scope spans servers).
+pub fn build_with(
+    config: &Config,
+    metrics: Arc<Metrics>,
+    parts: StackParts,
+    scope_limiter: Arc<ScopeLimiter>,
 ) -> Result<impl Fn(&str, Upstream) -> ServerService> {
     let vault = match parts.vault {
         Some(v) => v,
@@ -143,7 +164,8 @@ pub fn build(
             .clients(clients.clone())
             .require_scope_header(scope.required)
             .max_request_body(limits.max_body_bytes)
-            .max_sse_event(limits.max_sse_event_bytes);
+            .max_sse_event(limits.max_sse_event_bytes)
+            .scope_limit(scope_limiter.clone());
         if let Some(h) = &scope.header {
             layer = layer.scope_header(h.clone());
         }
@@ -182,8 +204,9 @@ impl Front {
     pub fn from_config_with(config: &Config, parts: StackParts) -> Result<Front> {
         let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
         let metrics = Arc::new(Metrics::new(&names));
-        let stack = build(config, metrics.clone(), parts)?;
-        Ok(Front::new(config, metrics, stack))
+        let limiter = scope_limiter_for(config);
+        let stack = build_with(config, metrics.clone(), parts, limiter.clone())?;
+        Ok(Front::new(config, metrics, stack).with_scope_limiter(limiter))
     }
 }
 

@@ -4,6 +4,17 @@
 //! The gateway issues its own `Mcp-Session-Id` to the client and keeps the upstream's to
 //! itself: a session id seen by the sandbox is useless anywhere but here, and it is bound to
 //! the client that created it. DELETE ends both.
+//!
+//! Response headers toward the client are an allow-list ([`RELAYED_RESPONSE_HEADERS`]): a
+//! server's other headers (`X-Debug: ana@…`, `Link: <mailto:…>`, `Set-Cookie`, its own
+//! `WWW-Authenticate` challenge) never reach the client, and the allowed ones must have their
+//! expected shape. Framing (`Content-Length`, `Transfer-Encoding`) is hyper's.
+//!
+//! A JSON (non-SSE) response body is read whole here, before the response is released: within
+//! `limits.upstream_response_deadline` from its head, with no silence longer than
+//! `limits.upstream_timeout`; otherwise the client gets a 504 JSON-RPC error naming the limit.
+//! SSE streams are relayed as they arrive and bounded by neither (GET streams idle for hours by
+//! design; the rewrite layer bounds each event's size).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,10 +25,10 @@ use dashmap::DashMap;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 
-use super::conn::{Pool, SendError};
+use super::conn::{DrivenBody, Pool, SendError};
 use super::{hop_by_hop, new_session_id, MCP_SESSION_ID};
 use crate::config::Limits;
-use crate::proxy::body::{boxed, full, Body, IdleTimeoutBody};
+use crate::proxy::body::{boxed, full, Body, BodyTimedOut, BoxError, IdleTimeoutBody};
 use crate::proxy::jsonrpc::{error_response, request_id, SESSION_NOT_FOUND};
 use crate::proxy::metrics::Metrics;
 
@@ -39,6 +50,8 @@ struct Inner {
     /// upstream session id → gateway session id.
     reverse: DashMap<HeaderValue, String>,
     timeout: Duration,
+    /// Total time for a JSON response body, from its head.
+    deadline: Duration,
     idle: Duration,
     epoch: Instant,
     metrics: Arc<Metrics>,
@@ -79,6 +92,7 @@ impl HttpUpstream {
                 sessions: DashMap::new(),
                 reverse: DashMap::new(),
                 timeout: limits.upstream_timeout,
+                deadline: limits.upstream_response_deadline,
                 idle: limits.session_idle,
                 epoch: Instant::now(),
                 metrics,
@@ -147,6 +161,8 @@ impl HttpUpstream {
                 || k == header::ORIGIN
                 || k == header::CONTENT_LENGTH
                 || k == header::COOKIE
+                // The gateway must read every body it relays: no compressed answers.
+                || k == header::ACCEPT_ENCODING
                 || k.as_str() == MCP_SESSION_ID
                 || inner.strip.contains(k)
             {
@@ -195,14 +211,28 @@ impl HttpUpstream {
         inner.metrics.upstream_latency(&inner.name, started.elapsed());
 
         let (mut rparts, rbody) = res.into_parts();
-        let extra_hop = hop_by_hop::connection_listed(&rparts.headers);
-        rparts.headers.retain_hop(&extra_hop);
-        rparts.headers.remove(header::CONTENT_LENGTH);
-        rparts.headers.remove(header::SET_COOKIE);
+        if rparts
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+        {
+            tracing::warn!(server = %inner.name, "upstream sent a compressed body; refused");
+            return error_response(
+                StatusCode::BAD_GATEWAY,
+                id_of(&bytes).as_ref(),
+                -32002,
+                &format!(
+                    "upstream {} sent a compressed (Content-Encoding) response, which the gateway cannot inspect",
+                    inner.name
+                ),
+            );
+        }
+        let upstream_session = rparts.headers.remove(MCP_SESSION_ID);
+        rparts.headers = relayed_response_headers(&inner.name, rparts.status, &rparts.headers);
 
         // Session bookkeeping.
         let status = rparts.status;
-        if let Some(up_id) = rparts.headers.remove(MCP_SESSION_ID) {
+        if let Some(up_id) = upstream_session {
             let gw = match inner.reverse.get(&up_id) {
                 Some(g) => g.clone(),
                 None => {
@@ -242,10 +272,54 @@ impl HttpUpstream {
             // SSE streams pass through as they are: GET streams idle for long, and a client
             // whose POST stream breaks resumes it (Last-Event-ID), so cutting one on silence
             // would not end the call anyway. Clients keep their own request timeouts.
-            Response::from_parts(rparts, boxed(rbody))
-        } else {
-            // A JSON body may not stall for longer than the upstream timeout.
-            Response::from_parts(rparts, boxed(IdleTimeoutBody::new(rbody, inner.timeout)))
+            return Response::from_parts(rparts, boxed(rbody));
+        }
+        // A JSON body must arrive whole within the deadline, and may not stall for longer than
+        // the upstream timeout. Read it here, so that a slow one becomes a clear error.
+        let deadline = tokio::time::Instant::now() + inner.deadline;
+        match read_body(rbody, inner.timeout, deadline, BUFFER_CAP).await {
+            Ok(Read::Whole(b)) => Response::from_parts(rparts, full(b)),
+            Ok(Read::Partial(prefix, rest)) => {
+                // Larger than the gateway buffers here: the layer above enforces its own size
+                // limit; the rest streams, still under the same deadline and silence bound.
+                let body = DeadlineBody {
+                    prefix: Some(prefix),
+                    inner: IdleTimeoutBody::new(rest, inner.timeout),
+                    deadline: Box::pin(tokio::time::sleep_until(deadline)),
+                };
+                Response::from_parts(rparts, boxed(body))
+            }
+            Err(fail) => {
+                let (status, msg) = match fail {
+                    BodyFail::Deadline => (
+                        StatusCode::GATEWAY_TIMEOUT,
+                        format!(
+                            "upstream {} did not send its whole response within {} \
+                             (limits.upstream_response_deadline); nothing of it was relayed",
+                            inner.name,
+                            humantime::format_duration(inner.deadline)
+                        ),
+                    ),
+                    BodyFail::Silent => (
+                        StatusCode::GATEWAY_TIMEOUT,
+                        format!(
+                            "upstream {} stopped sending its response for longer than {} \
+                             (limits.upstream_timeout); nothing of it was relayed",
+                            inner.name,
+                            humantime::format_duration(inner.timeout)
+                        ),
+                    ),
+                    BodyFail::Broken => (
+                        StatusCode::BAD_GATEWAY,
+                        format!(
+                            "upstream {}'s response body could not be read; nothing of it was relayed",
+                            inner.name
+                        ),
+                    ),
+                };
+                tracing::warn!(server = %inner.name, status = status.as_u16(), "upstream response body failed");
+                error_response(status, id_of(&bytes).as_ref(), -32002, &msg)
+            }
         }
     }
 
@@ -300,19 +374,248 @@ impl Inner {
     }
 }
 
-trait RetainHop {
-    fn retain_hop(&mut self, extra: &[HeaderName]);
+/// The response headers an HTTP upstream may send toward the client (besides
+/// `Mcp-Session-Id`, replaced by the gateway's own id), each only in its expected shape:
+///
+/// - `content-type`: the media type and its `charset`, rebuilt (other parameters dropped);
+/// - `mcp-protocol-version`: letters, digits, `.`, `-`, `_`;
+/// - `cache-control`: the standard directives, numbers of at most 9 digits, no field lists;
+/// - `retry-after`: seconds (at most 9 digits) or an HTTP date;
+/// - `allow` on a 405: HTTP method names (RFC 9110 requires it there).
+///
+/// Everything else is dropped, with a debug log naming the headers (never their values):
+/// custom headers (`x-debug`), `link`, `set-cookie`, and `www-authenticate` too: the client
+/// authenticates to the gateway, which holds the upstream's credentials itself, so an
+/// upstream's challenge (whose realm or `resource_metadata` may name anything) means nothing to
+/// the client. `Content-Length`/`Transfer-Encoding` are set by hyper for the relayed body.
+pub const RELAYED_RESPONSE_HEADERS: &[&str] = &[
+    "content-type",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "cache-control",
+    "retry-after",
+    "allow",
+];
+
+/// The allowed headers of `from`, sanitized (see [`RELAYED_RESPONSE_HEADERS`]).
+fn relayed_response_headers(server: &str, status: StatusCode, from: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(4);
+    let mut dropped: Vec<&str> = Vec::new();
+    for (name, value) in from {
+        let kept = match name.as_str() {
+            "content-type" => sanitize_content_type(value),
+            "mcp-protocol-version" => value
+                .to_str()
+                .ok()
+                .filter(|v| {
+                    !v.is_empty()
+                        && v.len() <= 64
+                        && v.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                })
+                .map(|_| value.clone()),
+            "cache-control" => sanitize_cache_control(value),
+            "retry-after" => value
+                .to_str()
+                .ok()
+                .filter(|v| is_delay_seconds(v) || looks_like_http_date(v))
+                .map(|_| value.clone()),
+            "allow" if status == StatusCode::METHOD_NOT_ALLOWED => value
+                .to_str()
+                .ok()
+                .filter(|v| {
+                    v.len() <= 128
+                        && v.bytes()
+                            .all(|b| b.is_ascii_uppercase() || b == b',' || b == b' ')
+                })
+                .map(|_| value.clone()),
+            // Framing is hyper's, for the body as relayed.
+            "content-length" | "transfer-encoding" => continue,
+            _ => None,
+        };
+        match kept {
+            // One of each is enough: a repeated header is kept once.
+            Some(v) if !out.contains_key(name) => {
+                out.insert(name.clone(), v);
+            }
+            Some(_) => {}
+            None => {
+                if !dropped.contains(&name.as_str()) {
+                    dropped.push(name.as_str());
+                }
+            }
+        }
+    }
+    if !dropped.is_empty() {
+        tracing::debug!(server, headers = ?dropped, "dropped upstream response headers (not on the allow-list, or not in the expected shape)");
+    }
+    out
 }
 
-impl RetainHop for HeaderMap {
-    fn retain_hop(&mut self, extra: &[HeaderName]) {
-        let names: Vec<HeaderName> = self
-            .keys()
-            .filter(|k| hop_by_hop::is(k) || extra.contains(k))
-            .cloned()
-            .collect();
-        for n in names {
-            self.remove(n);
+/// `type/subtype` and, when present, `charset`, rebuilt from tokens.
+fn sanitize_content_type(v: &HeaderValue) -> Option<HeaderValue> {
+    let v = v.to_str().ok()?;
+    let mut parts = v.split(';');
+    let essence = parts.next()?.trim();
+    let (ty, sub) = essence.split_once('/')?;
+    if !is_token(ty) || !is_token(sub) {
+        return None;
+    }
+    let mut out = essence.to_ascii_lowercase();
+    for p in parts {
+        if let Some((k, val)) = p.trim().split_once('=') {
+            let val = val.trim().trim_matches('"');
+            if k.trim().eq_ignore_ascii_case("charset") && is_token(val) && val.len() <= 32 {
+                out.push_str("; charset=");
+                out.push_str(val);
+                break;
+            }
         }
+    }
+    HeaderValue::from_str(&out).ok()
+}
+
+/// The standard `Cache-Control` directives, with numeric arguments only.
+fn sanitize_cache_control(v: &HeaderValue) -> Option<HeaderValue> {
+    const BARE: &[&str] = &[
+        "no-cache",
+        "no-store",
+        "no-transform",
+        "must-revalidate",
+        "proxy-revalidate",
+        "must-understand",
+        "private",
+        "public",
+        "immutable",
+    ];
+    const NUMERIC: &[&str] = &["max-age", "s-maxage", "stale-while-revalidate", "stale-if-error"];
+    let v = v.to_str().ok()?;
+    let mut out: Vec<String> = Vec::new();
+    for d in v.split(',') {
+        let d = d.trim().to_ascii_lowercase();
+        match d.split_once('=') {
+            None if BARE.contains(&d.as_str()) => out.push(d),
+            Some((k, n)) if NUMERIC.contains(&k.trim()) && is_delay_seconds(n.trim()) => {
+                out.push(format!("{}={}", k.trim(), n.trim()))
+            }
+            _ => return None,
+        }
+    }
+    HeaderValue::from_str(&out.join(", ")).ok()
+}
+
+fn is_delay_seconds(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 9 && v.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The IMF-fixdate shape, `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn looks_like_http_date(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 29
+        && b[..3].iter().all(u8::is_ascii_alphabetic)
+        && &b[3..5] == b", "
+        && v.ends_with(" GMT")
+        && b[5..25]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b' ' || *c == b':')
+}
+
+/// An RFC 9110 token.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Buffered JSON bodies up to this size; past it the rest streams (the rewrite layer's own
+/// default response limit).
+const BUFFER_CAP: usize = crate::layer::rewrite::DEFAULT_MAX_RESPONSE_BODY;
+
+/// A response body read by [`read_body`].
+enum Read {
+    /// All of it.
+    Whole(Bytes),
+    /// The first bytes (more than the cap) and the unread rest.
+    Partial(Bytes, DrivenBody),
+}
+
+/// Why a response body could not be read.
+enum BodyFail {
+    /// Not whole by the deadline.
+    Deadline,
+    /// Silent for longer than the upstream timeout.
+    Silent,
+    /// The connection failed.
+    Broken,
+}
+
+/// Reads `body` until its end, `deadline`, a silence of `idle`, or more than `cap` bytes.
+async fn read_body(
+    mut body: DrivenBody,
+    idle: Duration,
+    deadline: tokio::time::Instant,
+    cap: usize,
+) -> Result<Read, BodyFail> {
+    // Most bodies come in one frame: keep it as it is, copy only when there are more.
+    let mut first: Option<Bytes> = None;
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        let now = tokio::time::Instant::now();
+        let until = deadline.min(now + idle);
+        let frame = match tokio::time::timeout_at(until, body.frame()).await {
+            Err(_) if tokio::time::Instant::now() >= deadline => return Err(BodyFail::Deadline),
+            Err(_) => return Err(BodyFail::Silent),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err(BodyFail::Broken),
+            Ok(Some(Ok(f))) => f,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers: not relayed
+        };
+        if data.is_empty() {
+            continue;
+        }
+        match first.take() {
+            None if buf.is_empty() => first = Some(data),
+            prev => {
+                if let Some(p) = prev {
+                    buf.extend_from_slice(&p);
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        let len = first.as_ref().map_or(buf.len(), Bytes::len);
+        if len > cap {
+            let prefix = first.take().unwrap_or_else(|| buf.split().freeze());
+            return Ok(Read::Partial(prefix, body));
+        }
+    }
+    Ok(Read::Whole(first.unwrap_or_else(|| buf.freeze())))
+}
+
+/// The rest of a large JSON body: `prefix` first, then `inner`, failing at `deadline`.
+struct DeadlineBody {
+    prefix: Option<Bytes>,
+    inner: IdleTimeoutBody<DrivenBody>,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = BoxError;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = &mut *self;
+        if let Some(p) = this.prefix.take() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(p))));
+        }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(Box::new(BodyTimedOut))));
+        }
+        std::pin::Pin::new(&mut this.inner).poll_frame(cx)
     }
 }

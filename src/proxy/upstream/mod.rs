@@ -99,6 +99,14 @@ impl Upstream {
         }
     }
 
+    /// Number of live downstream sessions.
+    pub fn session_count(&self) -> usize {
+        match self {
+            Upstream::Http(h) => h.session_count(),
+            Upstream::Stdio(s) => s.session_count(),
+        }
+    }
+
     /// Ends sessions idle for longer than `limits.session_idle`; returns how many.
     pub async fn sweep(&self) -> usize {
         match self {
