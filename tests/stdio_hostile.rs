@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 /// The hostile server. Tools: `noisy_stderr`, `junk_first`, `big_response` (id first),
-/// `big_late_id` (id after 2 MB), `hang` (a notification, then never answers), `echo`. Every
+/// `big_late_id` (id after 2 MB), `big_request` (an oversized sampling request, then says how
+/// it was answered), `hang` (a notification, then never answers), `echo`. Every
 /// normal answer says the child's pid and whether its stderr writes all succeeded.
 const CHILD: &str = r#"
 import json, os, sys
@@ -79,6 +80,15 @@ while True:
     elif name == "big_late_id":
         send(('{"jsonrpc":"2.0","result":{"content":[{"type":"text","text":"%s"}]},"id":%s}'
               % (PAD, json.dumps(id))).encode())
+    elif name == "big_request":
+        # A server-initiated request over the limit: the gateway answers it with an error.
+        send(json.dumps({"jsonrpc": "2.0", "id": "s1", "method": "sampling/createMessage",
+                         "params": {"messages": [], "pad": PAD}}).encode())
+        while True:
+            answer = json.loads(sys.stdin.buffer.readline())
+            if answer.get("id") == "s1" and "method" not in answer:
+                break
+        reply(id, text("sampling answer code=%s" % answer.get("error", {}).get("code")))
     elif name == "hang":
         send(json.dumps({"jsonrpc": "2.0", "method": "notifications/message",
                          "params": {"level": "info", "data": "hanging"}}).encode())
@@ -359,6 +369,10 @@ fn an_oversized_answer_fails_its_request_at_once() {
         msg.contains("max_body_bytes") && msg.contains("withheld"),
         "{msg}"
     );
+    // An oversized request from the child gets an error at once, not silence.
+    gw.call("r1", "big_request");
+    let r = gw.answer(&json!("r1"), Duration::from_secs(20));
+    assert_eq!(Gateway::text_of(&r), "sampling answer code=-32600", "{r}");
     // The child is fine and still the same process.
     gw.call("e1", "echo");
     let e = gw.answer(&json!("e1"), Duration::from_secs(20));

@@ -480,7 +480,9 @@ fn spawn(up: &Inner, router: Arc<Mutex<Router>>, generation: u64) -> std::io::Re
                     if let (Oversized::ChildRequest(id), Some(stdin)) = (what, stdin_w.upgrade()) {
                         let err = json!({"jsonrpc": "2.0", "id": id, "error": {"code": GATEWAY_REJECTED,
                             "message": "request larger than the gateway's size limit; it was not relayed"}});
-                        let _ = stdin.send(line(&err)).await;
+                        // Never wait here: a child that does not read its stdin would
+                        // block the reader, and so itself on its stdout.
+                        let _ = stdin.try_send(line(&err));
                     }
                 }
                 Ok(LineRead::Line) => {
