@@ -196,8 +196,9 @@ pub fn run_stdio(args: StdioArgs) -> ExitCode {
             let gw = gateway(&config)?;
             let upkeep = gw.spawn_maintenance();
             let svc = gw.front().service(&args.server).context("server vanished")?;
+            let max_line = config.limits.max_body_bytes;
             let relayed = tokio::select! {
-                r = stdio_front::run(svc, "stdio", tokio::io::stdin(), tokio::io::stdout()) => r,
+                r = stdio_front::run_limited(svc, "stdio", max_line, tokio::io::stdin(), tokio::io::stdout()) => r,
                 _ = shutdown_signal() => Ok(()),
             };
             gw.front().shutdown_upstreams().await;

@@ -8,6 +8,11 @@
 //! server's unsolicited messages. So the tokenize/restore layers work exactly as over HTTP.
 //! Requests run concurrently (a tool call can wait for a sampling answer sent on a later line);
 //! `initialize`, notifications and responses are relayed in order.
+//!
+//! Input is read as bytes with bounded memory: a line longer than the limit (`[limits]
+//! max_body_bytes`) is discarded as it is read, and answered with a JSON-RPC error carrying the
+//! request's `id` when it can be read from the line's first 64 KiB. A line that is not JSON (or
+//! not UTF-8) gets a parse error (`-32700`), with its id when one can be read; the relay goes on.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,15 +20,19 @@ use std::time::Duration;
 use http::{header, HeaderValue, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, Mutex};
 
 use super::body::{empty, full, Body};
 use super::front::ServerService;
+use super::jsonrpc::{scan_prefix, GATEWAY_REJECTED};
+use super::lines::{read_line_bounded, Ends, LineRead};
 use super::sse::SseParser;
 use super::upstream::ClientName;
 
 const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
+/// How much of an oversized or unparsable line is kept to find its `id`.
+const ID_PREFIX: usize = 64 << 10;
 
 struct Shared {
     svc: ServerService,
@@ -34,8 +43,28 @@ struct Shared {
 }
 
 /// Relays MCP between `input`/`output` and `svc` until `input` ends; then ends the session.
-/// `client` names the scope owner (e.g. `stdio`).
-pub async fn run<R, W>(svc: ServerService, client: &str, input: R, mut output: W) -> std::io::Result<()>
+/// `client` names the scope owner (e.g. `stdio`). Lines are limited to the default
+/// `[limits] max_body_bytes`; see [`run_limited`].
+pub async fn run<R, W>(svc: ServerService, client: &str, input: R, output: W) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let max_line = crate::config::Limits::default().max_body_bytes;
+    run_limited(svc, client, max_line, input, output).await
+}
+
+/// [`run`] with input lines limited to `max_line` bytes (use `[limits] max_body_bytes`, the
+/// limit the stack applies to a request). A longer line is discarded without being buffered and
+/// answered with a JSON-RPC error (`-32600`) naming the limit, with the request's id when it can
+/// be read from the line's start.
+pub async fn run_limited<R, W>(
+    svc: ServerService,
+    client: &str,
+    max_line: usize,
+    input: R,
+    mut output: W,
+) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -56,19 +85,39 @@ where
         version: Mutex::new(None),
         out: out_tx,
     });
-    let mut lines = BufReader::new(input).lines();
+    let mut input = BufReader::new(input);
+    let mut buf = Vec::with_capacity(8192);
     let mut get_started = false;
-    while let Some(l) = lines.next_line().await? {
-        if l.trim().is_empty() {
+    loop {
+        buf.clear();
+        let l = match read_line_bounded(&mut input, &mut buf, max_line, ID_PREFIX, Ends::Newline).await? {
+            LineRead::Eof => break,
+            LineRead::TooLong(n) => {
+                tracing::warn!(
+                    bytes = n,
+                    limit = max_line,
+                    "stdio client sent a line over the size limit; answered with an error"
+                );
+                let msg = format!(
+                    "request larger than the gateway's size limit ([limits] max_body_bytes = {max_line} bytes); nothing was forwarded"
+                );
+                reject_line(&sh, &buf, GATEWAY_REJECTED, &msg);
+                continue;
+            }
+            LineRead::Line => buf.strip_suffix(b"\r").unwrap_or(&buf),
+        };
+        if l.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let msg: Value = match serde_json::from_str(&l) {
+        let msg: Value = match serde_json::from_slice(l) {
             Ok(v) => v,
             Err(_) => {
-                let e = json!({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error: line is not JSON"}});
-                let _ = sh
-                    .out
-                    .send(serde_json::to_vec(&e).expect("a Value always serializes"));
+                let why = if std::str::from_utf8(l).is_err() {
+                    "parse error: line is not valid UTF-8"
+                } else {
+                    "parse error: line is not JSON"
+                };
+                reject_line(&sh, l, -32700, why);
                 continue;
             }
         };
@@ -200,6 +249,22 @@ async fn post(sh: &Shared, msg: Value) {
     if is_request && done.is_none() && status != StatusCode::ACCEPTED {
         error_line(sh, id.as_ref(), "upstream answered without a response");
     }
+}
+
+/// Answers a line that cannot be relayed with JSON-RPC error `code`: with the request's id when
+/// `line`'s start is a request whose id can be read, else with `id: null`.
+fn reject_line(sh: &Shared, line: &[u8], code: i64, msg: &str) {
+    let scan = scan_prefix(line);
+    let id = match scan.id {
+        // A response (to a server-initiated request) cannot be answered: `id: null` tells the
+        // client something was dropped without claiming it was a request.
+        Some(id) if !scan.outcome || scan.method => id,
+        _ => Value::Null,
+    };
+    let e = json!({"jsonrpc":"2.0","id":id,"error":{"code":code,"message":msg}});
+    let _ = sh
+        .out
+        .send(serde_json::to_vec(&e).expect("a Value always serializes"));
 }
 
 fn error_line(sh: &Shared, id: Option<&Value>, msg: &str) {

@@ -23,11 +23,30 @@
 //! server-initiated requests go to the most recent open request of the session, else the GET
 //! stream, else a small backlog delivered when a GET stream opens.
 //!
+//! # What the child may write
+//! - **stdout**: one JSON-RPC message per line. A line is relayed only if it is one: an object
+//!   with `"jsonrpc":"2.0"` that is a request (`method` and a string or number `id`), a
+//!   notification (`method`, no `id`) or a response (`id` and exactly one of `result`/`error`),
+//!   or a non-empty array of those (`parse_child_line`). Anything else (a banner, `42`,
+//!   `{"not":"jsonrpc"}`, a batch with one bad element) is dropped with a warning that names the
+//!   server and the reason, never the content. Blank lines are ignored, a trailing `\r` is
+//!   stripped.
+//! - **Oversized stdout lines** (over `max(max_body_bytes, max_sse_event_bytes)`) are never
+//!   buffered: their first 64 KiB are scanned for a top-level `id`. A response's waiting request
+//!   gets a JSON-RPC error (`-32002`) at once saying the message exceeded the size limit and was
+//!   withheld; when no id can be read, every waiting request of that child process gets it
+//!   (rather than waiting for the upstream timeout). An oversized request from the child is
+//!   answered with an error (`-32600`) to the child; an oversized notification is dropped.
+//! - **stderr** is drained as bytes until EOF, whatever it holds (invalid UTF-8, no newlines),
+//!   so the child never blocks or gets `EPIPE` on it. Lines end at `\n` or `\r` (progress
+//!   bars) and go to the log at debug level, decoded lossily, with emails and phone numbers
+//!   redacted by the detector (`[EMAIL]`, `[PHONE]`). Lines over 8 KiB are logged truncated
+//!   (with the number of bytes skipped) and the rest is discarded: memory stays bounded.
+//!
 //! # Failures
 //! When a child exits, its in-flight requests get JSON-RPC errors (`-32002`). The next request
 //! starts a new child; for a session, the gateway first replays the session's `initialize` and
-//! `notifications/initialized` so the session continues. The child's stderr goes to the log at
-//! debug level with emails and phone numbers redacted by the detector (`[EMAIL]`, `[PHONE]`).
+//! `notifications/initialized` so the session continues.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -44,14 +63,17 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{new_session_id, MCP_SESSION_ID};
 use crate::config::Limits;
 use crate::detect::Detector;
 use crate::proxy::body::{empty, full, Body, BoxError};
-use crate::proxy::jsonrpc::{error_response, SESSION_NOT_FOUND};
+use crate::proxy::jsonrpc::{
+    error_response, scan_prefix, GATEWAY_REJECTED, SESSION_NOT_FOUND, UPSTREAM_FAILED,
+};
+use crate::proxy::lines::{read_line_bounded, Ends, LineRead};
 use crate::proxy::metrics::Metrics;
 
 /// Most child processes (sessions plus shared) one stdio server may run at once.
@@ -60,6 +82,13 @@ pub const MAX_CHILDREN: usize = 256;
 const BACKLOG: usize = 256;
 /// How long a child gets to exit after its stdin is closed before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How much of an oversized stdout line is kept to find its `id`.
+const ID_PREFIX: usize = 64 << 10;
+/// Longest stderr line logged; longer ones are truncated.
+const STDERR_LINE: usize = 8 << 10;
+/// Bytes read past [`STDERR_LINE`] so that an email or phone number cut by the truncation is
+/// still seen whole by the detector, and redacted (longer than any address: 254 bytes).
+const STDERR_LOOKAHEAD: usize = 512;
 
 struct Spec {
     command: String,
@@ -72,6 +101,8 @@ struct Inner {
     spec: Spec,
     timeout: Duration,
     max_line: usize,
+    /// The `[limits]` setting that `max_line` comes from, named in errors.
+    max_line_setting: &'static str,
     metrics: Arc<Metrics>,
     detector: Arc<Detector>,
     sessions: DashMap<String, Arc<Session>>,
@@ -201,17 +232,89 @@ impl Router {
 
     /// Fails every request of `generation` (its child exited).
     fn fail_generation(&mut self, generation: u64, server: &str) {
+        self.fail_all(
+            generation,
+            &format!(
+                "upstream {server} process exited before answering; it will be restarted on the next request"
+            ),
+        );
+    }
+
+    /// Answers every waiting request of `generation` with JSON-RPC error `message`.
+    fn fail_all(&mut self, generation: u64, message: &str) -> usize {
         let dead: Vec<u64> = self
             .pending
             .iter()
             .filter(|(_, p)| p.generation == generation)
             .map(|(n, _)| *n)
             .collect();
-        for n in dead {
-            if let Some(p) = self.pending.remove(&n) {
-                let err = json!({"jsonrpc": "2.0", "id": p.orig, "error": {"code": -32002,
-                    "message": format!("upstream {server} process exited before answering; it will be restarted on the next request")}});
-                let _ = p.tx.send((err, true));
+        for n in &dead {
+            self.fail_one(*n, message);
+        }
+        dead.len()
+    }
+
+    /// Answers waiting request `n` with JSON-RPC error `message`; false when nothing waits.
+    fn fail_one(&mut self, n: u64, message: &str) -> bool {
+        let Some(p) = self.pending.remove(&n) else {
+            return false;
+        };
+        let err =
+            json!({"jsonrpc": "2.0", "id": p.orig, "error": {"code": UPSTREAM_FAILED, "message": message}});
+        let _ = p.tx.send((err, true));
+        true
+    }
+
+    /// The child of `generation` wrote a line over the size limit, of which `prefix` is the
+    /// start; the line was discarded. Tells whoever waits for it, at once: the request it
+    /// answers when its id can be read, else every waiting request of that child (none can
+    /// be ruled out). Returns the id of the child's own request when the line was one.
+    fn withhold_oversized(&mut self, prefix: &[u8], generation: u64, message: &str) -> Oversized {
+        let scan = scan_prefix(prefix);
+        if scan.method {
+            return match scan.id {
+                Some(id) => Oversized::ChildRequest(id),
+                None => Oversized::Notification,
+            };
+        }
+        match scan.id {
+            Some(id) => {
+                let hit = id.as_u64().is_some_and(|n| {
+                    self.pending.get(&n).is_some_and(|p| p.generation == generation)
+                        && self.fail_one(n, message)
+                });
+                Oversized::Response { waiting: hit }
+            }
+            None => Oversized::Unknown {
+                failed: self.fail_all(generation, message),
+            },
+        }
+    }
+}
+
+/// What an oversized line from a child turned out to be, as far as its prefix tells.
+#[derive(Debug, PartialEq)]
+enum Oversized {
+    /// A request from the child, with its id (the child should get an error).
+    ChildRequest(Value),
+    /// A notification: dropped.
+    Notification,
+    /// A response; `waiting` when a request waited for it (and got the error).
+    Response { waiting: bool },
+    /// No id could be read: this many waiting requests got the error.
+    Unknown { failed: usize },
+}
+
+/// For the log: never shows the id, which is the child's data.
+impl std::fmt::Display for Oversized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Oversized::ChildRequest(_) => f.write_str("a request from the server, answered with an error"),
+            Oversized::Notification => f.write_str("a notification, dropped"),
+            Oversized::Response { waiting: true } => f.write_str("a response; its request got the error"),
+            Oversized::Response { waiting: false } => f.write_str("a response nothing waited for"),
+            Oversized::Unknown { failed } => {
+                write!(f, "no readable id; {failed} waiting request(s) got the error")
             }
         }
     }
@@ -354,6 +457,13 @@ fn spawn(up: &Inner, router: Arc<Mutex<Router>>, generation: u64) -> std::io::Re
     });
 
     let max_line = up.max_line;
+    let too_large = format!(
+        "upstream {name} sent a message larger than the gateway's size limit ([limits] {} = {max_line} bytes); it was withheld",
+        up.max_line_setting
+    );
+    // Weak: the reader must not keep the child's stdin open (closing it is how a child is told
+    // to exit).
+    let stdin_w = tx.downgrade();
     let alive_r = alive.clone();
     let name_r = name.clone();
     let reader = tokio::spawn(async move {
@@ -361,26 +471,36 @@ fn spawn(up: &Inner, router: Arc<Mutex<Router>>, generation: u64) -> std::io::Re
         let mut buf = Vec::with_capacity(8192);
         loop {
             buf.clear();
-            match read_line_bounded(&mut out, &mut buf, max_line).await {
+            match read_line_bounded(&mut out, &mut buf, max_line, ID_PREFIX, Ends::Newline).await {
                 Ok(LineRead::Eof) | Err(_) => break,
                 Ok(LineRead::TooLong(n)) => {
-                    tracing::warn!(server = %name_r, bytes = n, "stdio upstream sent a message over the size limit; dropped");
+                    let what = lock(&router).withhold_oversized(&buf, generation, &too_large);
+                    tracing::warn!(server = %name_r, bytes = n, limit = max_line, outcome = %what,
+                        "stdio upstream sent a message over the size limit; withheld");
+                    if let (Oversized::ChildRequest(id), Some(stdin)) = (what, stdin_w.upgrade()) {
+                        let err = json!({"jsonrpc": "2.0", "id": id, "error": {"code": GATEWAY_REJECTED,
+                            "message": "request larger than the gateway's size limit; it was not relayed"}});
+                        // Never wait here: a child that does not read its stdin would
+                        // block the reader, and so itself on its stdout.
+                        let _ = stdin.try_send(line(&err));
+                    }
                 }
                 Ok(LineRead::Line) => {
                     let text = buf.strip_suffix(b"\r").unwrap_or(&buf);
                     if text.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    match serde_json::from_slice::<Value>(text) {
-                        Ok(v) if v.is_object() => lock(&router).route(v),
+                    match parse_child_line(text) {
                         Ok(Value::Array(items)) => {
                             let mut r = lock(&router);
                             for v in items {
                                 r.route(v)
                             }
                         }
-                        _ => {
-                            tracing::debug!(server = %name_r, bytes = text.len(), "stdio upstream wrote a non-JSON-RPC line; ignored")
+                        Ok(v) => lock(&router).route(v),
+                        Err(why) => {
+                            tracing::warn!(server = %name_r, bytes = text.len(), reason = %why,
+                                "stdio upstream wrote a line that is not a JSON-RPC message; dropped")
                         }
                     }
                 }
@@ -393,9 +513,17 @@ fn spawn(up: &Inner, router: Arc<Mutex<Router>>, generation: u64) -> std::io::Re
     let detector = up.detector.clone();
     let name_e = name.clone();
     tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(l)) = lines.next_line().await {
-            tracing::debug!(server = %name_e, stderr = %redact(&detector, &l), "upstream stderr");
+        let drained = drain_stderr(stderr, |text, skipped| {
+            let text = redact_prefix(&detector, &text, STDERR_LINE);
+            if skipped == 0 {
+                tracing::debug!(server = %name_e, stderr = %text, "upstream stderr");
+            } else {
+                tracing::debug!(server = %name_e, stderr = %text, skipped_bytes = skipped, "upstream stderr (line truncated)");
+            }
+        })
+        .await;
+        if let Err(e) = drained {
+            tracing::debug!(server = %name_e, error = %e, "cannot read upstream stderr any more");
         }
     });
 
@@ -427,67 +555,129 @@ fn spawn(up: &Inner, router: Arc<Mutex<Router>>, generation: u64) -> std::io::Re
     })
 }
 
-enum LineRead {
-    Line,
-    Eof,
-    TooLong(usize),
+/// Why a line from a child's stdout is not relayed. Never holds the line's content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum LineRejected {
+    #[error("not JSON")]
+    NotJson,
+    #[error("not an object or an array of objects")]
+    NotObject,
+    #[error("no \"jsonrpc\": \"2.0\" member")]
+    NotJsonRpc,
+    #[error("\"method\" is not a string")]
+    BadMethod,
+    #[error("a request's id must be a string or a number")]
+    BadRequestId,
+    #[error("a response needs an id and exactly one of result or error (an object)")]
+    BadResponse,
+    #[error("an empty batch")]
+    EmptyBatch,
+    #[error("batch element {index}: {reason}")]
+    InBatch { index: usize, reason: Box<LineRejected> },
 }
 
-async fn read_line_bounded<R: tokio::io::AsyncBufRead + Unpin>(
-    r: &mut R,
-    buf: &mut Vec<u8>,
-    max: usize,
-) -> std::io::Result<LineRead> {
-    let mut skipped = 0usize;
+/// One line of a child's stdout (without its terminator) as a JSON-RPC message or batch, or
+/// why it is none. The only place child output is parsed.
+fn parse_child_line(bytes: &[u8]) -> Result<Value, LineRejected> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|_| LineRejected::NotJson)?;
+    match &v {
+        Value::Array(items) if items.is_empty() => return Err(LineRejected::EmptyBatch),
+        Value::Array(items) => {
+            for (index, m) in items.iter().enumerate() {
+                check_message(m).map_err(|r| LineRejected::InBatch {
+                    index,
+                    reason: Box::new(r),
+                })?;
+            }
+        }
+        m => check_message(m)?,
+    }
+    Ok(v)
+}
+
+/// A JSON-RPC 2.0 request, notification or response.
+fn check_message(m: &Value) -> Result<(), LineRejected> {
+    let o = m.as_object().ok_or(LineRejected::NotObject)?;
+    if o.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(LineRejected::NotJsonRpc);
+    }
+    let id = o.get("id");
+    match o.get("method") {
+        Some(Value::String(_)) => match id {
+            None | Some(Value::String(_) | Value::Number(_)) => Ok(()),
+            Some(_) => Err(LineRejected::BadRequestId),
+        },
+        Some(_) => Err(LineRejected::BadMethod),
+        None => {
+            let one_outcome = match (o.get("result"), o.get("error")) {
+                (Some(_), None) => true,
+                (None, Some(e)) => e.is_object(),
+                _ => false,
+            };
+            let id_ok = matches!(id, Some(Value::String(_) | Value::Number(_) | Value::Null));
+            if one_outcome && id_ok {
+                Ok(())
+            } else {
+                Err(LineRejected::BadResponse)
+            }
+        }
+    }
+}
+
+/// Reads a child's stderr until EOF as bytes, never holding more than a few KiB: each line
+/// (ended by `\n` or `\r`; empty ones skipped) goes to `log` lossily decoded, with the number of
+/// bytes skipped when it was longer than [`STDERR_LINE`]. A truncated line comes with
+/// [`STDERR_LOOKAHEAD`] bytes past the limit: give it to [`redact_prefix`] so that no cut-off
+/// email or phone number is shown.
+async fn drain_stderr<R: AsyncRead + Unpin>(
+    stderr: R,
+    mut log: impl FnMut(std::borrow::Cow<'_, str>, usize),
+) -> std::io::Result<()> {
+    let mut r = BufReader::new(stderr);
+    let mut buf = Vec::with_capacity(256);
+    let keep = STDERR_LINE + STDERR_LOOKAHEAD;
     loop {
-        let avail = r.fill_buf().await?;
-        if avail.is_empty() {
-            return Ok(if buf.is_empty() && skipped == 0 {
-                LineRead::Eof
-            } else if skipped > 0 {
-                LineRead::TooLong(skipped)
-            } else {
-                LineRead::Line
-            });
-        }
-        let (chunk, done) = match avail.iter().position(|b| *b == b'\n') {
-            Some(i) => (&avail[..i], Some(i + 1)),
-            None => (avail, None),
-        };
-        if skipped > 0 || buf.len() + chunk.len() > max {
-            skipped += buf.len() + chunk.len();
-            buf.clear();
-        } else {
-            buf.extend_from_slice(chunk);
-        }
-        let used = done.unwrap_or(avail.len());
-        r.consume(used);
-        if done.is_some() {
-            return Ok(if skipped > 0 {
-                LineRead::TooLong(skipped)
-            } else {
-                LineRead::Line
-            });
+        buf.clear();
+        match read_line_bounded(&mut r, &mut buf, STDERR_LINE, keep, Ends::NewlineOrReturn).await? {
+            LineRead::Eof => return Ok(()),
+            LineRead::Line if buf.is_empty() => {}
+            LineRead::Line => log(String::from_utf8_lossy(&buf), 0),
+            LineRead::TooLong(n) => {
+                log(String::from_utf8_lossy(&buf), n.saturating_sub(STDERR_LINE));
+            }
         }
     }
 }
 
 /// `text` with every detected span replaced by `[KIND]`.
+#[cfg(test)]
 fn redact(d: &Detector, text: &str) -> String {
-    let spans = d.find(text);
-    if spans.is_empty() {
-        return text.to_string();
+    redact_prefix(d, text, text.len())
+}
+
+/// The first `max` bytes of `text` (cut back to a character boundary) with every detected span
+/// replaced by `[KIND]`. Detection runs on all of `text`, so a span that starts before the cut
+/// and ends after it is still replaced, never shown in part.
+fn redact_prefix(d: &Detector, text: &str, max: usize) -> String {
+    let mut cut = max.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
     }
-    let mut out = String::with_capacity(text.len());
+    let mut out = String::with_capacity(cut);
     let mut at = 0;
-    for s in spans {
+    for s in d.find(text) {
+        if s.start >= cut {
+            break;
+        }
         out.push_str(&text[at..s.start]);
         out.push('[');
         out.push_str(s.kind.as_str());
         out.push(']');
         at = s.end;
     }
-    out.push_str(&text[at..]);
+    if at < cut {
+        out.push_str(&text[at..cut]);
+    }
     out
 }
 
@@ -551,7 +741,7 @@ impl http_body::Body for SseBody {
                 if let Some((id, _, timer)) = this.deadline.as_mut() {
                     if timer.as_mut().poll(cx).is_ready() {
                         this.done = true;
-                        let err = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32002,
+                        let err = json!({"jsonrpc": "2.0", "id": id, "error": {"code": UPSTREAM_FAILED,
                             "message": "upstream went silent for longer than the upstream timeout; the request was cancelled"}});
                         return Poll::Ready(Some(Ok(Frame::data(sse_event(&err)))));
                     }
@@ -626,6 +816,11 @@ impl StdioUpstream {
                 },
                 timeout: limits.upstream_timeout,
                 max_line: limits.max_body_bytes.max(limits.max_sse_event_bytes),
+                max_line_setting: if limits.max_sse_event_bytes > limits.max_body_bytes {
+                    "max_sse_event_bytes"
+                } else {
+                    "max_body_bytes"
+                },
                 metrics,
                 detector: Arc::new(Detector::builtin()),
                 sessions: DashMap::new(),
@@ -807,7 +1002,7 @@ impl StdioUpstream {
                     return error_response(
                         StatusCode::SERVICE_UNAVAILABLE,
                         id.as_ref(),
-                        -32002,
+                        UPSTREAM_FAILED,
                         &format!(
                             "upstream {} has too many sessions; end some (DELETE) and retry",
                             up.name
@@ -824,7 +1019,7 @@ impl StdioUpstream {
                     return error_response(
                         StatusCode::SERVICE_UNAVAILABLE,
                         id.as_ref(),
-                        -32002,
+                        UPSTREAM_FAILED,
                         "too many upstream processes",
                     );
                 }
@@ -866,7 +1061,7 @@ impl StdioUpstream {
                         let _ = stdin.send(line(&msg)).await;
                         accepted()
                     }
-                    Err(e) => error_response(StatusCode::BAD_GATEWAY, None, -32002, &e),
+                    Err(e) => error_response(StatusCode::BAD_GATEWAY, None, UPSTREAM_FAILED, &e),
                 }
             }
             (None, Some(_)) => {
@@ -876,7 +1071,7 @@ impl StdioUpstream {
                         let _ = stdin.send(line(&msg)).await;
                         accepted()
                     }
-                    Err(e) => error_response(StatusCode::BAD_GATEWAY, None, -32002, &e),
+                    Err(e) => error_response(StatusCode::BAD_GATEWAY, None, UPSTREAM_FAILED, &e),
                 }
             }
             (None, None) => error_response(StatusCode::BAD_REQUEST, None, -32600, "invalid JSON-RPC message"),
@@ -903,7 +1098,7 @@ impl StdioUpstream {
                 if fresh {
                     end_fresh(&session);
                 }
-                return error_response(StatusCode::BAD_GATEWAY, Some(&orig), -32002, &e);
+                return error_response(StatusCode::BAD_GATEWAY, Some(&orig), UPSTREAM_FAILED, &e);
             }
         };
         let progress = msg.pointer("/params/_meta/progressToken").cloned();
@@ -926,7 +1121,7 @@ impl StdioUpstream {
             return error_response(
                 StatusCode::BAD_GATEWAY,
                 Some(&orig),
-                -32002,
+                UPSTREAM_FAILED,
                 &format!("upstream {} is not running", up.name),
             );
         }
@@ -947,7 +1142,7 @@ impl StdioUpstream {
                 error_response(
                     StatusCode::GATEWAY_TIMEOUT,
                     Some(&orig),
-                    -32002,
+                    UPSTREAM_FAILED,
                     &format!("upstream {} did not answer in time", up.name),
                 )
             }
@@ -956,7 +1151,7 @@ impl StdioUpstream {
                 error_response(
                     StatusCode::BAD_GATEWAY,
                     Some(&orig),
-                    -32002,
+                    UPSTREAM_FAILED,
                     "upstream closed the request",
                 )
             }
@@ -1002,33 +1197,127 @@ impl StdioUpstream {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[test]
+    fn only_jsonrpc_messages_are_relayed() {
+        let ok = [
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":"a","error":{"code":-1,"message":"no"}}"#,
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse"}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"sampling/createMessage","params":{}}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/message"}"#,
+            r#"[{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","method":"x"}]"#,
+        ];
+        for l in ok {
+            assert!(parse_child_line(l.as_bytes()).is_ok(), "{l}");
+        }
+        use LineRejected::*;
+        let bad: [(&[u8], LineRejected); 16] = [
+            (b"{\"not\":\"jsonrpc\"}", NotJsonRpc),
+            (
+                b"[1,2,3]",
+                InBatch {
+                    index: 0,
+                    reason: Box::new(NotObject),
+                },
+            ),
+            (b"42", NotObject),
+            (b"\"x\"", NotObject),
+            (b"null", NotObject),
+            (b"[]", EmptyBatch),
+            (b"server started", NotJson),
+            (b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\xff}", NotJson),
+            (b"{\"jsonrpc\":\"1.0\",\"id\":1,\"result\":{}}", NotJsonRpc),
+            (b"{\"jsonrpc\":\"2.0\"}", BadResponse),
+            (b"{\"jsonrpc\":\"2.0\",\"id\":1}", BadResponse),
+            (
+                b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{},\"error\":{}}",
+                BadResponse,
+            ),
+            (b"{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":\"no\"}", BadResponse),
+            (b"{\"jsonrpc\":\"2.0\",\"id\":[1],\"method\":\"x\"}", BadRequestId),
+            (b"{\"jsonrpc\":\"2.0\",\"method\":7}", BadMethod),
+            (
+                b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}},[]]",
+                InBatch {
+                    index: 1,
+                    reason: Box::new(NotObject),
+                },
+            ),
+        ];
+        for (l, why) in bad {
+            assert_eq!(parse_child_line(l), Err(why), "{}", String::from_utf8_lossy(l));
+        }
+        // The reason never quotes the line.
+        let e = parse_child_line(b"{\"secret\":\"ana.lima@example.org\"}").unwrap_err();
+        assert!(!e.to_string().contains("ana"), "{e}");
+    }
+
+    #[test]
+    fn an_oversized_response_fails_its_request_at_once() {
+        let mut r = Router::default();
+        let (t1, mut r1) = mpsc::unbounded_channel();
+        let (t2, mut r2) = mpsc::unbounded_channel();
+        let (t3, mut r3) = mpsc::unbounded_channel();
+        let a = r.register(json!("client-a"), t1, None, 1);
+        let _b = r.register(json!(9), t2, None, 1);
+        let _c = r.register(json!(10), t3, None, 2);
+        let prefix = format!(r#"{{"jsonrpc":"2.0","id":{a},"result":{{"content":[{{"text":"xxxx"#);
+        assert_eq!(
+            r.withhold_oversized(prefix.as_bytes(), 1, "too big"),
+            Oversized::Response { waiting: true }
+        );
+        // Mapped back to the client's id.
+        let (err, fin) = r1.try_recv().unwrap();
+        assert!(fin);
+        assert_eq!(err["id"], "client-a");
+        assert_eq!(err["error"]["code"], -32002);
+        assert_eq!(err["error"]["message"], "too big");
+        assert!(r2.try_recv().is_err() && r3.try_recv().is_err());
+        // A request or notification from the child: nobody of ours waits for it.
+        let req = br#"{"jsonrpc":"2.0","id":2,"method":"sampling/createMessage","params":{"x":"#;
+        assert_eq!(
+            r.withhold_oversized(req, 1, "too big"),
+            Oversized::ChildRequest(json!(2))
+        );
+        let note = br#"{"jsonrpc":"2.0","method":"notifications/message","params":{"x":"#;
+        assert_eq!(r.withhold_oversized(note, 1, "too big"), Oversized::Notification);
+        // A response nobody waits for any more.
+        let late = br#"{"jsonrpc":"2.0","id":99,"result":"#;
+        assert_eq!(
+            r.withhold_oversized(late, 1, "too big"),
+            Oversized::Response { waiting: false }
+        );
+        assert!(r2.try_recv().is_err());
+        // No id in the prefix: every waiting request of that child fails, not the others.
+        let unknown = br#"{"jsonrpc":"2.0","result":{"pad":"xxxxxxxx"#;
+        assert_eq!(
+            r.withhold_oversized(unknown, 1, "too big"),
+            Oversized::Unknown { failed: 1 }
+        );
+        assert_eq!(r2.try_recv().unwrap().0["id"], 9);
+        assert!(r3.try_recv().is_err());
+        assert_eq!(r.pending.len(), 1);
+    }
 
     #[tokio::test]
-    async fn bounded_lines() {
-        let data: &[u8] = b"{\"a\":1}\nxxxxxxxxxxxxxxxxxxxxxxxx\n{}\n";
-        let mut r = BufReader::with_capacity(4, data);
-        let mut buf = Vec::new();
-        assert!(matches!(
-            read_line_bounded(&mut r, &mut buf, 10).await.unwrap(),
-            LineRead::Line
-        ));
-        assert_eq!(buf, b"{\"a\":1}");
-        buf.clear();
-        assert!(matches!(
-            read_line_bounded(&mut r, &mut buf, 10).await.unwrap(),
-            LineRead::TooLong(_)
-        ));
-        buf.clear();
-        assert!(matches!(
-            read_line_bounded(&mut r, &mut buf, 10).await.unwrap(),
-            LineRead::Line
-        ));
-        assert_eq!(buf, b"{}");
-        buf.clear();
-        assert!(matches!(
-            read_line_bounded(&mut r, &mut buf, 10).await.unwrap(),
-            LineRead::Eof
-        ));
+    async fn stderr_is_drained_whatever_it_holds() {
+        // Invalid UTF-8, a progress bar, 20 MiB without a newline, then more.
+        let head: &[u8] = b"bad \xff\xfe bytes\n10%\r20%\rdone\r\n";
+        let huge = tokio::io::repeat(b'x').take(20 << 20);
+        let tail: &[u8] = b"\nafter\n";
+        let input = head.chain(huge).chain(tail);
+        let mut logged: Vec<(String, usize)> = Vec::new();
+        drain_stderr(input, |t, skipped| logged.push((t.into_owned(), skipped)))
+            .await
+            .unwrap();
+        let texts: Vec<&str> = logged.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts[..4], ["bad \u{fffd}\u{fffd} bytes", "10%", "20%", "done"]);
+        let (long, skipped) = &logged[4];
+        assert_eq!(long.len(), STDERR_LINE + STDERR_LOOKAHEAD);
+        assert_eq!(*skipped, (20 << 20) - STDERR_LINE);
+        assert_eq!(texts[5..], ["after"]);
     }
 
     #[test]
@@ -1038,6 +1327,14 @@ mod tests {
             redact(&d, "failed for ana.lima@example.org!"),
             "failed for [EMAIL]!"
         );
+        // An address cut by the truncation is redacted whole, never shown in part.
+        let text = format!("{}ana.lima@example.org and more", "x ".repeat(10));
+        assert_eq!(
+            redact_prefix(&d, &text, 25),
+            format!("{}[EMAIL]", "x ".repeat(10))
+        );
+        assert_eq!(redact_prefix(&d, &text, 20), "x ".repeat(10));
+        assert_eq!(redact_prefix(&d, "é", 1), "");
     }
 
     #[test]
@@ -1059,7 +1356,7 @@ mod tests {
         let (err, is_final) = r2.try_recv().unwrap();
         assert!(is_final);
         assert_eq!(err["id"], 5);
-        assert_eq!(err["error"]["code"], -32002);
+        assert_eq!(err["error"]["code"], UPSTREAM_FAILED);
         // Nobody waits: unsolicited messages are kept for the GET stream.
         r.route(json!({"jsonrpc":"2.0","method":"notifications/tools/list_changed"}));
         assert_eq!(r.backlog.len(), 1);
