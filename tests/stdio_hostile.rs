@@ -89,6 +89,11 @@ while True:
             if answer.get("id") == "s1" and "method" not in answer:
                 break
         reply(id, text("sampling answer code=%s" % answer.get("error", {}).get("code")))
+    elif name == "bignum":
+        # Numbers JSON libraries round: the line it got, and its own, byte for byte.
+        send(b'{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":%s}],'
+             b'"structuredContent":{"n":12345678901234567890123,"f":1.10,"e":1E+300}}}'
+             % (json.dumps(id).encode(), json.dumps(raw.decode()).encode()))
     elif name == "hang":
         send(json.dumps({"jsonrpc": "2.0", "method": "notifications/message",
                          "params": {"level": "info", "data": "hanging"}}).encode())
@@ -140,7 +145,11 @@ impl Gateway {
         std::thread::spawn(move || {
             for l in BufReader::new(stdout).split(b'\n') {
                 let Ok(l) = l else { return };
-                let v = serde_json::from_slice(&l).unwrap_or_else(|_| json!({"unparsable": true}));
+                let mut v = serde_json::from_slice(&l).unwrap_or_else(|_| json!({"unparsable": true}));
+                // The line as written, for checks on the exact bytes.
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("__raw".into(), String::from_utf8_lossy(&l).into());
+                }
                 if tx.send(v).is_err() {
                     return;
                 }
@@ -440,5 +449,28 @@ fn the_stdio_front_answers_oversized_and_non_utf8_lines_with_their_ids() {
     gw.call("e1", "echo");
     let e = gw.answer(&json!("e1"), Duration::from_secs(20));
     assert!(Gateway::text_of(&e).contains("pid="), "{e}");
+    gw.finish();
+}
+
+#[test]
+fn numbers_pass_byte_for_byte_through_the_stdio_front_and_upstream() {
+    let mut gw = Gateway::start("bignum");
+    gw.send_raw(
+        b"{\"jsonrpc\":\"2.0\",\"id\":\"b1\",\"method\":\"tools/call\",\"params\":{\"name\":\"bignum\",\
+          \"arguments\":{\"n\":12345678901234567890123,\"f\":1.10}}}\n",
+    );
+    let a = gw.answer(&json!("b1"), Duration::from_secs(20));
+    // What the child read: the client's numbers as the client wrote them.
+    let got = Gateway::text_of(&a);
+    assert!(
+        got.contains(r#""arguments":{"n":12345678901234567890123,"f":1.10}"#),
+        "{got}"
+    );
+    // What the client read: the child's numbers as the child wrote them.
+    let raw = a["__raw"].as_str().unwrap();
+    assert!(
+        raw.contains(r#""structuredContent":{"n":12345678901234567890123,"f":1.10,"e":1E+300}"#),
+        "{raw}"
+    );
     gw.finish();
 }

@@ -50,7 +50,7 @@ pub const MAX_DEPTH: usize = 512;
 ///
 /// Rewrite [`value`](Self::value) in place, then write it with [`to_vec`](Self::to_vec); or,
 /// when nothing changed and [`is_exact`](Self::is_exact) holds, forward the source bytes.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Parsed<'a> {
     /// The message as clients read it (see the module docs for numbers that `serde_json`
     /// cannot hold: their text is kept apart).
@@ -58,6 +58,18 @@ pub struct Parsed<'a> {
     src: Cow<'a, [u8]>,
     leaves: Vec<parse::Leaf>,
     duplicates: bool,
+}
+
+impl From<Value> for Parsed<'static> {
+    /// A value with no source (everything is freshly encoded when written).
+    fn from(value: Value) -> Self {
+        Parsed {
+            value,
+            src: Cow::Borrowed(&[]),
+            leaves: Vec::new(),
+            duplicates: false,
+        }
+    }
 }
 
 /// Parses `src` leniently and losslessly (see the module docs).
@@ -81,7 +93,7 @@ pub fn parse_owned(src: Vec<u8>) -> Result<Parsed<'static>, JsonError> {
     })
 }
 
-impl Parsed<'_> {
+impl<'a> Parsed<'a> {
     /// True when a client decoding the source bytes gets exactly [`value`](Self::value) (up to
     /// number precision, which the source keeps): the bytes may be forwarded as they are when
     /// nothing was rewritten. False when the source has duplicate keys.
@@ -102,6 +114,27 @@ impl Parsed<'_> {
         &self.src
     }
 
+    /// The elements of a top-level array (a JSON-RPC batch), each keeping the source tokens of
+    /// its own strings and numbers; `Err(self)` when the value is not an array.
+    pub fn into_elements(self) -> Result<Vec<Parsed<'a>>, Parsed<'a>> {
+        let Value::Array(items) = self.value else {
+            return Err(self);
+        };
+        let mut live = self.leaves.into_iter().filter(|l| l.flags & parse::DEAD == 0);
+        Ok(items
+            .into_iter()
+            .map(|value| {
+                let leaves: Vec<parse::Leaf> = live.by_ref().take(leaf_count(&value)).collect();
+                Parsed {
+                    value,
+                    src: self.src.clone(),
+                    leaves,
+                    duplicates: self.duplicates,
+                }
+            })
+            .collect())
+    }
+
     /// The same message, owning its source.
     pub fn into_owned(self) -> Parsed<'static> {
         Parsed {
@@ -111,6 +144,24 @@ impl Parsed<'_> {
             duplicates: self.duplicates,
         }
     }
+}
+
+/// How many source tokens (strings, member names, numbers) `v` holds.
+fn leaf_count(v: &Value) -> usize {
+    let mut n = 0;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(_) | Value::Number(_) => n += 1,
+            Value::Array(a) => stack.extend(a),
+            Value::Object(m) => {
+                n += m.len();
+                stack.extend(m.values());
+            }
+            Value::Null | Value::Bool(_) => {}
+        }
+    }
+    n
 }
 
 /// Why a message could not be read. Its text names the problem and a byte offset, never the

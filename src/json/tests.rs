@@ -144,6 +144,18 @@ fn misaligned_leaves_never_change_what_is_written() {
     assert_eq!(back, p.value);
 }
 
+#[test]
+fn batch_elements_keep_their_own_tokens() {
+    let p = parse(br#"[{"id":1.0,"a":"A","a":"b"},7E0,{"n":12345678901234567890123}]"#).unwrap();
+    let items = p.into_elements().unwrap();
+    let out: Vec<String> = items.iter().map(out).collect();
+    assert_eq!(
+        out,
+        [r#"{"id":1.0,"a":"b"}"#, "7E0", r#"{"n":12345678901234567890123}"#]
+    );
+    assert!(parse(b"{}").unwrap().into_elements().is_err());
+}
+
 fn arb_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),

@@ -20,6 +20,10 @@ use std::time::Duration;
 use http::{header, HeaderValue, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
+
+use bytes::Bytes;
+
+use crate::json;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, Mutex};
 
@@ -109,29 +113,27 @@ where
         if l.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let msg: Value = match serde_json::from_slice(l) {
-            Ok(v) => v,
-            Err(_) => {
-                let why = if std::str::from_utf8(l).is_err() {
-                    "parse error: line is not valid UTF-8"
-                } else {
-                    "parse error: line is not JSON"
-                };
-                reject_line(&sh, l, -32700, why);
+        // Read as the layers will read it (numbers, escapes and all); the line itself is what
+        // is relayed.
+        let msg: Value = match json::parse(l) {
+            Ok(p) => p.value,
+            Err(e) => {
+                reject_line(&sh, l, -32700, &format!("parse error: {e}"));
                 continue;
             }
         };
+        let raw = Bytes::copy_from_slice(l);
         let method = msg.get("method").and_then(Value::as_str).unwrap_or("");
         let is_request = !method.is_empty() && msg.get("id").is_some();
         if method == "initialize" || !is_request {
-            post(&sh, msg).await;
+            post(&sh, msg, raw).await;
             if !get_started && sh.session.lock().await.is_some() {
                 get_started = true;
                 tokio::spawn(get_stream(sh.clone()));
             }
         } else {
             let sh = sh.clone();
-            tokio::spawn(async move { post(&sh, msg).await });
+            tokio::spawn(async move { post(&sh, msg, raw).await });
         }
     }
     // Input ended: end the session upstream.
@@ -196,11 +198,11 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
-async fn post(sh: &Shared, msg: Value) {
+/// Relays one client message (`msg`, read from the line `raw`, which is what is sent).
+async fn post(sh: &Shared, msg: Value, raw: Bytes) {
     let id = msg.get("id").cloned();
     let is_request = msg.get("method").is_some() && id.is_some();
-    let body = serde_json::to_vec(&msg).expect("a Value always serializes");
-    let mut req = base_request(sh, Method::POST, full(body)).await;
+    let mut req = base_request(sh, Method::POST, full(raw)).await;
     if let Some(v) = msg.pointer(&format!(
         "/params/_meta/{}",
         PROTOCOL_VERSION_META.replace('/', "~1")
@@ -291,26 +293,41 @@ async fn relay_body(sh: &Shared, res: http::Response<Body>) -> Option<Value> {
                 if ev.data.is_empty() {
                     continue;
                 }
-                if let Ok(v) = serde_json::from_str::<Value>(&ev.data) {
+                if let Some((v, line)) = one_line(ev.data.as_bytes()) {
                     if v.get("method").is_none() && v.get("id").is_some() {
-                        last = Some(v.clone());
+                        last = Some(v);
                     }
-                    let _ = sh
-                        .out
-                        .send(serde_json::to_vec(&v).expect("a Value always serializes"));
+                    let _ = sh.out.send(line);
                 }
             }
         }
     } else if let Ok(c) = body.collect().await {
         let bytes = c.to_bytes();
-        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
-            last = Some(v.clone());
-            let _ = sh
-                .out
-                .send(serde_json::to_vec(&v).expect("a Value always serializes"));
+        if let Some((v, line)) = one_line(&bytes) {
+            last = Some(v);
+            let _ = sh.out.send(line);
         }
     }
     last
+}
+
+/// A message the stack answered, as one output line: compact, with its own tokens (numbers
+/// pass byte for byte). `None` (logged) for a body that is not JSON, which the layers never
+/// release.
+fn one_line(body: &[u8]) -> Option<(Value, Vec<u8>)> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    match json::parse(body) {
+        Ok(p) => {
+            let line = p.to_vec();
+            Some((p.value, line))
+        }
+        Err(e) => {
+            tracing::warn!("the gateway's answer cannot be read ({e}); not written to stdout");
+            None
+        }
+    }
 }
 
 async fn get_stream(sh: Arc<Shared>) {

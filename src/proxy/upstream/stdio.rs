@@ -69,6 +69,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{new_session_id, MCP_SESSION_ID};
 use crate::config::Limits;
 use crate::detect::Detector;
+use crate::json::{self, Parsed};
 use crate::proxy::body::{empty, full, Body, BoxError};
 use crate::proxy::jsonrpc::{
     error_response, scan_prefix, GATEWAY_REJECTED, SESSION_NOT_FOUND, UPSTREAM_FAILED,
@@ -134,7 +135,38 @@ impl std::fmt::Debug for StdioUpstream {
 }
 
 /// One message delivered to a waiting request: `(message, is_final_response)`.
-type Delivery = (Value, bool);
+type Delivery = (Outgoing, bool);
+
+/// A child's message on its way to the client: its value (to look at) and its bytes, written
+/// from the child's own tokens (numbers of any size pass byte for byte).
+#[derive(Debug)]
+struct Outgoing {
+    value: Value,
+    bytes: Bytes,
+}
+
+impl Outgoing {
+    fn new(msg: Parsed<'_>) -> Outgoing {
+        let bytes = Bytes::from(msg.to_vec());
+        Outgoing {
+            value: msg.value,
+            bytes,
+        }
+    }
+}
+
+impl From<Value> for Outgoing {
+    fn from(value: Value) -> Outgoing {
+        Outgoing::new(Parsed::from(value))
+    }
+}
+
+impl std::ops::Deref for Outgoing {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        &self.value
+    }
+}
 
 struct Pending {
     orig: Value,
@@ -150,7 +182,7 @@ struct Router {
     seq: u64,
     pending: HashMap<u64, Pending>,
     get: Option<mpsc::UnboundedSender<Delivery>>,
-    backlog: VecDeque<Value>,
+    backlog: VecDeque<Outgoing>,
 }
 
 impl Router {
@@ -177,13 +209,14 @@ impl Router {
         n
     }
 
-    fn route(&mut self, mut msg: Value) {
+    fn route(&mut self, mut parsed: Parsed<'_>) {
+        let msg = &mut parsed.value;
         let is_response = msg.get("method").is_none() && msg.get("id").is_some();
         if is_response {
             let n = msg.get("id").and_then(Value::as_u64);
             if let Some(p) = n.and_then(|n| self.pending.remove(&n)) {
                 msg["id"] = p.orig;
-                let _ = p.tx.send((msg, true));
+                let _ = p.tx.send((Outgoing::new(parsed), true));
             }
             // Else: a cancelled or timed-out request, or an internal replay; nothing waits.
             return;
@@ -196,6 +229,7 @@ impl Router {
             }
         }
         let token = msg.pointer("/params/progressToken").cloned();
+        let msg = Outgoing::new(parsed);
         let target = match &token {
             Some(t) => self
                 .pending
@@ -222,7 +256,7 @@ impl Router {
         self.push_backlog(msg);
     }
 
-    fn push_backlog(&mut self, m: Value) {
+    fn push_backlog(&mut self, m: Outgoing) {
         if self.backlog.len() == BACKLOG {
             self.backlog.pop_front();
             tracing::debug!("stdio upstream backlog full: dropped the oldest unsolicited message");
@@ -261,7 +295,7 @@ impl Router {
         };
         let err =
             json!({"jsonrpc": "2.0", "id": p.orig, "error": {"code": UPSTREAM_FAILED, "message": message}});
-        let _ = p.tx.send((err, true));
+        let _ = p.tx.send((err.into(), true));
         true
     }
 
@@ -347,7 +381,7 @@ struct Session {
     router: Arc<Mutex<Router>>,
     /// The session's `initialize` request (id removed) and whether `initialized` followed, for
     /// replay into a restarted child.
-    init: Mutex<Option<(Value, bool)>>,
+    init: Mutex<Option<(Parsed<'static>, bool)>>,
     /// Milliseconds since `Inner::epoch` of the last request.
     last: AtomicU64,
 }
@@ -358,10 +392,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn line(v: &Value) -> Bytes {
-    let mut b = serde_json::to_vec(v).expect("a Value always serializes");
+/// One line for the child: the message written from its own tokens (numbers of any size pass
+/// byte for byte), then a newline. The writer never emits a raw newline.
+fn line(msg: &Parsed<'_>) -> Bytes {
+    let mut b = msg.to_vec();
     b.push(b'\n');
     Bytes::from(b)
+}
+
+/// [`line`] for a message the gateway wrote itself.
+fn line_of(v: Value) -> Bytes {
+    line(&Parsed::from(v))
 }
 
 impl Session {
@@ -400,7 +441,7 @@ impl Session {
             let (tx, mut rx) = mpsc::unbounded_channel();
             let n = lock(&self.router).register(Value::Null, tx, None, generation);
             let mut msg = init;
-            msg["id"] = json!(n);
+            msg.value["id"] = json!(n);
             let sent = stdin.send(line(&msg)).await.is_ok();
             let answered = sent
                 && matches!(tokio::time::timeout(up.timeout, rx.recv()).await, Ok(Some((v, true))) if v.get("result").is_some());
@@ -412,7 +453,7 @@ impl Session {
             }
             if initialized {
                 let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-                let _ = stdin.send(line(&note)).await;
+                let _ = stdin.send(line_of(note)).await;
             }
         }
         Ok((stdin, generation))
@@ -482,7 +523,7 @@ fn spawn(up: &Inner, router: Arc<Mutex<Router>>, generation: u64) -> std::io::Re
                             "message": "request larger than the gateway's size limit; it was not relayed"}});
                         // Never wait here: a child that does not read its stdin would
                         // block the reader, and so itself on its stdout.
-                        let _ = stdin.try_send(line(&err));
+                        let _ = stdin.try_send(line_of(err));
                     }
                 }
                 Ok(LineRead::Line) => {
@@ -490,14 +531,14 @@ fn spawn(up: &Inner, router: Arc<Mutex<Router>>, generation: u64) -> std::io::Re
                     if text.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    match parse_child_line(text) {
-                        Ok(Value::Array(items)) => {
+                    match parse_child_line(text).map(Parsed::into_elements) {
+                        Ok(Ok(items)) => {
                             let mut r = lock(&router);
-                            for v in items {
-                                r.route(v)
+                            for m in items {
+                                r.route(m)
                             }
                         }
-                        Ok(v) => lock(&router).route(v),
+                        Ok(Err(m)) => lock(&router).route(m),
                         Err(why) => {
                             tracing::warn!(server = %name_r, bytes = text.len(), reason = %why,
                                 "stdio upstream wrote a line that is not a JSON-RPC message; dropped")
@@ -578,9 +619,9 @@ enum LineRejected {
 
 /// One line of a child's stdout (without its terminator) as a JSON-RPC message or batch, or
 /// why it is none. The only place child output is parsed.
-fn parse_child_line(bytes: &[u8]) -> Result<Value, LineRejected> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|_| LineRejected::NotJson)?;
-    match &v {
+fn parse_child_line(bytes: &[u8]) -> Result<Parsed<'_>, LineRejected> {
+    let parsed = json::parse(bytes).map_err(|_| LineRejected::NotJson)?;
+    match &parsed.value {
         Value::Array(items) if items.is_empty() => return Err(LineRejected::EmptyBatch),
         Value::Array(items) => {
             for (index, m) in items.iter().enumerate() {
@@ -592,7 +633,7 @@ fn parse_child_line(bytes: &[u8]) -> Result<Value, LineRejected> {
         }
         m => check_message(m)?,
     }
-    Ok(v)
+    Ok(parsed)
 }
 
 /// A JSON-RPC 2.0 request, notification or response.
@@ -697,14 +738,14 @@ impl Drop for CancelGuard {
         if lock(&self.router).pending.remove(&self.n).is_some() {
             let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                 "params": {"requestId": self.n, "reason": "the client went away"}});
-            let _ = self.stdin.try_send(line(&note));
+            let _ = self.stdin.try_send(line_of(note));
         }
     }
 }
 
 /// The SSE body of one POSTed request: queued messages, then the response, then the end.
 struct SseBody {
-    first: Option<Value>,
+    first: Option<Outgoing>,
     rx: mpsc::UnboundedReceiver<Delivery>,
     guard: Option<CancelGuard>,
     done: bool,
@@ -714,10 +755,10 @@ struct SseBody {
     deadline: Option<(Value, Duration, Pin<Box<tokio::time::Sleep>>)>,
 }
 
-fn sse_event(v: &Value) -> Bytes {
-    let mut b = Vec::with_capacity(64);
+fn sse_event(m: &Outgoing) -> Bytes {
+    let mut b = Vec::with_capacity(m.bytes.len() + 24);
     b.extend_from_slice(b"event: message\ndata: ");
-    serde_json::to_writer(&mut b, v).expect("a Value always serializes");
+    b.extend_from_slice(&m.bytes);
     b.extend_from_slice(b"\n\n");
     Bytes::from(b)
 }
@@ -743,7 +784,7 @@ impl http_body::Body for SseBody {
                         this.done = true;
                         let err = json!({"jsonrpc": "2.0", "id": id, "error": {"code": UPSTREAM_FAILED,
                             "message": "upstream went silent for longer than the upstream timeout; the request was cancelled"}});
-                        return Poll::Ready(Some(Ok(Frame::data(sse_event(&err)))));
+                        return Poll::Ready(Some(Ok(Frame::data(sse_event(&err.into())))));
                     }
                 }
                 Poll::Pending
@@ -783,8 +824,8 @@ fn sse_response(body: Body) -> Response<Body> {
     r
 }
 
-fn json_response(v: &Value) -> Response<Body> {
-    let mut r = Response::new(full(serde_json::to_vec(v).expect("a Value always serializes")));
+fn json_response(m: &Outgoing) -> Response<Body> {
+    let mut r = Response::new(full(m.bytes.clone()));
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
@@ -973,17 +1014,18 @@ impl StdioUpstream {
 
     async fn post(&self, session: Option<Arc<Session>>, client: Arc<str>, bytes: &[u8]) -> Response<Body> {
         let up = &*self.inner;
-        let mut msg: Value = match serde_json::from_slice(bytes) {
-            Ok(v) => v,
-            Err(_) => {
+        let mut parsed = match json::parse(bytes) {
+            Ok(p) => p.into_owned(),
+            Err(e) => {
                 return error_response(
                     StatusCode::BAD_REQUEST,
                     None,
                     -32700,
-                    "parse error: body is not JSON",
+                    &format!("parse error: {e}"),
                 )
             }
         };
+        let msg = &mut parsed.value;
         if !msg.is_object() {
             return error_response(
                 StatusCode::BAD_REQUEST,
@@ -1034,11 +1076,14 @@ impl StdioUpstream {
 
         session.last.store(up.now_ms(), Ordering::Relaxed);
         match (method.as_deref(), id) {
-            (Some(m), Some(orig)) => self.request(session, fresh, m == "initialize", msg, orig).await,
+            (Some(m), Some(orig)) => {
+                self.request(session, fresh, m == "initialize", parsed, orig)
+                    .await
+            }
             (Some(m), None) => {
                 if m == "notifications/cancelled" {
                     let r = lock(&session.router);
-                    let want = msg.pointer("/params/requestId");
+                    let want = parsed.value.pointer("/params/requestId");
                     let hit = r
                         .pending
                         .iter()
@@ -1047,7 +1092,7 @@ impl StdioUpstream {
                         .map(|(n, _)| *n);
                     drop(r);
                     match hit {
-                        Some(n) => msg["params"]["requestId"] = json!(n),
+                        Some(n) => parsed.value["params"]["requestId"] = json!(n),
                         None => return accepted(), // already answered: nothing to cancel
                     }
                 }
@@ -1058,7 +1103,7 @@ impl StdioUpstream {
                 }
                 match session.ensure_child(up, true).await {
                     Ok((stdin, _)) => {
-                        let _ = stdin.send(line(&msg)).await;
+                        let _ = stdin.send(line(&parsed)).await;
                         accepted()
                     }
                     Err(e) => error_response(StatusCode::BAD_GATEWAY, None, UPSTREAM_FAILED, &e),
@@ -1068,7 +1113,7 @@ impl StdioUpstream {
                 // The client's answer to a server-initiated request: ids are the child's own.
                 match session.ensure_child(up, true).await {
                     Ok((stdin, _)) => {
-                        let _ = stdin.send(line(&msg)).await;
+                        let _ = stdin.send(line(&parsed)).await;
                         accepted()
                     }
                     Err(e) => error_response(StatusCode::BAD_GATEWAY, None, UPSTREAM_FAILED, &e),
@@ -1083,7 +1128,7 @@ impl StdioUpstream {
         session: Arc<Session>,
         fresh: bool,
         is_init: bool,
-        mut msg: Value,
+        mut msg: Parsed<'static>,
         orig: Value,
     ) -> Response<Body> {
         let up = &*self.inner;
@@ -1101,13 +1146,13 @@ impl StdioUpstream {
                 return error_response(StatusCode::BAD_GATEWAY, Some(&orig), UPSTREAM_FAILED, &e);
             }
         };
-        let progress = msg.pointer("/params/_meta/progressToken").cloned();
+        let progress = msg.value.pointer("/params/_meta/progressToken").cloned();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let n = lock(&session.router).register(orig.clone(), tx, progress, generation);
-        msg["id"] = json!(n);
+        msg.value["id"] = json!(n);
         if is_init {
             let mut stored = msg.clone();
-            if let Some(o) = stored.as_object_mut() {
+            if let Some(o) = stored.value.as_object_mut() {
                 o.remove("id");
             }
             *lock(&session.init) = Some((stored, false));
@@ -1247,7 +1292,12 @@ mod tests {
             ),
         ];
         for (l, why) in bad {
-            assert_eq!(parse_child_line(l), Err(why), "{}", String::from_utf8_lossy(l));
+            assert_eq!(
+                parse_child_line(l).err(),
+                Some(why),
+                "{}",
+                String::from_utf8_lossy(l)
+            );
         }
         // The reason never quotes the line.
         let e = parse_child_line(b"{\"secret\":\"ana.lima@example.org\"}").unwrap_err();
@@ -1344,9 +1394,9 @@ mod tests {
         let (t2, mut r2) = mpsc::unbounded_channel();
         let a = r.register(json!("a"), t1, Some(json!(7)), 1);
         let _b = r.register(json!(5), t2, None, 1);
-        r.route(json!({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":7,"progress":1}}));
-        r.route(json!({"jsonrpc":"2.0","method":"notifications/message","params":{}}));
-        r.route(json!({"jsonrpc":"2.0","id":a,"result":{}}));
+        r.route(json!({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":7,"progress":1}}).into());
+        r.route(json!({"jsonrpc":"2.0","method":"notifications/message","params":{}}).into());
+        r.route(json!({"jsonrpc":"2.0","id":a,"result":{}}).into());
         assert_eq!(r1.try_recv().unwrap().0["method"], "notifications/progress");
         let (fin, is_final) = r1.try_recv().unwrap();
         assert!(is_final);
@@ -1358,7 +1408,7 @@ mod tests {
         assert_eq!(err["id"], 5);
         assert_eq!(err["error"]["code"], UPSTREAM_FAILED);
         // Nobody waits: unsolicited messages are kept for the GET stream.
-        r.route(json!({"jsonrpc":"2.0","method":"notifications/tools/list_changed"}));
+        r.route(json!({"jsonrpc":"2.0","method":"notifications/tools/list_changed"}).into());
         assert_eq!(r.backlog.len(), 1);
     }
 }
