@@ -114,14 +114,14 @@ impl<'a> Parsed<'a> {
         &self.src
     }
 
-    /// The elements of a top-level array (a JSON-RPC batch), each keeping the source tokens of
-    /// its own strings and numbers; `Err(self)` when the value is not an array.
-    pub fn into_elements(self) -> Result<Vec<Parsed<'a>>, Parsed<'a>> {
+    /// The messages of a JSON-RPC batch (a top-level array), each keeping the source tokens of
+    /// its own strings and numbers; any other value is one message.
+    pub fn into_messages(self) -> Vec<Parsed<'a>> {
         let Value::Array(items) = self.value else {
-            return Err(self);
+            return vec![self];
         };
         let mut live = self.leaves.into_iter().filter(|l| l.flags & parse::DEAD == 0);
-        Ok(items
+        items
             .into_iter()
             .map(|value| {
                 let leaves: Vec<parse::Leaf> = live.by_ref().take(leaf_count(&value)).collect();
@@ -132,7 +132,7 @@ impl<'a> Parsed<'a> {
                     duplicates: self.duplicates,
                 }
             })
-            .collect())
+            .collect()
     }
 
     /// The same message, owning its source.

@@ -531,14 +531,13 @@ fn spawn(up: &Inner, router: Arc<Mutex<Router>>, generation: u64) -> std::io::Re
                     if text.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    match parse_child_line(text).map(Parsed::into_elements) {
-                        Ok(Ok(items)) => {
+                    match parse_child_line(text).map(Parsed::into_messages) {
+                        Ok(messages) => {
                             let mut r = lock(&router);
-                            for m in items {
+                            for m in messages {
                                 r.route(m)
                             }
                         }
-                        Ok(Err(m)) => lock(&router).route(m),
                         Err(why) => {
                             tracing::warn!(server = %name_r, bytes = text.len(), reason = %why,
                                 "stdio upstream wrote a line that is not a JSON-RPC message; dropped")
