@@ -63,7 +63,18 @@ fn verify_exit_codes() {
     assert_eq!(v["problem"]["kind"], "torn_tail");
     assert_eq!(v["problem"]["seq"], r.records);
 
-    // Usage and I/O errors exit 2.
+    // Usage and I/O errors exit 2, and so does a file that is not an audit log at all.
+    let other = r.dir.join("notes.jsonl");
+    std::fs::write(&other, "{\"seq\": 1, \"note\": \"hello\"}\nplain text\n").unwrap();
+    for cmd in [&["verify"][..], &["replay"], &["search", "--value", "x"]] {
+        let o = audit(cmd, std::slice::from_ref(&other));
+        assert_eq!(code(&o), 2, "{cmd:?}");
+        assert!(
+            text(&o.stderr).contains("not an audit log"),
+            "{}",
+            text(&o.stderr)
+        );
+    }
     assert_eq!(code(&audit(&["verify"], &[])), 2);
     assert_eq!(code(&audit(&["verify"], &[r.dir.join("missing.jsonl")])), 2);
 }

@@ -79,11 +79,61 @@ struct SearchArgs {
 
 /// Runs `audit`.
 pub fn run(args: AuditArgs) -> ExitCode {
+    let files = match &args.command {
+        AuditCommand::Verify(a) => &a.files,
+        AuditCommand::Replay(a) => &a.files,
+        AuditCommand::Search(a) => &a.files,
+    };
+    if let Err(code) = audit_logs_only(files) {
+        return code;
+    }
     match args.command {
         AuditCommand::Verify(a) => verify(a),
         AuditCommand::Replay(a) => replay(a),
         AuditCommand::Search(a) => search(a),
     }
+}
+
+/// Refuses (exit 2) a file that is not an audit log at all: one with lines but none of them
+/// an audit record (an object with `seq`, `prev_hash` and `hash`). A log with a bad or torn
+/// record is still a log: `verify` reports it (exit 1). Empty files are logs with no records.
+fn audit_logs_only(files: &[PathBuf]) -> Result<(), ExitCode> {
+    let is_record = |line: &[u8]| {
+        serde_json::from_slice::<serde_json::Value>(line).is_ok_and(|v| {
+            v.get("seq").is_some_and(serde_json::Value::is_u64)
+                && v.get("prev_hash").is_some_and(serde_json::Value::is_string)
+                && v.get("hash").is_some_and(serde_json::Value::is_string)
+        })
+    };
+    for f in files {
+        let file = match std::fs::File::open(f) {
+            Ok(file) => file,
+            Err(e) => return Err(fail(format!("{}: {e}", f.display()))),
+        };
+        let mut lines = 0u64;
+        let mut found = false;
+        for line in std::io::BufReader::new(file).split(b'\n') {
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => return Err(fail(format!("{}: {e}", f.display()))),
+            };
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            lines += 1;
+            if is_record(&line) {
+                found = true;
+                break;
+            }
+        }
+        if lines > 0 && !found {
+            return Err(fail(format!(
+                "{}: not an audit log (none of its {lines} line(s) is an audit record)",
+                f.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {
