@@ -108,6 +108,22 @@ impl Gateway {
     }
 }
 
+/// A plain HTTP/1.1 GET to the gateway at `addr` (host:port); the response's body.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
 fn cli(args: &[&str], key: Option<&str>) -> Output {
     let mut cmd = Command::new(exe());
     cmd.args(args).env_remove("MCP_PII_AUDIT_KEY");
@@ -258,6 +274,12 @@ fn policy_and_audit_end_to_end_through_serve() {
         .build()
         .unwrap();
     let seen = rt.block_on(drive(&gw, &mail_outbox));
+    // The denial is its own outcome in the metrics, not an "ok" (its HTTP status is 200).
+    let metrics = http_get(&gw.addr, "/metrics");
+    assert!(
+        metrics.contains(r#"mcp_gateway_requests_total{server="mail",outcome="policy_denied"} 1"#),
+        "{metrics}"
+    );
     let log = gw.stop();
     assert!(log.contains("flow policy: [policy]"), "{log}");
     assert!(log.contains("audit log: "), "{log}");

@@ -276,7 +276,9 @@ async fn exchange<E>(
                 record("outcome", "rejected");
                 if let Some(reply) = error_reply(msg, &e) {
                     tracing::info!(error = error_kind(&e), "request rejected; nothing was forwarded");
-                    return Ok(json_response(StatusCode::OK, &reply));
+                    let mut res = json_response(StatusCode::OK, &reply);
+                    res.extensions_mut().insert(Refused::of(&e));
+                    return Ok(res);
                 }
                 match responses_as_errors(msg, &e) {
                     // The client's answers to server-initiated requests: the server gets errors
@@ -401,6 +403,7 @@ async fn buffered_response(
             }
             ToModel::Replaced => {
                 record("outcome", "withheld");
+                parts.extensions.insert(Refused::Withheld);
                 Bytes::from(parsed.to_vec())
             }
             ToModel::Dropped => return withhold(ctx, "the server's message could not be tokenized"),
@@ -463,12 +466,41 @@ fn withhold(ctx: &ExchangeCtx, why: &str) -> Response<Body> {
         -32002,
         &format!("upstream error: {why}; the gateway withheld the response"),
     );
-    match unanswered_errors(ctx, &[], &err) {
+    let mut res = match unanswered_errors(ctx, &[], &err) {
         Some(msg) => json_response(StatusCode::OK, &msg),
         None => json_response(
             StatusCode::BAD_GATEWAY,
             &super::core::error_response(Value::Null, err),
         ),
+    };
+    res.extensions_mut().insert(Refused::Withheld);
+    res
+}
+
+/// Why the layer answered in the server's place, when the HTTP status does not say it
+/// (JSON-RPC errors travel in 200s). Put in the response's extensions, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refused {
+    /// A flow policy denied the request; nothing was forwarded.
+    PolicyDenied,
+    /// The request held a placeholder never issued in its scope; nothing was forwarded.
+    UnknownPlaceholder,
+    /// The request was refused for another reason (too deep, bad input); nothing forwarded.
+    Rejected,
+    /// The server's answer could not be released and was replaced by errors.
+    Withheld,
+}
+
+impl Refused {
+    fn of(e: &crate::Error) -> Refused {
+        if e.is_policy_denied() {
+            Refused::PolicyDenied
+        } else if e.is_unknown_placeholder() {
+            Refused::UnknownPlaceholder
+        } else {
+            Refused::Rejected
+        }
     }
 }
 

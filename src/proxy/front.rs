@@ -290,7 +290,7 @@ impl Front {
         let status = resp.status();
         match &server {
             Some(s) => {
-                self.state.metrics.request(s, Outcome::of(status));
+                self.state.metrics.request(s, Outcome::of_response(&resp));
                 tracing::debug!(%peer, %method, server = %s, status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "mcp request");
             }
             None => tracing::debug!(%peer, %method, %path, status = status.as_u16(), "request"),

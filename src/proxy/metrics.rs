@@ -29,15 +29,38 @@ pub enum Outcome {
     UpstreamError,
     /// Other 5xx: the gateway failed.
     GatewayError,
+    /// Refused by the flow policy (a JSON-RPC error; nothing forwarded).
+    PolicyDenied,
+    /// Refused for an unknown placeholder (a JSON-RPC error; nothing forwarded).
+    UnknownPlaceholder,
+    /// Refused for another reason by the PII layer (a JSON-RPC error; nothing forwarded).
+    Rejected,
+    /// The server's answer was withheld and replaced by errors.
+    Withheld,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 4] = [
+    const ALL: [Outcome; 8] = [
         Outcome::Ok,
         Outcome::ClientError,
         Outcome::UpstreamError,
         Outcome::GatewayError,
+        Outcome::PolicyDenied,
+        Outcome::UnknownPlaceholder,
+        Outcome::Rejected,
+        Outcome::Withheld,
     ];
+    /// The outcome of a response: what the PII layer says it refused, else its status.
+    pub fn of_response<B>(res: &http::Response<B>) -> Outcome {
+        use crate::layer::rewrite::Refused;
+        match res.extensions().get::<Refused>() {
+            Some(Refused::PolicyDenied) => Outcome::PolicyDenied,
+            Some(Refused::UnknownPlaceholder) => Outcome::UnknownPlaceholder,
+            Some(Refused::Rejected) => Outcome::Rejected,
+            Some(Refused::Withheld) => Outcome::Withheld,
+            None => Outcome::of(res.status()),
+        }
+    }
     /// The outcome of an HTTP status.
     pub fn of(status: http::StatusCode) -> Outcome {
         match status.as_u16() {
@@ -53,6 +76,10 @@ impl Outcome {
             Outcome::ClientError => "client_error",
             Outcome::UpstreamError => "upstream_error",
             Outcome::GatewayError => "gateway_error",
+            Outcome::PolicyDenied => "policy_denied",
+            Outcome::UnknownPlaceholder => "unknown_placeholder",
+            Outcome::Rejected => "rejected",
+            Outcome::Withheld => "withheld",
         }
     }
 }
@@ -63,7 +90,7 @@ const BUCKETS: [f64; 14] = [
 
 struct Server {
     name: String,
-    requests: [AtomicU64; 4],
+    requests: [AtomicU64; 8],
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_micros: AtomicU64,
