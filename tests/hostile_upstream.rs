@@ -596,3 +596,29 @@ fn phone_numbers_sent_as_json_numbers_are_placeholders_and_come_back_as_numbers(
     let seen = String::from_utf8(up.last_seen()).unwrap();
     assert!(seen.contains(r#""arguments":{"to":4915123456789}"#), "{seen}");
 }
+
+/// Found by the `response_rewrite` fuzz target (fuzz/regressions/response_rewrite/
+/// f3-batch-drop-numbers): a batch losing a withheld element kept its other numbers right.
+#[test]
+fn a_batch_losing_a_withheld_element_keeps_its_other_numbers() {
+    let up = Upstream::start();
+    let gw = Gateway::start(&up, "");
+    up.on(
+        "batch",
+        reply(
+            "application/json",
+            r#"[{"jsonrpc":"2.0","method":"ana.lima@example.org","params":{"n":NaN}},{"jsonrpc":"2.0","id":{ID},"result":{"total":0,"big":12345678901234567890123}}]"#,
+        ),
+    );
+    let (_, _, body) = gw.post(&call("batch", 7), &[]);
+    let decoded = python_decodes(&body, false);
+    assert_no_pii(&decoded);
+    let v: Value = serde_json::from_str(&decoded).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1, "{decoded}");
+    assert_eq!(v[0]["result"]["total"], 0, "{decoded}");
+    assert_eq!(
+        v[0]["result"]["big"].as_f64(),
+        Some(1.2345678901234568e22),
+        "{decoded}"
+    );
+}

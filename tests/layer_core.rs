@@ -157,3 +157,29 @@ async fn the_http_paths_fail_closed_too() {
     assert_eq!(data["id"], 9);
     assert!(data["error"].is_object());
 }
+
+/// Found by the `response_rewrite` fuzz target (fuzz/regressions/response_rewrite/f1-*):
+/// protocol members of any JSON type, and messages nested in a batch's elements.
+#[test]
+fn protocol_members_of_any_shape_never_carry_pii() {
+    let core = PiiCore::builtin();
+    for msg in [
+        json!({"jsonrpc": "ana.lima@example.org", "id": 1, "result": {}}),
+        json!({"jsonrpc": "2.0", "id": {"a": "ana.lima@example.org"}, "result": {}}),
+        json!({"jsonrpc": "2.0", "method": ["ana.lima@example.org"]}),
+        json!({"jsonrpc": "2.0", "method": "notifications/progress",
+               "params": {"progressToken": {"ana.lima@example.org": 1}, "progress": 1}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+               "params": {"requestId": ["+1 202-555-0142"]}}),
+        json!([[{"method": "ana.lima@example.org"}]]),
+        json!([[{"id": "ana.lima@example.org", "result": {}}]]),
+    ] {
+        let mut m = msg.clone();
+        let outcome = core.to_model(&mut m, &ctx());
+        let out = text(&m);
+        assert!(
+            !out.contains("ana.lima") && !out.contains("555-0142"),
+            "{msg} released as {out} ({outcome:?})"
+        );
+    }
+}

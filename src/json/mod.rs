@@ -16,9 +16,10 @@
 //! | nesting deeper than [`MAX_DEPTH`] | varies | refused: [`JsonErrorKind::TooDeep`] |
 //! | invalid UTF-8, control characters in strings, bad escapes, trailing data | refused | refused |
 //!
-//! The parser never recurses; [`Parsed::to_vec`] writes the (possibly rewritten) value back:
-//! every string or number the gateway left as it was is copied from the source token, so
-//! escapes and number texts survive, and everything it changed is freshly encoded.
+//! The parser never recurses; [`Parsed::to_vec`] writes the value back after strings and
+//! numbers were rewritten in place: every string or number the gateway left as it was is
+//! copied from the source token, so escapes and number texts survive, and everything it
+//! changed is freshly encoded.
 //!
 //! ```
 //! use mcp_pii_gateway::json;
@@ -103,6 +104,12 @@ impl<'a> Parsed<'a> {
 
     /// The compact JSON text of [`value`](Self::value), reusing the source's token for every
     /// string and number that is still what it was.
+    ///
+    /// Tokens are matched by position: call it while the value has the shape it was parsed
+    /// with (strings, member names and numbers rewritten in place, a number turned into a
+    /// string, are fine). After elements or members were added, removed or replaced, write the
+    /// value with `Parsed::from(value)` instead: a stand-in number (`NaN` reads as 0) could
+    /// otherwise lend its token to another number.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.src.len() + self.src.len() / 8 + 16);
         write::write_parsed(&self.value, &self.src, &self.leaves, &mut out);

@@ -12,8 +12,9 @@ use super::parse::{decode_str_token, number_value, Leaf, DEAD, ESCAPED, NUM};
 
 /// Writes `v` like [`write_value`], taking each string and number from the next live leaf of
 /// `src` when that token decodes to exactly the same string or number. A leaf that does not
-/// match (the gateway rewrote that string) is consumed and the new text is encoded instead;
-/// correctness never depends on the leaves lining up, only the reuse of source text does.
+/// match (the gateway rewrote that string) is consumed and the new text is encoded instead.
+/// Strings are compared exactly; numbers by their `serde_json` value, which is exact only
+/// while the leaves line up with `v` (see `Parsed::to_vec`).
 pub(super) fn write_parsed(v: &Value, src: &[u8], leaves: &[Leaf], out: &mut Vec<u8>) {
     let mut cur = Leaves { src, leaves, next: 0 };
     write_with(v, &mut cur, out);

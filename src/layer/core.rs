@@ -451,10 +451,16 @@ impl PiiCore {
         // in an unspecified state.
         let response_id = response_id(msg);
         let answers = response_id.as_ref().and_then(|id| ctx.request_for(id));
-        let tokenized = self
-            .rewriter
-            .tokenize_message(msg, &ctx.scope, &ctx.server)
-            .and_then(|report| self.hooks.tokenized(ctx, answers, &report).map(|_| report));
+        // Only an object is a message: anything else in a message's place (an array inside a
+        // batch, a bare string) is no JSON-RPC, but a client still decodes it: every string
+        // in it is scanned, protocol names or not.
+        let tokenized = if msg.is_object() {
+            self.rewriter.tokenize_message(msg, &ctx.scope, &ctx.server)
+        } else {
+            self.rewriter.tokenize_value(msg, &ctx.scope, &ctx.server)
+        };
+        let tokenized =
+            tokenized.and_then(|report| self.hooks.tokenized(ctx, answers, &report).map(|_| report));
         match tokenized {
             Ok(report) => {
                 if report.placeholders.is_empty() {
@@ -487,16 +493,34 @@ impl PiiCore {
         }
     }
 
-    /// The name of the first member the rewriter leaves untouched (`id`, `method`,
-    /// `progressToken`, `requestId`) whose string holds something the detector finds.
-    /// A response's id that is one of the exchange's own requests is the client's text.
+    /// The name of the first member the rewriter leaves untouched (`jsonrpc`, `id`, `method`,
+    /// `progressToken`, `requestId`) that holds something the detector finds, in any string
+    /// or member name of whatever JSON it is. A response's id that is one of the exchange's
+    /// own requests is the client's text.
     fn protocol_member_with_pii(&self, msg: &Value, ctx: &ExchangeCtx) -> Option<&'static str> {
         let obj = msg.as_object()?;
         let detector = self.rewriter.detector();
+        let found = |s: &str| detector.might_contain(s) && !detector.find(s).is_empty();
         let pii = |v: Option<&Value>| {
-            v.and_then(Value::as_str)
-                .is_some_and(|s| detector.might_contain(s) && !detector.find(s).is_empty())
+            let mut stack: Vec<&Value> = v.into_iter().collect();
+            while let Some(v) = stack.pop() {
+                match v {
+                    Value::String(s) if found(s) => return true,
+                    Value::Array(a) => stack.extend(a),
+                    Value::Object(m) => {
+                        if m.keys().any(|k| found(k)) {
+                            return true;
+                        }
+                        stack.extend(m.values());
+                    }
+                    _ => {}
+                }
+            }
+            false
         };
+        if pii(obj.get("jsonrpc")) {
+            return Some("jsonrpc");
+        }
         if pii(obj.get("id")) && response_id(msg).is_none_or(|id| ctx.request_for(&id).is_none()) {
             return Some("id");
         }

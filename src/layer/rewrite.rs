@@ -404,7 +404,9 @@ async fn buffered_response(
             ToModel::Replaced => {
                 record("outcome", "withheld");
                 parts.extensions.insert(Refused::Withheld);
-                Bytes::from(parsed.to_vec())
+                // The message changed shape (errors in place of answers, batch elements
+                // removed): its source tokens no longer line up with it.
+                Bytes::from(json::to_vec_sized(&parsed.value, bytes.len()))
             }
             ToModel::Dropped => return withhold(ctx, "the server's message could not be tokenized"),
         }

@@ -348,7 +348,8 @@ impl SseRewriter {
             }
             ToModel::Replaced => {
                 self.stats.withheld += 1;
-                Some(Some(into_string(parsed.to_vec())))
+                // Changed shape: the source tokens no longer line up (see `Parsed::to_vec`).
+                Some(Some(serialize(&parsed.value)))
             }
             ToModel::Dropped => {
                 self.stats.withheld += 1;
