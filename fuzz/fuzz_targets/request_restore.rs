@@ -151,6 +151,7 @@ fn run(data: &[u8]) -> Result<()> {
     let mut g = Gen::new(&mut u);
     g.message_or_batch()?;
     let server_msg = std::mem::take(&mut g.out);
+    mcp_pii_gateway_fuzz::debug("server message", server_msg.as_bytes());
     if let Ok(mut parsed) = json::parse(server_msg.as_bytes()) {
         let original = parsed.value.clone();
         let outcome = core.to_model(&mut parsed.value, &ctx);
@@ -174,6 +175,7 @@ fn run(data: &[u8]) -> Result<()> {
     let mut g = Gen::new(&mut u);
     g.message_or_batch()?;
     let client_msg = std::mem::take(&mut g.out);
+    mcp_pii_gateway_fuzz::debug("client message", client_msg.as_bytes());
     let Ok(mut parsed) = json::parse(client_msg.as_bytes()) else {
         return Ok(());
     };

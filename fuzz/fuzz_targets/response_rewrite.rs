@@ -37,7 +37,9 @@ fn json_body(data: &[u8]) -> Option<Vec<u8>> {
         return Some(data.to_vec());
     }
     let mut parsed = json::parse(data).ok()?;
-    match PiiCore::builtin().to_model(&mut parsed.value, &ctx()) {
+    let outcome = PiiCore::builtin().to_model(&mut parsed.value, &ctx());
+    mcp_pii_gateway_fuzz::debug(&format!("to_model: {outcome:?}, exact: {}", parsed.is_exact()), b"");
+    match outcome {
         ToModel::Unchanged if parsed.is_exact() => Some(data.to_vec()),
         ToModel::Dropped => None,
         _ => Some(parsed.to_vec()),
@@ -55,12 +57,15 @@ fn sse(parts: &[&[u8]], max_event: usize) -> Vec<u8> {
 }
 
 fn check_json(data: &[u8]) {
+    mcp_pii_gateway_fuzz::debug("JSON body", data);
     if let Some(out) = json_body(data) {
+        mcp_pii_gateway_fuzz::debug("released", &out);
         assert_released_json(&out, "JSON body");
     }
 }
 
 fn check_sse(u: &mut Unstructured<'_>, data: &[u8]) -> Result<()> {
+    mcp_pii_gateway_fuzz::debug("SSE stream", data);
     let max_event = if u.ratio(1, 8)? {
         u.int_in_range(8..=512)?
     } else {
@@ -91,6 +96,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// The whole `PiiLayer` over an upstream that answers `parts` with `ctype`.
 fn check_layer(u: &mut Unstructured<'_>, data: &[u8]) -> Result<()> {
+    mcp_pii_gateway_fuzz::debug("upstream body", data);
     let ctype = *u.choose(&[
         Some("application/json"),
         Some("text/event-stream"),

@@ -26,6 +26,15 @@ pub fn strict() -> bool {
     *S.get_or_init(|| std::env::var_os("PII_FUZZ_STRICT").is_some_and(|v| v == "1"))
 }
 
+/// Prints a generated input when `PII_FUZZ_DEBUG=1` is set (to turn a crash into a readable
+/// reproducer).
+pub fn debug(what: &str, text: &[u8]) {
+    static D: OnceLock<bool> = OnceLock::new();
+    if *D.get_or_init(|| std::env::var_os("PII_FUZZ_DEBUG").is_some_and(|v| v == "1")) {
+        eprintln!("{what}: {:?}", String::from_utf8_lossy(text));
+    }
+}
+
 /// Byte ranges of placeholder-shaped text (`[EMAIL_1]`, `[PHONE_12]`) in `s`.
 pub fn placeholder_ranges(s: &str) -> Vec<(usize, usize)> {
     let b = s.as_bytes();
@@ -114,6 +123,11 @@ pub fn assert_no_leak(v: &Value, what: &str) {
                 }
             }
             Value::Array(a) => {
+                // Finding F1 too: an array inside a batch is walked as a batch of its own, and
+                // its messages' protocol members are neither rewritten nor checked.
+                if !strict() && at == At::Top {
+                    continue;
+                }
                 let child = if at == At::Batch { At::Top } else { At::Inner };
                 for (i, e) in a.iter().enumerate() {
                     stack.push((e, child, format!("{path}/{i}")));
@@ -200,11 +214,6 @@ pub fn assert_released_sse(bytes: &[u8], what: &str) {
                 }
                 None => data = Some(value.to_owned()),
             }
-            continue;
-        }
-        // Finding F2 (fuzz/regressions/README.md): a `retry` line of digits only is relayed
-        // without being looked at.
-        if !strict() && field == "retry" && !value.is_empty() && value.bytes().all(|c| c.is_ascii_digit()) {
             continue;
         }
         if let Some(m) = pii_outside_placeholders(line) {
