@@ -38,7 +38,10 @@ fn json_body(data: &[u8]) -> Option<Vec<u8>> {
     }
     let mut parsed = json::parse(data).ok()?;
     let outcome = PiiCore::builtin().to_model(&mut parsed.value, &ctx());
-    mcp_pii_gateway_fuzz::debug(&format!("to_model: {outcome:?}, exact: {}", parsed.is_exact()), b"");
+    mcp_pii_gateway_fuzz::debug(
+        &format!("to_model: {outcome:?}, exact: {}", parsed.is_exact()),
+        b"",
+    );
     match outcome {
         ToModel::Unchanged if parsed.is_exact() => Some(data.to_vec()),
         ToModel::Dropped => None,
