@@ -94,10 +94,16 @@ impl Oracle<'_> {
                 }
             }
             Value::Array(a) => {
-                let child = if ctx == Ctx::Batch { Ctx::Top } else { Ctx::Content };
+                // `to_server` takes a batch element by element, each as a message of its own
+                // (`Ctx::message`): an array inside a batch is a batch again.
+                let child = |e: &Value| match ctx {
+                    Ctx::Batch if e.is_array() => Ctx::Batch,
+                    Ctx::Batch => Ctx::Top,
+                    _ => Ctx::Content,
+                };
                 Value::Array(
                     a.iter()
-                        .map(|e| self.value(e, child))
+                        .map(|e| self.value(e, child(e)))
                         .collect::<std::result::Result<_, _>>()?,
                 )
             }
