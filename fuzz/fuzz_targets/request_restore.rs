@@ -20,9 +20,15 @@ const TAG: char = '\u{0}';
 
 #[derive(Clone, Copy, PartialEq)]
 enum Ctx {
+    /// The message as sent, when it is an array: `to_server` takes each element as a message of
+    /// its own (`Ctx::message`), so an array element is a batch again.
+    OuterBatch,
     Batch,
     Top,
-    Params { progress: bool, cancelled: bool },
+    Params {
+        progress: bool,
+        cancelled: bool,
+    },
     Meta,
     Content,
 }
@@ -94,11 +100,9 @@ impl Oracle<'_> {
                 }
             }
             Value::Array(a) => {
-                // `to_server` takes a batch element by element, each as a message of its own
-                // (`Ctx::message`): an array inside a batch is a batch again.
                 let child = |e: &Value| match ctx {
-                    Ctx::Batch if e.is_array() => Ctx::Batch,
-                    Ctx::Batch => Ctx::Top,
+                    Ctx::OuterBatch if e.is_array() => Ctx::Batch,
+                    Ctx::OuterBatch | Ctx::Batch => Ctx::Top,
                     _ => Ctx::Content,
                 };
                 Value::Array(
@@ -120,8 +124,8 @@ impl Oracle<'_> {
                         None
                     } else {
                         match (ctx, k.as_str()) {
-                            (Ctx::Top | Ctx::Batch, "jsonrpc" | "id" | "method") => None,
-                            (Ctx::Top | Ctx::Batch, "params") => Some(Ctx::Params {
+                            (Ctx::Top | Ctx::Batch | Ctx::OuterBatch, "jsonrpc" | "id" | "method") => None,
+                            (Ctx::Top | Ctx::Batch | Ctx::OuterBatch, "params") => Some(Ctx::Params {
                                 progress: method == "notifications/progress",
                                 cancelled: method == "notifications/cancelled",
                             }),
