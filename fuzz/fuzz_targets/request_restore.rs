@@ -190,7 +190,7 @@ fn run(data: &[u8]) -> Result<()> {
         return Ok(());
     };
     let top = if parsed.value.is_array() {
-        Ctx::Batch
+        Ctx::OuterBatch
     } else {
         Ctx::Top
     };
