@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target for a bounded time: bash scripts/fuzz.sh [SECONDS_PER_TARGET]
 # (default 30). Needs the nightly toolchain; installs cargo-fuzz if it is missing. Each target
-# starts from its committed seeds (fuzz/corpus/<target>) plus what earlier runs on this machine
+# starts from its committed seeds (fuzz/corpus/<target>), the inputs of past findings
+# (fuzz/regressions/<target>, which must keep passing) and what earlier runs on this machine
 # found (fuzz/generated/<target>, git-ignored); a crash fails the script and leaves the input in
 # fuzz/artifacts/<target>/. Set FUZZ_TARGETS="a b" to run only some targets, and FUZZ_JOBS=N to
 # run N fuzzing processes per target.
@@ -36,7 +37,9 @@ status=0
 for t in $targets; do
     mkdir -p "generated/$t"
     echo "== fuzzing $t for ${secs} s"
-    if ! cargo +nightly fuzz run "${flags[@]}" "$t" "generated/$t" "corpus/$t" -- \
+    seeds=("corpus/$t")
+    if [ -d "regressions/$t" ]; then seeds+=("regressions/$t"); fi
+    if ! cargo +nightly fuzz run "${flags[@]}" "$t" "generated/$t" "${seeds[@]}" -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 "${parallel[@]}" \
         -print_final_stats=1 2>"generated/$t.log"; then
         echo "!! $t found a crash:"

@@ -19,13 +19,6 @@ pub fn detector() -> &'static Detector {
     D.get_or_init(Detector::builtin)
 }
 
-/// Known findings the oracles skip unless `PII_FUZZ_STRICT=1` is set, so that fuzzing can go on
-/// past them. Each one is described in `fuzz/regressions/README.md`.
-pub fn strict() -> bool {
-    static S: OnceLock<bool> = OnceLock::new();
-    *S.get_or_init(|| std::env::var_os("PII_FUZZ_STRICT").is_some_and(|v| v == "1"))
-}
-
 /// Prints a generated input when `PII_FUZZ_DEBUG=1` is set (to turn a crash into a readable
 /// reproducer).
 pub fn debug(what: &str, text: &[u8]) {
@@ -123,11 +116,6 @@ pub fn assert_no_leak(v: &Value, what: &str) {
                 }
             }
             Value::Array(a) => {
-                // Finding F1 too: an array inside a batch is walked as a batch of its own, and
-                // its messages' protocol members are neither rewritten nor checked.
-                if !strict() && at == At::Top {
-                    continue;
-                }
                 let child = if at == At::Batch { At::Top } else { At::Inner };
                 for (i, e) in a.iter().enumerate() {
                     stack.push((e, child, format!("{path}/{i}")));
@@ -143,20 +131,6 @@ pub fn assert_no_leak(v: &Value, what: &str) {
                         panic!("LEAK in {what} at {path:?}: {found:?} released in member name {k:?}");
                     }
                     if (skip_blob && k == "blob") || (skip_data && k == "data") {
-                        continue;
-                    }
-                    // Finding F1 (fuzz/regressions/README.md): a top-level `jsonrpc`, or an
-                    // `id`/`method` that is not a string, is relayed without being looked at.
-                    if !strict()
-                        && at == At::Top
-                        && (k == "jsonrpc" || (matches!(k.as_str(), "id" | "method") && !e.is_string()))
-                    {
-                        continue;
-                    }
-                    // F1 as well: `progressToken` (in `params._meta`, or `params` of a progress
-                    // notification) and `requestId` (cancellations) are skipped by the rewriter
-                    // and only checked when they are strings.
-                    if !strict() && matches!(k.as_str(), "progressToken" | "requestId") && !e.is_string() {
                         continue;
                     }
                     stack.push((e, At::Inner, format!("{path}/{k}")));

@@ -607,10 +607,14 @@ impl Rewriter {
             return;
         }
         let kinds = self.detector.kinds();
-        walk::walk_mut_infallible(v, ctx, &mut |s| restore_text(s, kinds, plan));
-        if plan.values.iter().any(|v| v.expose().starts_with(NUMBER_TAG)) {
-            untag_numbers(v);
-        }
+        let numbers = plan.values.iter().any(|v| v.expose().starts_with(NUMBER_TAG));
+        walk::walk_mut_whole(v, ctx, &mut |s| restore_text(s, kinds, plan), &mut |s| {
+            if numbers {
+                restore_number(s, kinds, plan)
+            } else {
+                None
+            }
+        });
     }
 
     /// The RFC 6901 pointer for `path` (plus `key`), with detected PII in keys shown as `<KIND>`.
@@ -682,44 +686,27 @@ fn display_pointer(p: &str) -> String {
 /// No detected text starts with it.
 const NUMBER_TAG: char = '\u{0}';
 
-/// After a restore: a string that is exactly a tagged number (a placeholder standing alone for
-/// an integer) becomes that integer again; a member name that is one loses the tag.
-fn untag_numbers(root: &mut Value) {
-    let number = |s: &str| {
-        s.strip_prefix(NUMBER_TAG)
-            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|d| d.parse::<u64>().ok())
-    };
-    let mut stack = vec![root];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::String(s) => {
-                if let Some(n) = number(s) {
-                    *v = Value::from(n);
-                }
-            }
-            Value::Array(a) => stack.extend(a.iter_mut()),
-            Value::Object(m) => {
-                if m.keys().any(|k| k.starts_with(NUMBER_TAG)) {
-                    let old = std::mem::take(m);
-                    for (k, e) in old {
-                        let k = match k.strip_prefix(NUMBER_TAG) {
-                            Some(rest) if number(&k).is_some() => rest.to_owned(),
-                            _ => k,
-                        };
-                        m.insert(k, e);
-                    }
-                }
-                stack.extend(m.values_mut());
-            }
-            _ => {}
-        }
+/// The integer a string value stands for when it is exactly one placeholder minted from an
+/// integer (see [`TokenizePass::number`]); `None` otherwise.
+fn restore_number(s: &str, kinds: &[Kind], plan: &RestorePlan) -> Option<Value> {
+    if !s.starts_with('[') || !s.ends_with(']') {
+        return None;
     }
+    let f = scan::placeholders(s, kinds).next()?;
+    if f.start != 0 || f.end != s.len() {
+        return None;
+    }
+    let ph = Placeholder {
+        kind: kinds[f.kind].clone(),
+        n: f.n,
+    };
+    let digits = plan.value_of(&ph)?.expose().strip_prefix(NUMBER_TAG)?;
+    digits.parse::<u64>().ok().map(Value::from)
 }
 
 /// `s` with every placeholder the plan holds replaced by its value; `None` when none is. A
-/// tagged integer keeps its tag only when its placeholder is the whole string (it becomes a
-/// number again, see [`untag_numbers`]); inside text it is its digits.
+/// placeholder minted from an integer is its digits here (in text and member names); standing
+/// alone as a string value it becomes the integer again ([`restore_number`]).
 fn restore_text(s: &str, kinds: &[Kind], plan: &RestorePlan) -> Option<String> {
     memchr::memchr(b'[', s.as_bytes())?;
     let mut out: Option<String> = None;
@@ -734,13 +721,7 @@ fn restore_text(s: &str, kinds: &[Kind], plan: &RestorePlan) -> Option<String> {
         };
         let o = out.get_or_insert_with(|| String::with_capacity(s.len() + 32));
         o.push_str(&s[last..f.start]);
-        let value = value.expose();
-        let whole = f.start == 0 && f.end == s.len();
-        o.push_str(if whole {
-            value
-        } else {
-            value.trim_start_matches(NUMBER_TAG)
-        });
+        o.push_str(value.expose().trim_start_matches(NUMBER_TAG));
         last = f.end;
     }
     let mut o = out?;

@@ -493,3 +493,26 @@ fn phone_numbers_sent_as_json_integers_round_trip_as_integers() {
     assert_eq!(args["text"], "we will call 2025550143");
     assert_eq!(args["3055550100"], true);
 }
+
+/// Found by the `request_restore` fuzz target (fuzz/regressions/request_restore/f4-*): only the
+/// placeholder of an integer turns back into one; other strings stay strings whatever they hold.
+#[test]
+fn only_an_integers_placeholder_turns_back_into_an_integer() {
+    let rw = rw();
+    let mut v = json!({"result": {"structuredContent": {"phone": 2025550143u64}}});
+    rw.tokenize_message(&mut v, &scope(), "srv").unwrap();
+    assert_eq!(v["result"]["structuredContent"]["phone"], "[PHONE_1]");
+    let mut req = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"arguments": {
+        "to": "[PHONE_1]", "nul": "\u{0}0143", "nul_same": "\u{0}2025550143", "[PHONE_1]": 1}}});
+    let plan = rw.plan_restore_message(&req, &scope()).unwrap();
+    rw.apply_restore_message(&mut req, &plan);
+    let args = &req["params"]["arguments"];
+    assert_eq!(args["to"], 2025550143u64);
+    assert_eq!(args["nul"], "\u{0}0143");
+    assert_eq!(args["nul_same"], "\u{0}2025550143");
+    assert_eq!(args["2025550143"], 1);
+    // A restored member name that collides with a literal one is refused, not merged.
+    let req = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"arguments": {"[PHONE_1]": 1, "2025550143": 2}}});
+    assert!(rw.plan_restore_message(&req, &scope()).is_err());
+}

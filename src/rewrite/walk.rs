@@ -146,6 +146,49 @@ pub(crate) struct Numbers<'a, E> {
     pub(crate) f: &'a mut dyn FnMut(u64) -> Result<Option<String>, E>,
 }
 
+/// Walks `root` in place like [`walk_mut`] (no numbers), but first offers each string value
+/// (not member names) to `whole`, which may replace the value entirely (a placeholder standing
+/// alone for an integer becomes that integer again).
+pub(crate) fn walk_mut_whole(
+    root: &mut Value,
+    ctx: Ctx,
+    f: &mut dyn FnMut(&str) -> Option<String>,
+    whole: &mut dyn FnMut(&str) -> Option<Value>,
+) {
+    let mut stack: Vec<(&mut Value, Ctx)> = vec![(root, ctx)];
+    while let Some((v, ctx)) = stack.pop() {
+        if let Value::String(s) = v {
+            if let Some(new) = whole(s) {
+                *v = new;
+            } else if let Some(new) = f(s) {
+                *s = new;
+            }
+            continue;
+        }
+        match v {
+            Value::Array(a) => {
+                let child = ctx.array_child();
+                stack.extend(a.iter_mut().rev().map(|e| (e, child)));
+            }
+            Value::Object(m) => {
+                let rules = ObjRules::new(ctx, m);
+                let r: Result<(), Infallible> = rewrite_keys(m, &mut |k| Ok(f(k)));
+                if let Err(never) = r {
+                    match never {}
+                }
+                for (k, e) in m.iter_mut().rev() {
+                    if let Some(c) = rules.child(k) {
+                        if !is_scalar_skip(e) {
+                            stack.push((e, c));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Walks `root` in place, replacing each visited string and key `s` by `f(s)` when that returns
 /// `Some` (and, with `numbers`, the integers it calls PII by a string), in document order. Maps
 /// are rebuilt (in order) only when a key changes. Stops at the first error.
@@ -224,15 +267,6 @@ fn rewrite_keys<E>(
         m.insert(k, v);
     }
     Ok(())
-}
-
-/// [`walk_mut`] with a function that cannot fail.
-pub(crate) fn walk_mut_infallible(root: &mut Value, ctx: Ctx, f: &mut dyn FnMut(&str) -> Option<String>) {
-    let r: Result<(), Infallible> = walk_mut(root, ctx, &mut |s| Ok(f(s)), None);
-    match r {
-        Ok(()) => {}
-        Err(never) => match never {},
-    }
 }
 
 /// One step of a JSON pointer.
@@ -401,9 +435,12 @@ mod tests {
     #[test]
     fn rewrites_keys_keeping_order() {
         let mut v = json!({"k1": 1, "xk2": 2, "k3": 3});
-        walk_mut_infallible(&mut v, Ctx::Plain, &mut |s| {
-            s.strip_prefix('x').map(str::to_owned)
-        });
+        walk_mut_whole(
+            &mut v,
+            Ctx::Plain,
+            &mut |s| s.strip_prefix('x').map(str::to_owned),
+            &mut |_| None,
+        );
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["k1", "k2", "k3"]);
     }
