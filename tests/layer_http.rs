@@ -820,3 +820,46 @@ async fn hooks_can_deny_flows_between_servers() {
     assert!(v["error"]["message"].as_str().unwrap().contains("tool send"));
     no_raw(&body);
 }
+
+/// SSE event ids reach the client tokenized; a resuming client's `Last-Event-ID` is restored
+/// (or dropped when it cannot be).
+#[tokio::test]
+async fn sse_event_ids_are_tokenized_and_restored_on_resume() {
+    let headers: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let h2 = headers.clone();
+    let svc = ServiceBuilder::new()
+        .layer(PiiLayer::new("crm"))
+        .service_fn(move |req: Request<Body>| {
+            let h2 = h2.clone();
+            async move {
+                h2.lock().unwrap().push(
+                    req.headers()
+                        .get("last-event-id")
+                        .map(|v| v.to_str().unwrap().to_owned()),
+                );
+                let body = format!("id: {EMAIL}/7\ndata: {{\"jsonrpc\":\"2.0\",\"method\":\"ping\"}}\n\n");
+                let mut r = Response::new(full(body));
+                r.headers_mut()
+                    .insert("content-type", "text/event-stream".parse().unwrap());
+                Ok::<_, Infallible>(r)
+            }
+        });
+    let svc = BoxCloneService::new(svc);
+    let get = |last: Option<&str>| {
+        let mut b = Request::builder()
+            .method("GET")
+            .uri("/mcp")
+            .header("accept", "text/event-stream");
+        if let Some(l) = last {
+            b = b.header("last-event-id", l);
+        }
+        b.body(full("")).unwrap()
+    };
+    let res = svc.clone().oneshot(get(None)).await.unwrap();
+    let text = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.starts_with("id: [EMAIL_1]/7\n"), "{text}");
+    svc.clone().oneshot(get(Some("[EMAIL_1]/7"))).await.unwrap();
+    svc.clone().oneshot(get(Some("[EMAIL_9]/7"))).await.unwrap();
+    let seen = headers.lock().unwrap().clone();
+    assert_eq!(seen, [None, Some(format!("{EMAIL}/7")), None]);
+}

@@ -314,6 +314,9 @@ async fn exchange<E>(
     // The answer must come back readable: a compressed body cannot be inspected.
     parts.headers.remove(header::ACCEPT_ENCODING);
 
+    // SSE event ids reach the client tokenized; a resuming client sends one back.
+    restore_last_event_id(&mut parts.headers, &cfg.core, &ctx);
+
     // 3. Forward.
     let res = call_inner(Request::from_parts(parts, full(forwarded))).await?;
 
@@ -477,6 +480,35 @@ fn withhold(ctx: &ExchangeCtx, why: &str) -> Response<Body> {
     };
     res.extensions_mut().insert(Refused::Withheld);
     res
+}
+
+/// Restores the placeholders of a `Last-Event-ID` header (an SSE event id the gateway
+/// tokenized). One it cannot restore (unknown, denied, not a header value once restored) is
+/// dropped: the server then resumes as for a new stream, and nothing is forwarded unresolved.
+fn restore_last_event_id(headers: &mut HeaderMap, core: &PiiCore, ctx: &ExchangeCtx) {
+    const LAST_EVENT_ID: &str = "last-event-id";
+    let Some(v) = headers
+        .get(LAST_EVENT_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.contains('['))
+    else {
+        return;
+    };
+    match core.restore_text(v, ctx) {
+        Ok(None) => {}
+        Ok(Some(restored)) => match HeaderValue::from_str(&restored) {
+            Ok(h) => {
+                headers.insert(LAST_EVENT_ID, h);
+            }
+            Err(_) => {
+                headers.remove(LAST_EVENT_ID);
+            }
+        },
+        Err(e) => {
+            tracing::info!(error = error_kind(&e), "Last-Event-ID not restored; dropped");
+            headers.remove(LAST_EVENT_ID);
+        }
+    }
 }
 
 /// Why the layer answered in the server's place, when the HTTP status does not say it
