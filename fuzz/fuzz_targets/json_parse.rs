@@ -5,7 +5,6 @@
 
 use libfuzzer_sys::fuzz_target;
 use mcp_pii_gateway::json;
-use mcp_pii_gateway_fuzz::strict;
 use mcp_pii_gateway_fuzz::text::{number_tokens, split_top_array, strip_ws};
 use serde_json::Value;
 

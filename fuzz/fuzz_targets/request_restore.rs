@@ -13,7 +13,7 @@ use mcp_pii_gateway::json;
 use mcp_pii_gateway::layer::core::{ExchangeCtx, PiiCore, ToModel};
 use mcp_pii_gateway::vault::{Placeholder, ScopeId};
 use mcp_pii_gateway_fuzz::grammar::Gen;
-use mcp_pii_gateway_fuzz::{placeholder_ranges, strict};
+use mcp_pii_gateway_fuzz::placeholder_ranges;
 use serde_json::{Map, Value};
 
 const TAG: char = '\u{0}';
