@@ -20,10 +20,9 @@ const TAG: char = '\u{0}';
 
 #[derive(Clone, Copy, PartialEq)]
 enum Ctx {
-    /// The message as sent, when it is an array: `to_server` takes each element as a message of
-    /// its own (`Ctx::message`), so an array element is a batch again.
+    /// The message as sent, when it is an array (a batch): each object element is a message;
+    /// any other element is no message and is restored whole (`Plain`).
     OuterBatch,
-    Batch,
     Top,
     Params {
         progress: bool,
@@ -31,6 +30,8 @@ enum Ctx {
     },
     Meta,
     Content,
+    /// Not a message: every string and member name, no protocol rules, no blob exemptions.
+    Plain,
 }
 
 fn is_base64(v: &Value) -> bool {
@@ -101,8 +102,9 @@ impl Oracle<'_> {
             }
             Value::Array(a) => {
                 let child = |e: &Value| match ctx {
-                    Ctx::OuterBatch if e.is_array() => Ctx::Batch,
-                    Ctx::OuterBatch | Ctx::Batch => Ctx::Top,
+                    Ctx::OuterBatch if !e.is_object() => Ctx::Plain,
+                    Ctx::OuterBatch => Ctx::Top,
+                    Ctx::Plain => Ctx::Plain,
                     _ => Ctx::Content,
                 };
                 Value::Array(
@@ -112,9 +114,12 @@ impl Oracle<'_> {
                 )
             }
             Value::Object(m) => {
-                let skip_blob =
-                    m.get("uri").is_some_and(Value::is_string) && m.get("blob").is_some_and(is_base64);
-                let skip_data = matches!(m.get("type").and_then(Value::as_str), Some("image" | "audio"))
+                let plain = ctx == Ctx::Plain;
+                let skip_blob = !plain
+                    && m.get("uri").is_some_and(Value::is_string)
+                    && m.get("blob").is_some_and(is_base64);
+                let skip_data = !plain
+                    && matches!(m.get("type").and_then(Value::as_str), Some("image" | "audio"))
                     && m.get("data").is_some_and(is_base64);
                 let method = m.get("method").and_then(Value::as_str).unwrap_or("");
                 let mut out = Map::new();
@@ -124,8 +129,9 @@ impl Oracle<'_> {
                         None
                     } else {
                         match (ctx, k.as_str()) {
-                            (Ctx::Top | Ctx::Batch | Ctx::OuterBatch, "jsonrpc" | "id" | "method") => None,
-                            (Ctx::Top | Ctx::Batch | Ctx::OuterBatch, "params") => Some(Ctx::Params {
+                            (Ctx::Plain, _) => Some(Ctx::Plain),
+                            (Ctx::Top | Ctx::OuterBatch, "jsonrpc" | "id" | "method") => None,
+                            (Ctx::Top | Ctx::OuterBatch, "params") => Some(Ctx::Params {
                                 progress: method == "notifications/progress",
                                 cancelled: method == "notifications/cancelled",
                             }),

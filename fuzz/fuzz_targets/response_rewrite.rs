@@ -45,6 +45,8 @@ fn json_body(data: &[u8]) -> Option<Vec<u8>> {
     match outcome {
         ToModel::Unchanged if parsed.is_exact() => Some(data.to_vec()),
         ToModel::Dropped => None,
+        // Reshaped: written from the value, as `buffered_response` does.
+        ToModel::Replaced => Some(json::Parsed::from(parsed.value).to_vec()),
         _ => Some(parsed.to_vec()),
     }
 }

@@ -326,7 +326,13 @@ impl PiiCore {
             Value::Array(items) => {
                 let mut plans = Vec::with_capacity(items.len());
                 for item in items.iter() {
-                    let plan = self.rewriter.plan_restore_message(item, scope)?;
+                    // As toward the model: an element that is not an object is no message,
+                    // and all of it is restored.
+                    let plan = if item.is_object() {
+                        self.rewriter.plan_restore_message(item, scope)?
+                    } else {
+                        self.rewriter.plan_restore_value(item, scope)?
+                    };
                     let req = RequestInfo::from_message(item);
                     self.hooks.check_restore(ctx, req.as_ref(), item, &plan)?;
                     plans.push(plan);
@@ -335,7 +341,11 @@ impl PiiCore {
                 for (item, plan) in items.iter_mut().zip(&plans) {
                     if !plan.is_empty() {
                         placeholders += plan.uses.len();
-                        self.rewriter.apply_restore_message(item, plan);
+                        if item.is_object() {
+                            self.rewriter.apply_restore_message(item, plan);
+                        } else {
+                            self.rewriter.apply_restore(item, plan);
+                        }
                     }
                 }
                 Ok(if placeholders == 0 {
@@ -438,7 +448,8 @@ impl PiiCore {
                 "the server's message holds personal data in its `{member}`, which the gateway cannot rewrite"
             ));
             self.hooks.withheld(ctx, &e);
-            if member != "id" {
+            // Answer in its place only under an id that may be shown.
+            if self.id_is_clean(msg, ctx) {
                 if let Some(id) = response_id(msg) {
                     *msg = error_response(id, withheld_error(&e));
                     return ToModel::Replaced;
@@ -499,29 +510,11 @@ impl PiiCore {
     /// own requests is the client's text.
     fn protocol_member_with_pii(&self, msg: &Value, ctx: &ExchangeCtx) -> Option<&'static str> {
         let obj = msg.as_object()?;
-        let detector = self.rewriter.detector();
-        let found = |s: &str| detector.might_contain(s) && !detector.find(s).is_empty();
-        let pii = |v: Option<&Value>| {
-            let mut stack: Vec<&Value> = v.into_iter().collect();
-            while let Some(v) = stack.pop() {
-                match v {
-                    Value::String(s) if found(s) => return true,
-                    Value::Array(a) => stack.extend(a),
-                    Value::Object(m) => {
-                        if m.keys().any(|k| found(k)) {
-                            return true;
-                        }
-                        stack.extend(m.values());
-                    }
-                    _ => {}
-                }
-            }
-            false
-        };
+        let pii = |v: Option<&Value>| v.is_some_and(|v| self.holds_pii(v));
         if pii(obj.get("jsonrpc")) {
             return Some("jsonrpc");
         }
-        if pii(obj.get("id")) && response_id(msg).is_none_or(|id| ctx.request_for(&id).is_none()) {
+        if !self.id_is_clean(msg, ctx) {
             return Some("id");
         }
         if pii(obj.get("method")) {
@@ -535,6 +528,36 @@ impl PiiCore {
             return Some("requestId");
         }
         None
+    }
+
+    /// False when the message's `id` holds PII and is not one of the exchange's own requests
+    /// (the client's text): no answer may carry it.
+    fn id_is_clean(&self, msg: &Value, ctx: &ExchangeCtx) -> bool {
+        let Some(id) = msg.get("id") else {
+            return true;
+        };
+        !self.holds_pii(id) || response_id(msg).is_some_and(|id| ctx.request_for(&id).is_some())
+    }
+
+    /// True when any string or member name in `v` holds something the detector finds.
+    fn holds_pii(&self, v: &Value) -> bool {
+        let detector = self.rewriter.detector();
+        let found = |s: &str| detector.might_contain(s) && !detector.find(s).is_empty();
+        let mut stack = vec![v];
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::String(s) if found(s) => return true,
+                Value::Array(a) => stack.extend(a),
+                Value::Object(m) => {
+                    if m.keys().any(|k| found(k)) {
+                        return true;
+                    }
+                    stack.extend(m.values());
+                }
+                _ => {}
+            }
+        }
+        false
     }
 
     /// Tokenizes free text toward the model (an SSE comment, a non-JSON body).
