@@ -388,7 +388,8 @@ impl PhoneEngine {
                 if b.get(p) != Some(&b')') {
                     return Read::Skip(p);
                 }
-                if cand.nd - g0 == 1 && cand.digits[g0] == b'0' && cand.plus {
+                // `g0` may be past the stored digits of an overlong candidate (rejected below).
+                if cand.nd - g0 == 1 && cand.digits.get(g0) == Some(&b'0') && cand.plus {
                     cand.paren_zero = true;
                 }
                 p += 1;
@@ -956,5 +957,20 @@ mod tests {
     fn luhn_checks() {
         assert!(luhn("4111111111111111"));
         assert!(!luhn("4111111111111112"));
+    }
+}
+
+#[cfg(test)]
+mod overlong_tests {
+    use super::super::Detector;
+
+    /// Found by the `detect` fuzz target (fuzz/regressions/detect/f7-*): a `(0)` group after
+    /// more than twenty digits indexed past the candidate's digit buffer.
+    #[test]
+    fn a_parenthesised_group_after_twenty_digits_does_not_panic() {
+        let d = Detector::builtin();
+        let text = "tel:\u{0}11111111111110-67 7946 \u{1}\n1111111111111111111110 (0) 0111111111111111111111111111111111111112";
+        let _ = d.find(text);
+        let _ = d.find(&format!("+{} (0) 12", "1".repeat(25)));
     }
 }
