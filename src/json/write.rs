@@ -92,40 +92,10 @@ fn write_with(v: &Value, cur: &mut Leaves<'_>, out: &mut Vec<u8>) {
     }
 }
 
-/// Appends the compact JSON text of `v` to `out` (the same bytes as `serde_json::to_vec`).
+/// Appends the compact JSON text of `v` to `out` (the same bytes as `serde_json::to_vec`): the
+/// writer of [`write_parsed`] with no source to take tokens from.
 pub(crate) fn write_value(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::String(s) => write_str(s, out),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(item, out);
-            }
-            out.push(b']');
-        }
-        Value::Object(map) => {
-            out.push(b'{');
-            for (i, (k, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(k, out);
-                out.push(b':');
-                write_value(item, out);
-            }
-            out.push(b'}');
-        }
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(true) => out.extend_from_slice(b"true"),
-        Value::Bool(false) => out.extend_from_slice(b"false"),
-        // Numbers: serde_json's own formatting (integers, ryu floats); writing to a Vec cannot fail.
-        Value::Number(n) => {
-            let _ = serde_json::to_writer(&mut *out, n);
-        }
-    }
+    write_parsed(v, &[], &[], out);
 }
 
 /// The compact JSON text of `v`, with room for about `hint` bytes reserved up front.
