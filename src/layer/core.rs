@@ -563,6 +563,10 @@ impl PiiCore {
     /// Tokenizes free text toward the model (an SSE comment, a non-JSON body).
     /// `Ok(None)` when it holds no PII.
     pub fn tokenize_text(&self, text: &str, ctx: &ExchangeCtx) -> Result<Option<String>> {
+        // Most such text (`id: <uuid>`, `event: message`) cannot hold anything: no copy, no pass.
+        if !text.contains('[') && !self.rewriter.detector().might_contain(text) {
+            return Ok(None);
+        }
         let (out, report) = self.rewriter.tokenize_text(text, &ctx.scope, &ctx.server)?;
         Ok(if report.placeholders.is_empty() {
             None

@@ -260,12 +260,6 @@ impl SseRewriter {
                     }
                     continue;
                 }
-                // Most lines (`id: <uuid>`, `event: message`) cannot hold anything: skip the
-                // tokenizer's setup for them.
-                if !line.contains('[') && !self.core.rewriter().detector().might_contain(line) {
-                    new_lines.push(None);
-                    continue;
-                }
                 match self.core.tokenize_text(line, &self.ctx) {
                     Ok(Some(t)) => {
                         other_changed = true;
