@@ -56,6 +56,8 @@ pub(crate) enum ErrorKind {
     Upstream { message: String },
     /// Audit sink failure.
     Audit { message: String },
+    /// The vault's store cannot be reached (or answered too slowly).
+    VaultUnavailable { message: String },
     /// I/O failure inside the gateway.
     Io(std::io::Error),
     /// Anything else internal.
@@ -119,6 +121,13 @@ impl Error {
             message: message.into(),
         })
     }
+    /// The vault's store is unreachable or too slow; the message must say which store and why,
+    /// never a value.
+    pub fn vault_unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::VaultUnavailable {
+            message: message.into(),
+        })
+    }
     /// An internal failure.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal {
@@ -164,6 +173,10 @@ impl Error {
     /// True for bad client input.
     pub fn is_bad_input(&self) -> bool {
         matches!(self.kind, ErrorKind::BadInput { .. })
+    }
+    /// True when the vault's store is unreachable or too slow.
+    pub fn is_vault_unavailable(&self) -> bool {
+        matches!(self.kind, ErrorKind::VaultUnavailable { .. })
     }
     /// True for an upstream failure.
     pub fn is_upstream(&self) -> bool {
@@ -224,6 +237,7 @@ impl fmt::Display for Error {
             ErrorKind::BadInput { message } => write!(f, "bad input: {message}"),
             ErrorKind::Upstream { message } => write!(f, "upstream error: {message}"),
             ErrorKind::Audit { message } => write!(f, "audit log error: {message}"),
+            ErrorKind::VaultUnavailable { message } => write!(f, "the vault is unavailable: {message}"),
             ErrorKind::Io(e) => write!(f, "I/O error: {e}"),
             ErrorKind::Internal { message } => write!(f, "internal gateway error: {message}"),
         }

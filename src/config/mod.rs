@@ -13,7 +13,9 @@
 //! - `[audit]` ([`AuditConfig`]) turns the audit log on; its fingerprint key is read from the
 //!   environment variable named by `key_env` (default `MCP_PII_AUDIT_KEY`) at load, and a missing
 //!   or short key is a problem like any other. Without `[audit]` nothing is audited.
-//! - `vault.backend = "redis"` is rejected: this build has the in-memory vault only.
+//! - `vault.backend = "redis"` needs `url` (`redis://` or `rediss://`, `${VAR}` expanded) and the
+//!   vault key: 64 hex digits in the environment variable named by `key_env` (default
+//!   `MCP_PII_VAULT_KEY`), read at load; a missing or short key is a problem like any other.
 //!
 //! ```
 //! use mcp_pii_gateway::config::Config;
@@ -48,6 +50,7 @@ use crate::audit::{AuditConfig, FileSink, Fingerprinter};
 use crate::detect::Detector;
 use crate::error::{Error, Result};
 use crate::policy::Policy;
+use crate::vault::VaultKey;
 
 mod raw;
 pub use raw::{RawClient, RawConfig, RawLimits, RawScope, RawServer, RawVault};
@@ -141,13 +144,41 @@ pub struct ScopeConfig {
 pub enum VaultBackend {
     /// In-process sharded map.
     Memory,
-    /// Redis at this URL (shared by replicas). Reserved: this build has no Redis client, so
-    /// validation rejects `backend = "redis"` and never produces this variant.
-    Redis {
-        /// `redis://...` URL (after `${VAR}` expansion).
-        url: String,
-    },
+    /// Redis (or Valkey) at this URL, shared by replicas.
+    Redis(RedisVaultConfig),
 }
+
+/// `[vault]` with `backend = "redis"`.
+#[derive(Clone)]
+pub struct RedisVaultConfig {
+    /// `redis://` or `rediss://` URL (after `${VAR}` expansion; may hold credentials).
+    pub url: String,
+    /// The vault key (from the environment variable `key_env`).
+    pub key: VaultKey,
+    /// Prefix of every Redis key. Default: `mcp-pii`.
+    pub prefix: String,
+    /// Default: 2s.
+    pub connect_timeout: Duration,
+    /// Default: 500ms.
+    pub command_timeout: Duration,
+}
+
+impl fmt::Debug for RedisVaultConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisVaultConfig")
+            .field("prefix", &self.prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for RedisVaultConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url && self.prefix == other.prefix
+    }
+}
+impl Eq for RedisVaultConfig {}
 
 /// `[vault]`.
 #[derive(Debug, Clone)]
@@ -507,17 +538,25 @@ fn validate(
         }
         match v.backend.as_deref().unwrap_or("memory") {
             "memory" => {
-                if v.url.is_some() {
-                    p.push("vault.url: only used with backend = \"redis\"");
+                for (field, set) in [
+                    ("url", v.url.is_some()),
+                    ("key_env", v.key_env.is_some()),
+                    ("prefix", v.prefix.is_some()),
+                    ("connect_timeout", v.connect_timeout.is_some()),
+                    ("command_timeout", v.command_timeout.is_some()),
+                ] {
+                    if set {
+                        p.push(format!("vault.{field}: only used with backend = \"redis\""));
+                    }
                 }
             }
-            // Fail at load, not at the first request: this build has no Redis client.
-            "redis" => p.push(
-                "vault.backend: \"redis\" is not available in this build (only \"memory\"); \
-                 run one gateway replica with backend = \"memory\"",
-            ),
+            "redis" => {
+                if let Some(r) = redis_vault(&v, env, p) {
+                    vault.backend = VaultBackend::Redis(r);
+                }
+            }
             other => p.push(format!(
-                "vault.backend: {other:?} is not one of \"memory\" (\"redis\" is not available in this build)"
+                "vault.backend: {other:?} is not one of \"memory\", \"redis\""
             )),
         }
     }
@@ -848,6 +887,62 @@ fn push_error(e: Error, p: &mut Problems) {
     } else {
         p.push(e.to_string());
     }
+}
+
+/// The Redis backend's settings; `None` (with problems pushed) when something is wrong.
+fn redis_vault(v: &RawVault, env: &dyn Fn(&str) -> Option<String>, p: &mut Problems) -> Option<RedisVaultConfig> {
+    let mut ok = true;
+    let url = match v.url.as_deref() {
+        None => {
+            p.push("vault.url: required with backend = \"redis\" (redis://host:6379 or rediss://host:6380)");
+            ok = false;
+            String::new()
+        }
+        Some(u) => match expand_env(u, env) {
+            Err(e) => {
+                p.push(format!("vault.url: {e}"));
+                ok = false;
+                String::new()
+            }
+            Ok(u) if u.starts_with("redis://") || u.starts_with("rediss://") => u,
+            Ok(_) => {
+                p.push("vault.url: must start with redis:// or rediss://");
+                ok = false;
+                String::new()
+            }
+        },
+    };
+    let key_env = v.key_env.as_deref().unwrap_or("MCP_PII_VAULT_KEY");
+    let key = match env(key_env) {
+        None => {
+            p.push(format!(
+                "vault.key_env: the environment variable {key_env} is not set (the vault key: 64 hex digits, e.g. from `openssl rand -hex 32`)"
+            ));
+            None
+        }
+        Some(k) => match VaultKey::from_hex(&k) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                p.push(format!("vault.key_env: {key_env}: {e}"));
+                None
+            }
+        },
+    };
+    let prefix = v.prefix.clone().unwrap_or_else(|| "mcp-pii".to_owned());
+    if prefix.is_empty() || prefix.contains(['{', '}']) || prefix.chars().any(char::is_whitespace) {
+        p.push("vault.prefix: must be non-empty, without braces or whitespace");
+        ok = false;
+    }
+    let connect_timeout = duration("vault.connect_timeout", &v.connect_timeout, Duration::from_secs(2), p);
+    let command_timeout = duration("vault.command_timeout", &v.command_timeout, Duration::from_millis(500), p);
+    let key = key?;
+    ok.then_some(RedisVaultConfig {
+        url,
+        key,
+        prefix,
+        connect_timeout,
+        command_timeout,
+    })
 }
 
 fn http_transport(

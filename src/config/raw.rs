@@ -60,6 +60,14 @@ pub struct RawVault {
     pub url: Option<String>,
     /// Cap per scope.
     pub max_entries_per_scope: Option<usize>,
+    /// Environment variable holding the vault key (Redis).
+    pub key_env: Option<String>,
+    /// Key prefix (Redis).
+    pub prefix: Option<String>,
+    /// Humantime duration (Redis).
+    pub connect_timeout: Option<String>,
+    /// Humantime duration (Redis).
+    pub command_timeout: Option<String>,
 }
 
 /// `[limits]`.

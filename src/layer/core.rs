@@ -591,6 +591,8 @@ pub fn error_kind(e: &Error) -> &'static str {
         "bad_input"
     } else if e.is_upstream() {
         "upstream"
+    } else if e.is_vault_unavailable() {
+        "vault_unavailable"
     } else {
         "internal"
     }

@@ -47,6 +47,7 @@ use super::upstream::{Upstream, MCP_SESSION_ID};
 use crate::config::{normalize_origin, Config, Limits};
 use crate::error::Error;
 use crate::layer::scope::ScopeLimiter;
+use crate::vault::Vault;
 
 /// A server's service stack: layers over its upstream.
 pub type ServerService = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
@@ -69,6 +70,8 @@ struct State {
     opening_sessions: AtomicUsize,
     /// The scope cap shared by the stacks, swept with the sessions.
     scope_limiter: OnceLock<Arc<ScopeLimiter>>,
+    /// The vault, whose health `/healthz` reports.
+    vault: OnceLock<Arc<dyn Vault>>,
 }
 
 /// The gateway's HTTP front, built from a validated [`Config`].
@@ -118,8 +121,16 @@ impl Front {
                 stopping: watch::channel(false).0,
                 opening_sessions: AtomicUsize::new(0),
                 scope_limiter: OnceLock::new(),
+                vault: OnceLock::new(),
             }),
         }
+    }
+
+    /// Reports `vault`'s health on `/healthz`: 503 while its store is unreachable, so that a
+    /// load balancer drains this replica.
+    pub fn with_vault(self, vault: Arc<dyn Vault>) -> Front {
+        let _ = self.state.vault.set(vault);
+        self
     }
 
     /// Sweeps `limiter` (the scope cap the stacks share) with the idle sessions, so that
@@ -302,7 +313,15 @@ impl Front {
         let st = &*self.state;
         let path = req.uri().path();
         match path {
-            "/healthz" => return (None, text(StatusCode::OK, "text/plain", "ok\n".into())),
+            "/healthz" => {
+                return match st.vault.get() {
+                    Some(v) if !v.healthy() => (
+                        None,
+                        text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "vault unavailable\n".into()),
+                    ),
+                    _ => (None, text(StatusCode::OK, "text/plain", "ok\n".into())),
+                };
+            }
             "/metrics" => {
                 // Same DNS-rebinding protection as the MCP endpoints: a page on another origin
                 // must not read the gateway's counters.

@@ -32,7 +32,7 @@ use crate::layer::policy_hooks::PolicyHooks;
 use crate::layer::scope::ScopeLimiter;
 use crate::layer::{Clients, PiiLayer};
 use crate::rewrite::{RestorePlan, Rewriter, TokenizeReport};
-use crate::vault::{MemoryVault, Vault};
+use crate::vault::{MemoryVault, RedisVault, Vault};
 
 /// Counts placeholders for `/metrics`, then defers to the inner hooks (policy, audit).
 struct MetricsHooks {
@@ -112,9 +112,15 @@ pub fn vault_for(config: &Config) -> Result<Arc<dyn Vault>> {
                 .max_entries_per_scope(config.vault.max_entries_per_scope)
                 .build(),
         )),
-        VaultBackend::Redis { .. } => Err(Error::config(vec![
-            "vault.backend = \"redis\" is not available in this build; use \"memory\"".into(),
-        ])),
+        VaultBackend::Redis(r) => Ok(Arc::new(
+            RedisVault::builder(&r.url, r.key.clone())
+                .prefix(&r.prefix)
+                .idle_ttl(config.vault.idle_ttl)
+                .max_entries_per_scope(config.vault.max_entries_per_scope)
+                .connect_timeout(r.connect_timeout)
+                .command_timeout(r.command_timeout)
+                .build()?,
+        )),
     }
 }
 
@@ -201,12 +207,19 @@ impl Front {
     }
 
     /// The front for `config` with the given detector, hooks and vault.
-    pub fn from_config_with(config: &Config, parts: StackParts) -> Result<Front> {
+    pub fn from_config_with(config: &Config, mut parts: StackParts) -> Result<Front> {
         let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
         let metrics = Arc::new(Metrics::new(&names));
         let limiter = scope_limiter_for(config);
+        let vault = match parts.vault.take() {
+            Some(v) => v,
+            None => vault_for(config)?,
+        };
+        parts.vault = Some(vault.clone());
         let stack = build_with(config, metrics.clone(), parts, limiter.clone())?;
-        Ok(Front::new(config, metrics, stack).with_scope_limiter(limiter))
+        Ok(Front::new(config, metrics, stack)
+            .with_scope_limiter(limiter)
+            .with_vault(vault))
     }
 }
 

@@ -88,6 +88,7 @@ use crate::error::{Error, Result};
 use crate::vault::{Placeholder, ScopeId, Secret, Tokenized, Vault};
 
 mod scan;
+mod staged;
 mod walk;
 
 use walk::{Ctx, Seg, Visit};
@@ -467,17 +468,19 @@ impl Rewriter {
         scope: &ScopeId,
         origin: &str,
     ) -> Result<(String, TokenizeReport)> {
-        let mut pass = TokenizePass::new(self, scope, origin);
-        let out = pass.text(text)?.unwrap_or_else(|| text.to_owned());
-        Ok((out, pass.report))
+        self.tokenize_staged(&mut (), scope, origin, |rw, _| {
+            let mut pass = TokenizePass::new(rw, scope, origin);
+            let out = pass.text(text)?.unwrap_or_else(|| text.to_owned());
+            Ok((out, pass.report))
+        })
     }
     /// Tokenizes every string and object key of `v` in place.
     pub fn tokenize_value(&self, v: &mut Value, scope: &ScopeId, origin: &str) -> Result<TokenizeReport> {
-        self.tokenize_in(v, Ctx::Plain, scope, origin)
+        self.tokenize_staged(v, scope, origin, |rw, v| rw.tokenize_in(v, Ctx::Plain, scope, origin))
     }
     /// Finds and resolves every placeholder in `v` without changing it.
     pub fn plan_restore_value(&self, v: &Value, scope: &ScopeId) -> Result<RestorePlan> {
-        self.plan_in(v, Ctx::Plain, scope)
+        self.plan_staged(scope, |rw| rw.plan_in(v, Ctx::Plain, scope))
     }
     /// Applies a plan made by [`plan_restore_value`](Self::plan_restore_value) for this same value.
     ///
@@ -487,12 +490,14 @@ impl Rewriter {
     }
     /// Tokenizes the model-bound parts of a JSON-RPC message (or batch) from server `origin`.
     pub fn tokenize_message(&self, msg: &mut Value, scope: &ScopeId, origin: &str) -> Result<TokenizeReport> {
-        let ctx = Ctx::message(msg);
-        self.tokenize_in(msg, ctx, scope, origin)
+        self.tokenize_staged(msg, scope, origin, |rw, msg| {
+            let ctx = Ctx::message(msg);
+            rw.tokenize_in(msg, ctx, scope, origin)
+        })
     }
     /// Plans the restore of the server-bound parts of a JSON-RPC message (or batch).
     pub fn plan_restore_message(&self, msg: &Value, scope: &ScopeId) -> Result<RestorePlan> {
-        self.plan_in(msg, Ctx::message(msg), scope)
+        self.plan_staged(scope, |rw| rw.plan_in(msg, Ctx::message(msg), scope))
     }
     /// Applies a plan made by [`plan_restore_message`](Self::plan_restore_message).
     pub fn apply_restore_message(&self, msg: &mut Value, plan: &RestorePlan) {

@@ -24,7 +24,9 @@ use crate::detect::Kind;
 use crate::error::Result;
 
 mod memory;
+mod redis;
 pub use memory::{MemoryVault, MemoryVaultBuilder};
+pub use redis::{RedisVault, RedisVaultBuilder, VaultKey};
 
 /// Whose placeholders these are: the authenticated client (or `anonymous`) and the scope key
 /// (scope header value, downstream session id, or the client's default scope).
@@ -145,6 +147,40 @@ pub trait Vault: Send + Sync + 'static {
 
     /// Drops scopes idle for longer than the TTL; returns how many were dropped.
     fn sweep(&self) -> usize;
+
+    /// The batch interface of a vault whose store is a network round trip away; `None` (the
+    /// default) for an embedded one. The rewriter uses it so that one message costs at most
+    /// one round trip (see [`Batched`]).
+    fn batched(&self) -> Option<&dyn Batched> {
+        None
+    }
+
+    /// False while the vault cannot serve (its store is unreachable): `/healthz` then answers
+    /// 503 so that a load balancer drains this replica. Default: always true.
+    fn healthy(&self) -> bool {
+        true
+    }
+}
+
+/// The batch interface of a remote vault ([`Vault::batched`]).
+///
+/// The rewriter first rewrites a message against what the replica already knows
+/// ([`cached`](Self::cached), [`cached_entry`](Self::cached_entry): no I/O), collecting what it
+/// does not; then it asks the store for all of that at once
+/// ([`tokenize_batch`](Self::tokenize_batch), [`resolve_batch`](Self::resolve_batch): one
+/// round trip each, blocking the calling thread) and rewrites again with the answers. A message
+/// whose values are all known costs no round trip.
+pub trait Batched: Send + Sync {
+    /// The placeholder of `value` in `scope` when this replica knows it and knows that `origin`
+    /// is already recorded among its origins; no I/O.
+    fn cached(&self, scope: &ScopeId, kind: &Kind, value: &str, origin: &str) -> Option<Placeholder>;
+    /// What `placeholder` stands for, when this replica may answer without the store: it knows
+    /// the value and the store's origins are not needed fresh. No I/O.
+    fn cached_entry(&self, scope: &ScopeId, placeholder: &Placeholder) -> Option<Entry>;
+    /// [`Vault::tokenize`] for every item, from `origin`, in one round trip.
+    fn tokenize_batch(&self, scope: &ScopeId, origin: &str, items: &[(Kind, Secret)]) -> Result<Vec<Tokenized>>;
+    /// [`Vault::resolve`] for every placeholder in one round trip, origins as the store has them.
+    fn resolve_batch(&self, scope: &ScopeId, placeholders: &[Placeholder]) -> Result<Vec<Option<Entry>>>;
 }
 
 impl<V: Vault + ?Sized> Vault for Arc<V> {
@@ -156,5 +192,11 @@ impl<V: Vault + ?Sized> Vault for Arc<V> {
     }
     fn sweep(&self) -> usize {
         (**self).sweep()
+    }
+    fn batched(&self) -> Option<&dyn Batched> {
+        (**self).batched()
+    }
+    fn healthy(&self) -> bool {
+        (**self).healthy()
     }
 }
