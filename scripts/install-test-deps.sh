@@ -7,6 +7,7 @@
 #   .ci/node/  npm project from scripts/interop/node/package{,-lock}.json:
 #              @modelcontextprotocol/server-everything, @modelcontextprotocol/conformance, node@22
 #              (the conformance CLI needs Node >= 22; the `node` package ships the binary)
+#   redis-server, redis-cli  Debian package redis-server (the Redis vault's tests)
 #
 # Needs: python3 (>= 3.11) with venv, npm. On a bare Debian machine it apt-installs python3-venv / npm
 # when they are missing and it runs as root. Prints the installed versions; `source scripts/interop/env.sh`
@@ -30,6 +31,16 @@ apt_install() {
 }
 
 stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# ---- Redis (the Redis vault's tests start their own redis-server on a free port)
+if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+  echo "redis: $(redis-server --version | cut -d' ' -f3)"
+else
+  apt_install redis-server
+  # The Debian package starts a system service; the tests run their own servers.
+  (service redis-server stop || true) >/dev/null 2>&1
+  echo "redis: installed $(redis-server --version | cut -d' ' -f3)"
+fi
 
 # ---- Python
 py_stamp="$(stamp_of "$req")"

@@ -86,6 +86,11 @@ pub struct Config {
     /// The detector: the built-in rules plus the custom rule files named by `rules = [...]`
     /// (resolved against the configuration's directory), compiled at load.
     pub detector: Arc<Detector>,
+    /// This replica's name among the gateways sharing one Redis vault: `replica_id`, or the
+    /// host name when the vault is Redis; `None` for a single gateway. It names the replica's
+    /// own audit chain (`audit.log` becomes `audit.<replica>.log`) and the replica running a
+    /// session's stdio servers.
+    pub replica_id: Option<String>,
 }
 
 /// Where the flow policy came from.
@@ -755,7 +760,19 @@ fn validate(
     }
 
     let (policy, policy_source) = policy_part(raw.policy, raw.policy_file, base_dir, p);
-    let audit = audit_part(raw.audit, base_dir, env, p);
+    let replica_id = match raw.replica_id {
+        Some(id) if is_valid_replica_id(&id) => Some(id),
+        Some(_) => {
+            p.push("replica_id: must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
+            None
+        }
+        None if matches!(vault.backend, VaultBackend::Redis(_)) => Some(host_replica_id()),
+        None => None,
+    };
+    let mut audit = audit_part(raw.audit, base_dir, env, p);
+    if let (Some(a), Some(id)) = (&mut audit, &replica_id) {
+        a.path = replica_path(&a.path, id);
+    }
     let detector = detector_part(raw.rules.unwrap_or_default(), base_dir, p);
 
     Config {
@@ -771,7 +788,44 @@ fn validate(
         policy_source,
         audit,
         detector,
+        replica_id,
     }
+}
+
+fn is_valid_replica_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The host name as a replica id (characters outside the allowed set become `-`).
+fn host_replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let id: String = host
+        .trim()
+        .chars()
+        .take(64)
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .collect();
+    if id.is_empty() {
+        "gateway".to_owned()
+    } else {
+        id
+    }
+}
+
+/// `dir/audit.log` → `dir/audit.<replica>.log` (`audit` → `audit.<replica>`): each replica
+/// writes its own chain.
+pub fn replica_path(path: &Path, replica: &str) -> PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.{replica}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{replica}"),
+    };
+    path.with_file_name(name)
 }
 
 /// The built-in rules plus the custom rule files in `rules` (relative to `base_dir`); each bad

@@ -36,6 +36,8 @@ pub struct RawConfig {
     pub audit: Option<toml::Value>,
     /// `rules`: custom rule files (see `rules/README.md`).
     pub rules: Option<Vec<String>>,
+    /// `replica_id`.
+    pub replica_id: Option<String>,
 }
 
 /// `[scope]`.
@@ -132,7 +134,7 @@ pub struct RawClient {
     pub servers: Vec<String>,
 }
 
-const TOP_KEYS: &str = "listen, allowed_hosts, allowed_origins, scope, vault, limits, servers, clients, policy, policy_file, audit, rules";
+const TOP_KEYS: &str = "listen, allowed_hosts, allowed_origins, scope, vault, limits, servers, clients, policy, policy_file, audit, rules, replica_id";
 
 /// Splits the top-level table into raw parts, collecting every problem.
 pub(crate) fn split(table: toml::Table, p: &mut Problems) -> RawConfig {
@@ -140,6 +142,7 @@ pub(crate) fn split(table: toml::Table, p: &mut Problems) -> RawConfig {
     for (key, value) in table {
         match key.as_str() {
             "listen" => raw.listen = parse_part("listen", value, p),
+            "replica_id" => raw.replica_id = parse_part("replica_id", value, p),
             "allowed_hosts" => raw.allowed_hosts = parse_part("allowed_hosts", value, p),
             "allowed_origins" => raw.allowed_origins = parse_part("allowed_origins", value, p),
             "scope" => raw.scope = parse_part("[scope]", value, p),

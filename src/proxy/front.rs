@@ -47,7 +47,7 @@ use super::upstream::{Upstream, MCP_SESSION_ID};
 use crate::config::{normalize_origin, Config, Limits};
 use crate::error::Error;
 use crate::layer::scope::ScopeLimiter;
-use crate::vault::Vault;
+use crate::vault::{SessionStore, Vault};
 
 /// A server's service stack: layers over its upstream.
 pub type ServerService = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
@@ -130,6 +130,19 @@ impl Front {
     /// load balancer drains this replica.
     pub fn with_vault(self, vault: Arc<dyn Vault>) -> Front {
         let _ = self.state.vault.set(vault);
+        self
+    }
+
+    /// Shares every upstream's sessions through `store` (the Redis vault's): an HTTP upstream's
+    /// session continues on any replica; a stdio upstream's runs on `replica`, and another
+    /// replica answers requests for it with an error saying so.
+    pub fn share_sessions(self, store: Arc<dyn SessionStore>, replica: &str) -> Front {
+        for up in &self.state.upstreams {
+            match up {
+                Upstream::Http(h) => h.share_sessions(store.clone()),
+                Upstream::Stdio(s) => s.share_sessions(store.clone(), replica),
+            }
+        }
         self
     }
 

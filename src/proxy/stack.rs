@@ -217,9 +217,13 @@ impl Front {
         };
         parts.vault = Some(vault.clone());
         let stack = build_with(config, metrics.clone(), parts, limiter.clone())?;
-        Ok(Front::new(config, metrics, stack)
+        let mut front = Front::new(config, metrics, stack)
             .with_scope_limiter(limiter)
-            .with_vault(vault))
+            .with_vault(vault.clone());
+        if let Some(store) = vault.sessions() {
+            front = front.share_sessions(store, config.replica_id.as_deref().unwrap_or("gateway"));
+        }
+        Ok(front)
     }
 }
 

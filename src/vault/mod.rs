@@ -19,6 +19,9 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
 
 use crate::detect::Kind;
 use crate::error::Result;
@@ -27,6 +30,7 @@ mod memory;
 mod redis;
 pub use memory::{MemoryVault, MemoryVaultBuilder};
 pub use redis::{RedisVault, RedisVaultBuilder, VaultKey};
+
 
 /// Whose placeholders these are: the authenticated client (or `anonymous`) and the scope key
 /// (scope header value, downstream session id, or the client's default scope).
@@ -160,6 +164,52 @@ pub trait Vault: Send + Sync + 'static {
     fn healthy(&self) -> bool {
         true
     }
+
+    /// Where gateway sessions are shared between replicas, when this vault's store holds them
+    /// too (Redis). Default: `None` (sessions live in the replica that created them).
+    fn sessions(&self) -> Option<Arc<dyn SessionStore>> {
+        None
+    }
+}
+
+/// A gateway session as other replicas need it: the upstream's session id and the client it
+/// belongs to.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SharedSession {
+    /// The upstream server's `Mcp-Session-Id`.
+    pub upstream_id: String,
+    /// The client that created the session.
+    pub client: String,
+}
+
+impl fmt::Debug for SharedSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedSession")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sessions shared by replicas, keyed by server name and the gateway's session id. A store
+/// that cannot be reached answers with [`Error::vault_unavailable`](crate::Error::vault_unavailable).
+pub trait SessionStore: Send + Sync {
+    /// The session, if it exists; restarts its idle timer at `idle`.
+    fn get<'a>(
+        &'a self,
+        server: &'a str,
+        session: &'a str,
+        idle: Duration,
+    ) -> BoxFuture<'a, Result<Option<SharedSession>>>;
+    /// Records a session, expiring after `idle` without use.
+    fn put<'a>(
+        &'a self,
+        server: &'a str,
+        session: &'a str,
+        value: &'a SharedSession,
+        idle: Duration,
+    ) -> BoxFuture<'a, Result<()>>;
+    /// Forgets a session.
+    fn remove<'a>(&'a self, server: &'a str, session: &'a str) -> BoxFuture<'a, Result<()>>;
 }
 
 /// The batch interface of a remote vault ([`Vault::batched`]).
@@ -198,5 +248,8 @@ impl<V: Vault + ?Sized> Vault for Arc<V> {
     }
     fn healthy(&self) -> bool {
         (**self).healthy()
+    }
+    fn sessions(&self) -> Option<Arc<dyn SessionStore>> {
+        (**self).sessions()
     }
 }

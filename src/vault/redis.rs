@@ -15,7 +15,9 @@ use ring::rand::{SecureRandom, SystemRandom};
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::OnceCell;
 
-use super::{Batched, Entry, Placeholder, ScopeId, Secret, Tokenized, Vault};
+use futures_util::future::BoxFuture;
+
+use super::{Batched, Entry, Placeholder, ScopeId, Secret, SessionStore, SharedSession, Tokenized, Vault};
 use crate::detect::Kind;
 use crate::error::{Error, Result};
 
@@ -782,6 +784,92 @@ impl Vault for RedisVault {
 
     fn healthy(&self) -> bool {
         self.inner.healthy.load(Ordering::Relaxed)
+    }
+
+    fn sessions(&self) -> Option<Arc<dyn SessionStore>> {
+        Some(Arc::new(self.clone()))
+    }
+}
+
+impl RedisVault {
+    /// The Redis key of a session: its id is a bearer credential toward the gateway, so only
+    /// its fingerprint is stored.
+    fn session_key(&self, server: &str, session: &str) -> (String, String) {
+        let tag = self.inner.keys.mac(&[b"session", server.as_bytes(), session.as_bytes()]);
+        (format!("{}:session:{tag}", self.inner.cfg.prefix), tag)
+    }
+}
+
+/// Sessions are stored sealed (the upstream's session id is a credential too), with the
+/// session's fingerprint as associated data.
+impl SessionStore for RedisVault {
+    fn get<'a>(
+        &'a self,
+        server: &'a str,
+        session: &'a str,
+        idle: Duration,
+    ) -> BoxFuture<'a, Result<Option<SharedSession>>> {
+        Box::pin(async move {
+            let (key, tag) = self.session_key(server, session);
+            let ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX).max(1);
+            let (blob, _): (Option<Vec<u8>>, i64) = self
+                .inner
+                .round_trip(|mut c| {
+                    let mut p = redis::pipe();
+                    p.cmd("GET").arg(&key);
+                    p.cmd("PEXPIRE").arg(&key).arg(ms);
+                    async move { p.query_async(&mut c).await }
+                })
+                .await?;
+            let Some(blob) = blob else {
+                return Ok(None);
+            };
+            let plain = self.inner.keys.open(&tag, "session", &blob)?;
+            let v: serde_json::Value = serde_json::from_str(plain.expose())
+                .map_err(|_| Error::vault_unavailable("a shared session record in Redis is malformed"))?;
+            match (v.get("u").and_then(|u| u.as_str()), v.get("c").and_then(|c| c.as_str())) {
+                (Some(u), Some(c)) => Ok(Some(SharedSession {
+                    upstream_id: u.to_owned(),
+                    client: c.to_owned(),
+                })),
+                _ => Err(Error::vault_unavailable("a shared session record in Redis is malformed")),
+            }
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        server: &'a str,
+        session: &'a str,
+        value: &'a SharedSession,
+        idle: Duration,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let (key, tag) = self.session_key(server, session);
+            let plain = serde_json::json!({"u": value.upstream_id, "c": value.client}).to_string();
+            let blob = self.inner.keys.seal(&tag, "session", &plain)?;
+            let ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX).max(1);
+            self.inner
+                .round_trip(|mut c| async move {
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg(blob.as_slice())
+                        .arg("PX")
+                        .arg(ms)
+                        .query_async::<()>(&mut c)
+                        .await
+                })
+                .await
+        })
+    }
+
+    fn remove<'a>(&'a self, server: &'a str, session: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let (key, _) = self.session_key(server, session);
+            self.inner
+                .round_trip(|mut c| async move { redis::cmd("DEL").arg(&key).query_async::<()>(&mut c).await })
+                .await
+        })
     }
 }
 

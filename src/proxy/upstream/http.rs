@@ -17,7 +17,7 @@
 //! design; the rewrite layer bounds each event's size).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -31,12 +31,22 @@ use crate::config::Limits;
 use crate::proxy::body::{boxed, full, Body, BodyTimedOut, BoxError, IdleTimeoutBody};
 use crate::proxy::jsonrpc::{error_response, request_id, SESSION_NOT_FOUND};
 use crate::proxy::metrics::Metrics;
+use crate::vault::{SessionStore, SharedSession};
 
 struct Session {
     upstream_id: HeaderValue,
     client: Arc<str>,
     /// Milliseconds since `Inner::epoch` of the last request.
     last: AtomicU64,
+    /// Milliseconds since `Inner::epoch` when the shared store last saw it used.
+    shared_touch: AtomicU64,
+}
+
+/// What the local table says of a gateway session id.
+enum Local {
+    Found(HeaderValue, bool),
+    OtherClient,
+    Unknown,
 }
 
 struct Inner {
@@ -49,6 +59,8 @@ struct Inner {
     sessions: DashMap<String, Session>,
     /// upstream session id → gateway session id.
     reverse: DashMap<HeaderValue, String>,
+    /// Sessions shared with other replicas (Redis), when configured.
+    shared: OnceLock<Arc<dyn SessionStore>>,
     timeout: Duration,
     /// Total time for a JSON response body, from its head.
     deadline: Duration,
@@ -91,6 +103,7 @@ impl HttpUpstream {
                 strip,
                 sessions: DashMap::new(),
                 reverse: DashMap::new(),
+                shared: OnceLock::new(),
                 timeout: limits.upstream_timeout,
                 deadline: limits.upstream_response_deadline,
                 idle: limits.session_idle,
@@ -98,6 +111,12 @@ impl HttpUpstream {
                 metrics,
             }),
         }
+    }
+
+    /// Shares this upstream's sessions with other replicas through `store`: a session begun on
+    /// one replica continues on another (POST, GET, DELETE). Set once; later calls are ignored.
+    pub fn share_sessions(&self, store: Arc<dyn SessionStore>) {
+        let _ = self.inner.shared.set(store);
     }
 
     /// Number of live mapped sessions.
@@ -133,21 +152,37 @@ impl HttpUpstream {
             .get(MCP_SESSION_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let not_found = |bytes: &Bytes| {
+            error_response(
+                StatusCode::NOT_FOUND,
+                id_of(bytes).as_ref(),
+                SESSION_NOT_FOUND,
+                "session not found: it ended or expired; initialize a new one",
+            )
+        };
         let upstream_session = match &gw_session {
             None => None,
-            Some(s) => match inner.sessions.get(s) {
-                Some(sess) if *sess.client == *client_name => {
-                    sess.last.store(inner.now_ms(), Ordering::Relaxed);
-                    Some(sess.upstream_id.clone())
+            Some(s) => match inner.local_session(s, &client_name) {
+                Local::Found(id, touch) => {
+                    if touch {
+                        inner.touch_shared(s);
+                    }
+                    Some(id)
                 }
-                _ => {
-                    return error_response(
-                        StatusCode::NOT_FOUND,
-                        id_of(&bytes).as_ref(),
-                        SESSION_NOT_FOUND,
-                        "session not found: it ended or expired; initialize a new one",
-                    )
-                }
+                Local::OtherClient => return not_found(&bytes),
+                Local::Unknown => match inner.shared_session(s, &client_name).await {
+                    Ok(Some(id)) => Some(id),
+                    Ok(None) => return not_found(&bytes),
+                    Err(e) => {
+                        tracing::warn!(server = %inner.name, error = %e, "shared session store unavailable");
+                        return error_response(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            id_of(&bytes).as_ref(),
+                            -32603,
+                            "the session store (Redis) is unavailable; retry shortly; nothing was forwarded",
+                        );
+                    }
+                },
             },
         };
 
@@ -243,9 +278,23 @@ impl HttpUpstream {
                             upstream_id: up_id.clone(),
                             client: client_name.clone(),
                             last: AtomicU64::new(inner.now_ms()),
+                            shared_touch: AtomicU64::new(inner.now_ms()),
                         },
                     );
-                    inner.reverse.insert(up_id, g.clone());
+                    inner.reverse.insert(up_id.clone(), g.clone());
+                    if let (Some(store), Ok(up)) = (inner.shared.get(), up_id.to_str()) {
+                        let shared = SharedSession {
+                            upstream_id: up.to_owned(),
+                            client: client_name.to_string(),
+                        };
+                        if let Err(e) = store.put(&inner.name, &g, &shared, inner.idle).await {
+                            tracing::warn!(
+                                server = %inner.name,
+                                error = %e,
+                                "could not share a new session; it continues on this replica only"
+                            );
+                        }
+                    }
                     g
                 }
             };
@@ -260,6 +309,11 @@ impl HttpUpstream {
             if ended {
                 if let Some((_, s)) = inner.sessions.remove(&gw) {
                     inner.reverse.remove(&s.upstream_id);
+                }
+                if let Some(store) = inner.shared.get() {
+                    if let Err(e) = store.remove(&inner.name, &gw).await {
+                        tracing::warn!(server = %inner.name, error = %e, "could not forget an ended shared session");
+                    }
                 }
             }
         }
@@ -340,6 +394,12 @@ impl HttpUpstream {
         for gw in stale {
             if let Some((_, s)) = inner.sessions.remove(&gw) {
                 inner.reverse.remove(&s.upstream_id);
+                if inner.shared.get().is_some() {
+                    // Another replica may still serve it: forget it here only. The shared
+                    // record expires after the same idle time; the upstream's own session
+                    // expiry ends it there.
+                    continue;
+                }
                 let mut req = Request::new(full(Bytes::new()));
                 *req.method_mut() = Method::DELETE;
                 *req.uri_mut() = inner.url.clone();
@@ -371,6 +431,66 @@ impl HttpUpstream {
 impl Inner {
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The session in this replica's table; marks it used. The flag says whether the shared
+    /// store should hear of the use (at most every `idle / 8`).
+    fn local_session(&self, gw: &str, client: &str) -> Local {
+        let Some(sess) = self.sessions.get(gw) else {
+            return Local::Unknown;
+        };
+        if *sess.client != *client {
+            return Local::OtherClient;
+        }
+        let now = self.now_ms();
+        sess.last.store(now, Ordering::Relaxed);
+        let every = (self.idle.as_millis() as u64 / 8).max(1);
+        let touch = self.shared.get().is_some() && now.saturating_sub(sess.shared_touch.load(Ordering::Relaxed)) >= every;
+        if touch {
+            sess.shared_touch.store(now, Ordering::Relaxed);
+        }
+        Local::Found(sess.upstream_id.clone(), touch)
+    }
+
+    /// Restarts the shared record's idle timer in the background.
+    fn touch_shared(&self, gw: &str) {
+        let Some(store) = self.shared.get().cloned() else {
+            return;
+        };
+        let (name, gw, idle) = (self.name.clone(), gw.to_owned(), self.idle);
+        tokio::spawn(async move {
+            // Best effort: a failure shows on the next lookup.
+            let _ = store.get(&name, &gw, idle).await;
+        });
+    }
+
+    /// A session another replica began, from the shared store; adopted into this replica's
+    /// table. `Ok(None)` when there is none for this client.
+    async fn shared_session(&self, gw: &str, client: &Arc<str>) -> crate::error::Result<Option<HeaderValue>> {
+        let Some(store) = self.shared.get() else {
+            return Ok(None);
+        };
+        let Some(shared) = store.get(&self.name, gw, self.idle).await? else {
+            return Ok(None);
+        };
+        if shared.client != **client {
+            return Ok(None);
+        }
+        let Ok(up) = HeaderValue::from_str(&shared.upstream_id) else {
+            return Ok(None);
+        };
+        let now = self.now_ms();
+        self.sessions.insert(
+            gw.to_owned(),
+            Session {
+                upstream_id: up.clone(),
+                client: client.clone(),
+                last: AtomicU64::new(now),
+                shared_touch: AtomicU64::new(now),
+            },
+        );
+        self.reverse.insert(up.clone(), gw.to_owned());
+        Ok(Some(up))
     }
 }
 

@@ -53,7 +53,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -76,6 +76,7 @@ use crate::proxy::jsonrpc::{
 };
 use crate::proxy::lines::{read_line_bounded, Ends, LineRead};
 use crate::proxy::metrics::Metrics;
+use crate::vault::{SessionStore, SharedSession};
 
 /// Most child processes (sessions plus shared) one stdio server may run at once.
 pub const MAX_CHILDREN: usize = 256;
@@ -111,7 +112,13 @@ struct Inner {
     generation: AtomicU64,
     idle: Duration,
     epoch: Instant,
+    /// The store shared by replicas and this replica's id: sessions are recorded there so that
+    /// another replica can say where one runs.
+    store: OnceLock<(Arc<dyn SessionStore>, Arc<str>)>,
 }
+
+/// The shared-store record of a stdio session: its children run on one replica.
+const STDIO_OWNER: &str = "stdio-on-replica:";
 
 impl Inner {
     fn now_ms(&self) -> u64 {
@@ -864,6 +871,7 @@ impl StdioUpstream {
                 metrics,
                 detector: Arc::new(Detector::builtin()),
                 sessions: DashMap::new(),
+                store: OnceLock::new(),
                 shared: DashMap::new(),
                 generation: AtomicU64::new(0),
                 idle: limits.session_idle,
@@ -923,6 +931,42 @@ impl StdioUpstream {
         futures_util::future::join_all(all.iter().map(|s| s.shutdown())).await;
     }
 
+    /// Records this upstream's sessions in `store` under `replica`, so that a request for one
+    /// that reaches another replica gets an error saying where it runs. Set once.
+    pub fn share_sessions(&self, store: Arc<dyn SessionStore>, replica: &str) {
+        let _ = self.inner.store.set((store, Arc::from(replica)));
+    }
+
+    /// The answer to a request for a session this replica does not hold: where it runs, when
+    /// another replica recorded it, or "not found".
+    async fn not_here(&self, session: &str, client: &str) -> Response<Body> {
+        if let Some((store, here)) = self.inner.store.get() {
+            if let Ok(Some(rec)) = store.get(&self.inner.name, session, self.inner.idle).await {
+                if let Some(owner) = rec.upstream_id.strip_prefix(STDIO_OWNER) {
+                    if rec.client == client && owner != &**here {
+                        return error_response(
+                            StatusCode::MISDIRECTED_REQUEST,
+                            None,
+                            SESSION_NOT_FOUND,
+                            &format!(
+                                "this session's stdio server {} runs on gateway replica {owner:?}, not on {here:?}: \
+                                 route requests by their Mcp-Session-Id to the replica that answered initialize \
+                                 (sticky sessions), or initialize a new session here",
+                                self.inner.name
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        error_response(
+            StatusCode::NOT_FOUND,
+            None,
+            SESSION_NOT_FOUND,
+            "session not found: it ended or expired; initialize a new one",
+        )
+    }
+
     /// Handles one Streamable HTTP request.
     pub async fn call(&self, req: Request<Body>) -> Response<Body> {
         let (parts, body) = req.into_parts();
@@ -930,17 +974,16 @@ impl StdioUpstream {
         let session_id = parts.headers.get(MCP_SESSION_ID).and_then(|v| v.to_str().ok());
         let session = match session_id {
             None => None,
-            Some(s) => match self.inner.sessions.get(s) {
-                Some(sess) if sess.client == client => Some(sess.clone()),
-                _ => {
-                    return error_response(
-                        StatusCode::NOT_FOUND,
-                        None,
-                        SESSION_NOT_FOUND,
-                        "session not found: it ended or expired; initialize a new one",
-                    )
+            Some(s) => {
+                let found = match self.inner.sessions.get(s) {
+                    Some(sess) if sess.client == client => Some(sess.clone()),
+                    _ => None,
+                };
+                match found {
+                    Some(sess) => Some(sess),
+                    None => return self.not_here(s, &client).await,
                 }
-            },
+            }
         };
         if let Some(s) = &session {
             s.last.store(self.inner.now_ms(), Ordering::Relaxed);
@@ -1052,7 +1095,16 @@ impl StdioUpstream {
                 }
                 let sid = new_session_id();
                 let s = Arc::new(Session::new(Some(sid.clone()), client.clone()));
-                up.sessions.insert(sid, s.clone());
+                up.sessions.insert(sid.clone(), s.clone());
+                if let Some((store, here)) = up.store.get() {
+                    let rec = SharedSession {
+                        upstream_id: format!("{STDIO_OWNER}{here}"),
+                        client: client.to_string(),
+                    };
+                    if let Err(e) = store.put(&up.name, &sid, &rec, up.idle).await {
+                        tracing::warn!(server = %up.name, error = %e, "could not record a stdio session in the shared store");
+                    }
+                }
                 (s, true)
             }
             None => {
