@@ -300,3 +300,34 @@ async fn one_message_costs_at_most_one_round_trip() {
     assert_eq!(plan.uses.len(), 24);
     assert_eq!(calls(&redis) - before, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_redis_data_is_refused_never_a_wrong_value() {
+    if !redis_support::available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let key = VaultKey::random();
+    let (a, b) = (replica(&redis, &key), replica(&redis, &key));
+    let scope = ScopeId::new("anonymous", "flushed");
+    let first = a.tokenize(&scope, &Kind::email(), &email(1), "crm").unwrap().placeholder;
+    assert_eq!(b.resolve(&scope, &first).unwrap().unwrap().value.expose(), email(1));
+    redis.cli(&["FLUSHALL"]).unwrap();
+    // A mints another value: its numbering stays above what it issued.
+    let second = a.tokenize(&scope, &Kind::email(), &email(2), "crm").unwrap().placeholder;
+    assert_eq!(second.n, 2, "no number is reissued after the loss");
+    // B still knows [EMAIL_1] as email(1); Redis now lacks it: restoring it is refused.
+    let rw = Rewriter::new(Arc::new(Detector::builtin()), Arc::new(b.clone()));
+    let msg = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "send", "arguments": {"to": "[EMAIL_1]"}}});
+    let err = rw.plan_restore_message(&msg, &scope).unwrap_err();
+    assert!(err.is_unknown_placeholder(), "{err}");
+    // Were [EMAIL_1] re-minted for another value by a replica that never knew it, B refuses it.
+    let c = replica(&redis, &key);
+    redis.cli(&["FLUSHALL"]).unwrap();
+    let other = c.tokenize(&scope, &Kind::email(), &email(9), "crm").unwrap().placeholder;
+    assert_eq!(other.n, 1);
+    let err = rw.plan_restore_message(&msg, &scope).unwrap_err();
+    assert!(err.is_vault_unavailable() && err.to_string().contains("no longer holds"), "{err}");
+    assert!(!err.to_string().contains("vaulttest"));
+}

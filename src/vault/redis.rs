@@ -482,13 +482,22 @@ fn aad(tag: &str, field: &str) -> Aad<Vec<u8>> {
 
 /// Mints (or finds) every value of a message in one step: see the module docs of
 /// `RedisVault`. KEYS: lookup, sealed, origins, counters. ARGV: idle TTL (ms), counter TTL
-/// (ms), max entries, origin, then per value: lookup HMAC, kind, guessed number, value sealed
-/// for the guessed number. Returns per value: number, minted (0/1), still to seal (0/1),
-/// origins (one per line).
+/// (ms), max entries, origin, the number of floors, the floors as (kind, highest number this
+/// replica knows) pairs, then per value: lookup HMAC, kind, guessed number, value sealed for
+/// the guessed number. Returns per value: number, minted (0/1), still to seal (0/1), origins
+/// (one per line). The floors keep a scope's numbering above what replicas issued even if Redis
+/// lost the scope's counters.
 const MINT: &str = r#"
 local origin = ARGV[4]
+local floors = tonumber(ARGV[5])
+local first = 6 + 2 * floors
+for i = 6, first - 1, 2 do
+  local c = tonumber(redis.call('HGET', KEYS[4], ARGV[i]) or '0')
+  local floor = tonumber(ARGV[i + 1])
+  if c < floor then redis.call('HSET', KEYS[4], ARGV[i], floor) end
+end
 local fresh, new = {}, 0
-for i = 5, #ARGV, 4 do
+for i = first, #ARGV, 4 do
   local h = ARGV[i]
   if fresh[h] == nil and redis.call('HEXISTS', KEYS[1], h) == 0 then
     fresh[h] = true
@@ -499,7 +508,7 @@ if new > 0 and redis.call('HLEN', KEYS[1]) + new > tonumber(ARGV[3]) then
   return redis.error_reply('SCOPE_FULL the scope holds its maximum of vault entries')
 end
 local out = {}
-for i = 5, #ARGV, 4 do
+for i = first, #ARGV, 4 do
   local h, kind, guess, sealed = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local n = redis.call('HGET', KEYS[1], h)
   local minted = '0'
@@ -540,6 +549,15 @@ for k = 1, 3 do redis.call('PEXPIRE', KEYS[k], ARGV[1]) end
 redis.call('PEXPIRE', KEYS[4], ARGV[2])
 return out
 "#;
+
+/// Redis no longer agrees with what this replica issued: its data was lost (a restart without
+/// persistence, a flush). Refuse rather than restore or issue a wrong value.
+fn lost(ph: &Placeholder) -> Error {
+    Error::vault_unavailable(format!(
+        "Redis no longer holds what this replica issued as {ph} (was its data lost or flushed?); \
+         nothing was released; restart the gateway replicas to start from what Redis holds"
+    ))
+}
 
 fn split_origins(list: &str) -> Vec<Arc<str>> {
     list.split('\n').filter(|o| !o.is_empty()).map(Arc::from).collect()
@@ -583,8 +601,16 @@ impl RedisVault {
         // for that number: when nobody else minted in this scope meanwhile (the usual case)
         // the script stores it and one round trip does everything.
         let mut guesses = Vec::with_capacity(items.len());
+        let mut floors: Vec<(Kind, u64)> = Vec::new();
         {
             let st = cache.lock();
+            for (kind, _) in items {
+                if let Some(&h) = st.high.get(kind) {
+                    if !floors.iter().any(|(k, _)| k == kind) {
+                        floors.push((kind.clone(), h));
+                    }
+                }
+            }
             let mut next: HashMap<&Kind, u64> = HashMap::new();
             let mut seen: HashMap<(&Kind, &str), u64> = HashMap::new();
             for (kind, value) in items {
@@ -608,6 +634,11 @@ impl RedisVault {
         args.push(inner.counter_ms().to_string().into_bytes());
         args.push(inner.cfg.max_entries_per_scope.to_string().into_bytes());
         args.push(origin.as_bytes().to_vec());
+        args.push(floors.len().to_string().into_bytes());
+        for (kind, h) in &floors {
+            args.push(kind.as_str().as_bytes().to_vec());
+            args.push(h.to_string().into_bytes());
+        }
         for ((kind, value), n) in items.iter().zip(&guesses) {
             args.push(inner.keys.lookup(tag, kind, value.expose()).into_bytes());
             args.push(kind.as_str().as_bytes().to_vec());
@@ -667,6 +698,14 @@ impl RedisVault {
         }
         let now = Instant::now();
         let mut st = cache.lock();
+        for (kind, value, n, _) in &learned {
+            let ph = Placeholder { kind: kind.clone(), n: *n };
+            let known_n = st.by_value.get(kind).and_then(|m| m.get(value.expose())).copied();
+            let known_v = st.by_placeholder.get(&ph).map(|k| &k.value);
+            if known_n.is_some_and(|m| m != *n) || known_v.is_some_and(|v| v != value) {
+                return Err(lost(&ph));
+            }
+        }
         st.last_access = now;
         st.last_touch = now;
         for (kind, value, n, origins) in learned {
@@ -720,6 +759,11 @@ impl RedisVault {
         }
         let now = Instant::now();
         let mut st = cache.lock();
+        for (ph, value, _) in &learned {
+            if st.by_placeholder.get(ph).is_some_and(|k| k.value != *value) {
+                return Err(lost(ph));
+            }
+        }
         st.last_access = now;
         st.last_touch = now;
         for (ph, value, origins) in learned {
