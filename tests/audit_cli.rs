@@ -271,3 +271,75 @@ fn verify_anchor_catches_a_cut_tail() {
     );
     assert_eq!(code(&audit(&["verify", "--anchor", "nonsense"], &r.files)), 2);
 }
+
+/// Two replicas' chains side by side (`gateway.jsonl` and `gateway.b.jsonl`, each rotated):
+/// verify checks each on its own, replay and search take them together.
+#[test]
+fn several_replica_chains_verify_replay_and_search_together() {
+    let a = the_run("chains-a");
+    let b = the_run("chains-b-src");
+    let dir = a.dir.join("audit");
+    let mut files = a.files.clone();
+    for f in &b.files {
+        let name = f
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace("gateway.jsonl", "gateway.b.jsonl");
+        let to = dir.join(name);
+        std::fs::copy(f, &to).unwrap();
+        files.push(to);
+    }
+    assert!(files.len() > 3, "both chains rotated: {files:?}");
+    let o = audit(&["verify"], &files);
+    let out = text(&o.stdout);
+    assert_eq!(code(&o), 0, "{out}{}", text(&o.stderr));
+    assert_eq!(
+        out.lines().filter(|l| l.contains(": intact:")).count(),
+        2,
+        "{out}"
+    );
+    assert!(out.contains("gateway.b.jsonl"), "{out}");
+
+    let o = audit(&["replay", "--json"], &files);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        report["decisions"].as_u64().unwrap(),
+        (a.decisions.len() + b.decisions.len()) as u64
+    );
+
+    let (value, want) = a
+        .involving
+        .iter()
+        .next()
+        .map(|(v, s)| (v.clone(), s.len()))
+        .unwrap();
+    let in_b = b.involving.get(&value).map_or(0, |s| s.len());
+    let o = search_cmd(&files, &["--value", &value, "--json"], Some(KEY_HEX), None);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["hits"].as_array().unwrap().len(), want + in_b);
+
+    // One chain edited: that chain fails, the other still verifies; exit 1.
+    let victim = files
+        .iter()
+        .find(|f| f.to_string_lossy().contains("gateway.b.jsonl"))
+        .unwrap();
+    let edited = std::fs::read_to_string(victim)
+        .unwrap()
+        .replacen("\"tools/call\"", "\"tools/list\"", 1);
+    std::fs::write(victim, edited).unwrap();
+    let o = audit(&["verify"], &files);
+    let out = text(&o.stdout);
+    assert_eq!(code(&o), 1, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("gateway.b.jsonl") && l.contains("NOT intact")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| !l.contains("gateway.b.jsonl") && l.contains(": intact:")),
+        "{out}"
+    );
+}

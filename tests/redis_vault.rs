@@ -59,7 +59,10 @@ async fn replicas_share_placeholders_and_origins() {
     let other = ScopeId::new("anonymous", "run-2");
     let t = a.tokenize(&other, &Kind::email(), &email(2), "crm").unwrap();
     assert_eq!(t.placeholder.to_string(), "[EMAIL_1]");
-    assert!(a.resolve(&other, &Placeholder::parse("[EMAIL_2]").unwrap()).unwrap().is_none());
+    assert!(a
+        .resolve(&other, &Placeholder::parse("[EMAIL_2]").unwrap())
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -85,8 +88,10 @@ async fn two_replicas_eight_tasks_mint_each_value_once() {
                 let order: Vec<usize> = (0..n).map(|i| (i * 7 + t * 131 + r * 17) % n).collect();
                 let mut got = HashMap::new();
                 for chunk in order.chunks(25) {
-                    let items: Vec<(Kind, Secret)> =
-                        chunk.iter().map(|&i| (Kind::email(), Secret::new(&values[i]))).collect();
+                    let items: Vec<(Kind, Secret)> = chunk
+                        .iter()
+                        .map(|&i| (Kind::email(), Secret::new(&values[i])))
+                        .collect();
                     let batch = vault.batched().unwrap();
                     let out = batch.tokenize_batch(&scope, "crm", &items).unwrap();
                     for (&i, tok) in chunk.iter().zip(out) {
@@ -103,16 +108,29 @@ async fn two_replicas_eight_tasks_mint_each_value_once() {
     }
     let first = &all[0];
     for other in &all[1..] {
-        assert_eq!(other, first, "every task sees the same placeholder for each value");
+        assert_eq!(
+            other, first,
+            "every task sees the same placeholder for each value"
+        );
     }
     let numbers: BTreeSet<u64> = first.values().copied().collect();
     assert_eq!(numbers.len(), 1000, "no two values share a number");
-    assert_eq!(numbers, (1..=1000).collect::<BTreeSet<u64>>(), "numbered 1..1000, no gap");
+    assert_eq!(
+        numbers,
+        (1..=1000).collect::<BTreeSet<u64>>(),
+        "numbered 1..1000, no gap"
+    );
     // Every value resolves on a replica that has not cached it.
     let fresh = replica(&redis, &key);
     for (i, n) in first.iter().take(50) {
-        let ph = Placeholder { kind: Kind::email(), n: *n };
-        assert_eq!(fresh.resolve(&scope, &ph).unwrap().unwrap().value.expose(), values[*i]);
+        let ph = Placeholder {
+            kind: Kind::email(),
+            n: *n,
+        };
+        assert_eq!(
+            fresh.resolve(&scope, &ph).unwrap().unwrap().value.expose(),
+            values[*i]
+        );
     }
 }
 
@@ -133,7 +151,15 @@ async fn redis_holds_no_value_and_no_scope() {
     let rdb = redis.rdb_bytes();
     let rdb_text = String::from_utf8_lossy(&rdb);
     assert!(dump.contains("mcp-pii:{"), "the dump is readable: {dump:.200}");
-    for needle in [email(3).as_str(), "vaulttest", "example.org", phone, "7946", "agent-run-7f3e", "client-visible-name"] {
+    for needle in [
+        email(3).as_str(),
+        "vaulttest",
+        "example.org",
+        phone,
+        "7946",
+        "agent-run-7f3e",
+        "client-visible-name",
+    ] {
         assert!(!dump.contains(needle), "Redis shows {needle:?}");
         assert!(!rdb_text.contains(needle), "the RDB file holds {needle:?}");
     }
@@ -153,15 +179,27 @@ async fn outage_fails_closed_and_heals_without_restart() {
     redis.stop();
     // A value this replica knows still tokenizes from its cache; a new one cannot be minted.
     assert_eq!(
-        vault.tokenize(&scope, &Kind::email(), &email(1), "crm").unwrap().placeholder,
+        vault
+            .tokenize(&scope, &Kind::email(), &email(1), "crm")
+            .unwrap()
+            .placeholder,
         known.placeholder
     );
     let started = Instant::now();
-    let err = vault.tokenize(&scope, &Kind::email(), &email(2), "crm").unwrap_err();
+    let err = vault
+        .tokenize(&scope, &Kind::email(), &email(2), "crm")
+        .unwrap_err();
     assert!(err.is_vault_unavailable(), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(3), "bounded by the timeouts: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "bounded by the timeouts: {:?}",
+        started.elapsed()
+    );
     let text = err.to_string();
-    assert!(!text.contains("vaulttest") && text.contains("127.0.0.1"), "{text}");
+    assert!(
+        !text.contains("vaulttest") && text.contains("127.0.0.1"),
+        "{text}"
+    );
     // The rewriter withholds (errors) rather than passing the value on.
     let rw = Rewriter::new(Arc::new(Detector::builtin()), Arc::new(vault.clone()));
     let mut v = serde_json::json!({"text": format!("write to {}", email(3))});
@@ -215,7 +253,10 @@ async fn a_restarted_gateway_keeps_placeholders_and_origins() {
     assert_eq!(next.placeholder.n, 2);
     // Another key reads nothing: a wrong key is an error, never a wrong value.
     let wrong = replica(&redis, &VaultKey::random());
-    assert!(wrong.resolve(&scope, &before).unwrap().is_none(), "another key sees another scope");
+    assert!(
+        wrong.resolve(&scope, &before).unwrap().is_none(),
+        "another key sees another scope"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,19 +278,36 @@ async fn expiry_never_reissues_a_number_and_the_cap_holds() {
     first.tokenize(&scope, &Kind::email(), &email(1), "crm").unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
     let later = short();
-    assert!(later.resolve(&scope, &Placeholder::parse("[EMAIL_1]").unwrap()).unwrap().is_none(), "expired");
+    assert!(
+        later
+            .resolve(&scope, &Placeholder::parse("[EMAIL_1]").unwrap())
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
     let t = later.tokenize(&scope, &Kind::email(), &email(2), "crm").unwrap();
-    assert_eq!(t.placeholder.to_string(), "[EMAIL_2]", "the expired number is not reissued");
+    assert_eq!(
+        t.placeholder.to_string(),
+        "[EMAIL_2]",
+        "the expired number is not reissued"
+    );
     // The cap: 9 more fit (10 with [EMAIL_2]), the batch that would pass it is refused whole.
     let batch = later.batched().unwrap();
-    let items: Vec<(Kind, Secret)> = (10..19).map(|i| (Kind::email(), Secret::new(&email(i)))).collect();
+    let items: Vec<(Kind, Secret)> = (10..19)
+        .map(|i| (Kind::email(), Secret::new(&email(i))))
+        .collect();
     batch.tokenize_batch(&scope, "crm", &items).unwrap();
-    let over: Vec<(Kind, Secret)> = (30..32).map(|i| (Kind::email(), Secret::new(&email(i)))).collect();
+    let over: Vec<(Kind, Secret)> = (30..32)
+        .map(|i| (Kind::email(), Secret::new(&email(i))))
+        .collect();
     let err = batch.tokenize_batch(&scope, "crm", &over).unwrap_err();
     assert!(err.is_scope_full(), "{err}");
-    assert!(batch
-        .tokenize_batch(&scope, "crm", &[(Kind::email(), Secret::new(&email(10)))])
-        .is_ok(), "a known value still tokenizes");
+    assert!(
+        batch
+            .tokenize_batch(&scope, "crm", &[(Kind::email(), Secret::new(&email(10)))])
+            .is_ok(),
+        "a known value still tokenizes"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,9 +323,21 @@ async fn one_message_costs_at_most_one_round_trip() {
     let calls = |redis: &RedisServer| -> u64 {
         let info = redis.cli(&["INFO", "commandstats"]).unwrap();
         info.lines()
-            .filter(|l| ["cmdstat_evalsha:", "cmdstat_eval:", "cmdstat_hmget:"].iter().any(|p| l.starts_with(p)))
+            .filter(|l| {
+                ["cmdstat_evalsha:", "cmdstat_eval:", "cmdstat_hmget:"]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
             .map(|l| {
-                let calls: u64 = l.split("calls=").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+                let calls: u64 = l
+                    .split("calls=")
+                    .nth(1)
+                    .unwrap()
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
                 // A lookup is one pipeline of two HMGETs.
                 if l.starts_with("cmdstat_hmget:") {
                     calls / 2
@@ -277,14 +347,19 @@ async fn one_message_costs_at_most_one_round_trip() {
             })
             .sum()
     };
-    let text: String = (0..12).map(|i| format!("{} and +1 415 555 01{i:02}; ", email(i))).collect();
+    let text: String = (0..12)
+        .map(|i| format!("{} and +1 415 555 01{i:02}; ", email(i)))
+        .collect();
     let before = calls(&redis);
     let mut v = serde_json::json!({"content": [{"type": "text", "text": text}]});
     let report = rw.tokenize_value(&mut v, &scope, "crm").unwrap();
     assert_eq!(report.placeholders.len(), 24);
     // One EVALSHA (plus one EVAL when the script was not loaded yet).
     let first = calls(&redis) - before;
-    assert!((1..=2).contains(&first), "first sight of 24 values took {first} round trips");
+    assert!(
+        (1..=2).contains(&first),
+        "first sight of 24 values took {first} round trips"
+    );
     assert!(!v.to_string().contains("vaulttest"));
     let before = calls(&redis);
     let mut again = serde_json::json!({"content": [{"type": "text", "text": text}]});
@@ -310,11 +385,20 @@ async fn lost_redis_data_is_refused_never_a_wrong_value() {
     let key = VaultKey::random();
     let (a, b) = (replica(&redis, &key), replica(&redis, &key));
     let scope = ScopeId::new("anonymous", "flushed");
-    let first = a.tokenize(&scope, &Kind::email(), &email(1), "crm").unwrap().placeholder;
-    assert_eq!(b.resolve(&scope, &first).unwrap().unwrap().value.expose(), email(1));
+    let first = a
+        .tokenize(&scope, &Kind::email(), &email(1), "crm")
+        .unwrap()
+        .placeholder;
+    assert_eq!(
+        b.resolve(&scope, &first).unwrap().unwrap().value.expose(),
+        email(1)
+    );
     redis.cli(&["FLUSHALL"]).unwrap();
     // A mints another value: its numbering stays above what it issued.
-    let second = a.tokenize(&scope, &Kind::email(), &email(2), "crm").unwrap().placeholder;
+    let second = a
+        .tokenize(&scope, &Kind::email(), &email(2), "crm")
+        .unwrap()
+        .placeholder;
     assert_eq!(second.n, 2, "no number is reissued after the loss");
     // B still knows [EMAIL_1] as email(1); Redis now lacks it: restoring it is refused.
     let rw = Rewriter::new(Arc::new(Detector::builtin()), Arc::new(b.clone()));
@@ -325,9 +409,15 @@ async fn lost_redis_data_is_refused_never_a_wrong_value() {
     // Were [EMAIL_1] re-minted for another value by a replica that never knew it, B refuses it.
     let c = replica(&redis, &key);
     redis.cli(&["FLUSHALL"]).unwrap();
-    let other = c.tokenize(&scope, &Kind::email(), &email(9), "crm").unwrap().placeholder;
+    let other = c
+        .tokenize(&scope, &Kind::email(), &email(9), "crm")
+        .unwrap()
+        .placeholder;
     assert_eq!(other.n, 1);
     let err = rw.plan_restore_message(&msg, &scope).unwrap_err();
-    assert!(err.is_vault_unavailable() && err.to_string().contains("no longer holds"), "{err}");
+    assert!(
+        err.is_vault_unavailable() && err.to_string().contains("no longer holds"),
+        "{err}"
+    );
     assert!(!err.to_string().contains("vaulttest"));
 }

@@ -49,6 +49,9 @@ fn two_replicas_share_one_session_and_the_vault() {
     }
     let status = child.wait().unwrap();
     assert!(status.success(), "replicas.py failed:\n{transcript}");
-    assert!(transcript.contains("PASS a placeholder is restored by either replica"), "{transcript}");
+    assert!(
+        transcript.contains("PASS a placeholder is restored by either replica"),
+        "{transcript}"
+    );
     assert!(!transcript.contains("FAIL"), "{transcript}");
 }

@@ -124,6 +124,88 @@ pub(crate) fn open(files: &[PathBuf]) -> Result<Lines> {
     })
 }
 
+/// The chain a file belongs to: its path without a rotation suffix (`.<12 digits>`, see
+/// `FileSink`). Replicas write one chain each (`audit.gw-1.jsonl`, `audit.gw-2.jsonl`).
+pub(crate) fn chain_of(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match name.rsplit_once('.') {
+        Some((base, digits)) if digits.len() == 12 && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            path.with_file_name(base)
+        }
+        _ => path.to_path_buf(),
+    }
+}
+
+/// `files` grouped by chain ([`chain_of`]), chains in the order first named.
+pub(crate) fn chains(files: &[PathBuf]) -> Vec<(PathBuf, Vec<PathBuf>)> {
+    let mut out: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
+    for f in files {
+        let c = chain_of(f);
+        match out.iter_mut().find(|(name, _)| *name == c) {
+            Some((_, v)) => v.push(f.clone()),
+            None => out.push((c, vec![f.clone()])),
+        }
+    }
+    out
+}
+
+/// The lines of several chains merged by time: each chain read in order ([`open`]), the
+/// record with the earliest `ts` next (lines that are not records follow their chain's order).
+pub(crate) fn open_merged(files: &[PathBuf]) -> Result<Merged> {
+    let mut streams = Vec::new();
+    for (_, chain) in chains(files) {
+        streams.push((open(&chain)?, None));
+    }
+    Ok(Merged { streams })
+}
+
+/// See [`open_merged`].
+pub(crate) struct Merged {
+    streams: Vec<(Lines, Option<Result<Line>>)>,
+}
+
+fn ts_of(line: &Result<Line>) -> Option<String> {
+    let v = line.as_ref().ok()?.json()?;
+    v.get("ts").and_then(Value::as_str).map(str::to_owned)
+}
+
+impl Iterator for Merged {
+    type Item = Result<Line>;
+    fn next(&mut self) -> Option<Result<Line>> {
+        for (lines, head) in &mut self.streams {
+            if head.is_none() {
+                *head = lines.next();
+            }
+        }
+        // RFC 3339 UTC timestamps of one format sort as strings; a line without one goes first.
+        let mut best: Option<(usize, Option<String>)> = None;
+        for (i, (_, head)) in self.streams.iter().enumerate() {
+            let Some(line) = head else { continue };
+            let ts = ts_of(line);
+            let better = match &best {
+                None => true,
+                Some((_, b)) => match (&ts, b) {
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                    (Some(t), Some(b)) => t < b,
+                },
+            };
+            if better {
+                let first_untimed = ts.is_none();
+                best = Some((i, ts));
+                if first_untimed {
+                    break;
+                }
+            }
+        }
+        let (i, _) = best?;
+        self.streams[i].1.take()
+    }
+}
+
 /// In-memory lines (each one terminated), as a stream.
 pub(crate) fn from_strings(lines: &[String]) -> impl Iterator<Item = Result<Line>> + '_ {
     lines.iter().enumerate().map(|(i, l)| {

@@ -54,7 +54,9 @@ pub use fingerprint::Fingerprinter;
 pub use replay::{replay, replay_lines, Difference, ItemChange, ReplayReport, Unreplayable};
 pub use search::{search, search_lines, SearchHit, SearchReport};
 pub use sink::{AuditConfig, AuditSink, FileSink, FileSinkOptions, FsyncPolicy, MemorySink};
-pub use verify::{verify, verify_anchored, verify_lines, Anchor, Problem, ProblemKind, VerifyReport};
+pub use verify::{
+    verify, verify_anchored, verify_chains, verify_lines, Anchor, Problem, ProblemKind, VerifyReport,
+};
 
 /// The `prev_hash` of the first record of a log: 64 zeros.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";

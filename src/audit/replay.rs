@@ -169,7 +169,7 @@ impl fmt::Display for ReplayReport {
 /// Re-evaluates every decision in `files` under the policy each recorded (from the log's
 /// `policy` records), or under `policy` when given.
 pub fn replay(files: &[PathBuf], policy: Option<&Policy>) -> Result<ReplayReport> {
-    replay_all(|| log::open(files), policy)
+    replay_all(|| log::open_merged(files), policy)
 }
 
 /// [`replay`] over in-memory lines.

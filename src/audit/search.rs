@@ -122,7 +122,7 @@ impl fmt::Display for SearchReport {
 
 /// Finds the records of `value` in `files`, fingerprinting it with `fp` (the log's key).
 pub fn search(files: &[PathBuf], value: &str, fp: &Fingerprinter) -> Result<SearchReport> {
-    search_all(log::open(files)?, value, fp)
+    search_all(log::open_merged(files)?, value, fp)
 }
 
 /// [`search`] over in-memory lines.

@@ -134,6 +134,15 @@ pub fn verify(files: &[PathBuf]) -> Result<VerifyReport> {
     verify_all(log::open(files)?, &[])
 }
 
+/// Verifies each chain in `files` on its own (replicas write one chain each; files are grouped
+/// by name, rotated files with their chain). One report per chain, named by its active file.
+pub fn verify_chains(files: &[PathBuf]) -> Result<Vec<(PathBuf, VerifyReport)>> {
+    log::chains(files)
+        .into_iter()
+        .map(|(name, chain)| Ok((name, verify_all(log::open(&chain)?, &[])?)))
+        .collect()
+}
+
 /// [`verify`], and also checks that each anchor's record is in the log with that hash.
 pub fn verify_anchored(files: &[PathBuf], anchors: &[Anchor]) -> Result<VerifyReport> {
     verify_all(log::open(files)?, anchors)

@@ -31,7 +31,8 @@ enum AuditCommand {
 
 #[derive(clap::Args, Debug)]
 struct VerifyArgs {
-    /// The log's files, rotated ones included, in any order.
+    /// The log's files, rotated ones included, in any order; with replicas, every replica's
+    /// chain (each is verified on its own; replay and search merge them by time).
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// A record known to be in the log, as SEQ:HASH (the `head` an earlier verify printed, kept
@@ -45,7 +46,8 @@ struct VerifyArgs {
 
 #[derive(clap::Args, Debug)]
 struct ReplayArgs {
-    /// The log's files, rotated ones included, in any order.
+    /// The log's files, rotated ones included, in any order; with replicas, every replica's
+    /// chain (each is verified on its own; replay and search merge them by time).
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Replay under this policy (a gateway.toml, a file it names, or a bare policy file) instead
@@ -59,7 +61,8 @@ struct ReplayArgs {
 
 #[derive(clap::Args, Debug)]
 struct SearchArgs {
-    /// The log's files, rotated ones included, in any order.
+    /// The log's files, rotated ones included, in any order; with replicas, every replica's
+    /// chain (each is verified on its own; replay and search merge them by time).
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// The value to look for (exact string). Prefer --value-stdin to keep it out of shell
@@ -165,6 +168,43 @@ fn print_report<R: serde::Serialize + std::fmt::Display>(report: &R, json: bool)
 }
 
 fn verify(a: VerifyArgs) -> ExitCode {
+    let chains = match audit::verify_chains(&a.files) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    if chains.len() > 1 {
+        // Several replicas' chains: each verified on its own.
+        if !a.anchor.is_empty() {
+            return fail(
+                "--anchor checks one chain: verify each replica's files on their own to use anchors",
+            );
+        }
+        let intact = chains.iter().all(|(_, r)| r.is_intact());
+        let out = if a.json {
+            let all: Vec<serde_json::Value> = chains
+                .iter()
+                .map(|(name, r)| serde_json::json!({"chain": name.display().to_string(), "report": r}))
+                .collect();
+            match serde_json::to_string_pretty(&all) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            }
+        } else {
+            chains
+                .iter()
+                .map(|(name, r)| format!("chain {}: {r}", name.display()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        if let Err(code) = emit(&out) {
+            return code;
+        }
+        return if intact {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
+    }
     let report = match audit::verify_anchored(&a.files, &a.anchor) {
         Ok(r) => r,
         Err(e) => return fail(e),
@@ -187,16 +227,18 @@ fn replay(a: ReplayArgs) -> ExitCode {
         },
         None => None,
     };
-    match audit::verify(&a.files) {
-        Ok(v) if !v.is_intact() => {
-            eprintln!(
-                "warning: the log does not verify; replaying it anyway ({})",
-                v.problem
-                    .map(|p| format!("first bad seq {}", p.seq))
-                    .unwrap_or_default()
-            );
+    match audit::verify_chains(&a.files) {
+        Ok(chains) => {
+            for (name, v) in chains.into_iter().filter(|(_, v)| !v.is_intact()) {
+                eprintln!(
+                    "warning: {} does not verify; replaying it anyway ({})",
+                    name.display(),
+                    v.problem
+                        .map(|p| format!("first bad seq {}", p.seq))
+                        .unwrap_or_default()
+                );
+            }
         }
-        Ok(_) => {}
         Err(e) => return fail(e),
     }
     let report = match audit::replay(&a.files, policy.as_ref()) {

@@ -795,7 +795,9 @@ fn validate(
 fn is_valid_replica_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// The host name as a replica id (characters outside the allowed set become `-`).
@@ -808,7 +810,13 @@ fn host_replica_id() -> String {
         .trim()
         .chars()
         .take(64)
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     if id.is_empty() {
         "gateway".to_owned()
@@ -820,7 +828,10 @@ fn host_replica_id() -> String {
 /// `dir/audit.log` → `dir/audit.<replica>.log` (`audit` → `audit.<replica>`): each replica
 /// writes its own chain.
 pub fn replica_path(path: &Path, replica: &str) -> PathBuf {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let name = match path.extension() {
         Some(ext) => format!("{stem}.{replica}.{}", ext.to_string_lossy()),
         None => format!("{stem}.{replica}"),
@@ -944,7 +955,11 @@ fn push_error(e: Error, p: &mut Problems) {
 }
 
 /// The Redis backend's settings; `None` (with problems pushed) when something is wrong.
-fn redis_vault(v: &RawVault, env: &dyn Fn(&str) -> Option<String>, p: &mut Problems) -> Option<RedisVaultConfig> {
+fn redis_vault(
+    v: &RawVault,
+    env: &dyn Fn(&str) -> Option<String>,
+    p: &mut Problems,
+) -> Option<RedisVaultConfig> {
     let mut ok = true;
     let url = match v.url.as_deref() {
         None => {
@@ -987,8 +1002,18 @@ fn redis_vault(v: &RawVault, env: &dyn Fn(&str) -> Option<String>, p: &mut Probl
         p.push("vault.prefix: must be non-empty, without braces or whitespace");
         ok = false;
     }
-    let connect_timeout = duration("vault.connect_timeout", &v.connect_timeout, Duration::from_secs(2), p);
-    let command_timeout = duration("vault.command_timeout", &v.command_timeout, Duration::from_millis(500), p);
+    let connect_timeout = duration(
+        "vault.connect_timeout",
+        &v.connect_timeout,
+        Duration::from_secs(2),
+        p,
+    );
+    let command_timeout = duration(
+        "vault.command_timeout",
+        &v.command_timeout,
+        Duration::from_millis(500),
+        p,
+    );
     let key = key?;
     ok.then_some(RedisVaultConfig {
         url,

@@ -258,7 +258,7 @@ fsync = "sometimes"
     let probs = e.config_problems().join("\n");
     for needle in [
         "listen",
-        "redis\" is not available in this build",
+        "MCP_PII_VAULT_KEY is not set",
         "policy.cross_server",
         "policy.flows[0]",
         "[audit]",
@@ -409,4 +409,84 @@ fn origins_are_parsed_and_canonical() {
     let text = format!("allowed_origins = [\"http://LOCALHOST:80\"]\n{ONE_SERVER}");
     let c = Config::from_toml_str(&text, env).unwrap();
     assert_eq!(c.allowed_origins, ["http://localhost"]);
+}
+
+#[test]
+fn redis_vault_settings_are_validated_without_quoting_the_key() {
+    let key = "ab".repeat(32);
+    let env = |v: &str| match v {
+        "MCP_PII_VAULT_KEY" | "VK" => Some(key.clone()),
+        "SHORT" => Some("00112233-secret".to_owned()),
+        "PW" => Some("hunter2".to_owned()),
+        _ => None,
+    };
+    let ok = format!(
+        "{ONE_SERVER}[vault]\nbackend = \"redis\"\nurl = \"redis://:${{PW}}@127.0.0.1:6379\"\nkey_env = \"VK\"\nprefix = \"gw\"\ncommand_timeout = \"250ms\"\n"
+    );
+    let cfg = Config::from_toml_str(&ok, env).unwrap();
+    match &cfg.vault.backend {
+        VaultBackend::Redis(r) => {
+            assert_eq!(r.url, "redis://:hunter2@127.0.0.1:6379");
+            assert_eq!(r.prefix, "gw");
+            assert_eq!(r.command_timeout, Duration::from_millis(250));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A replica id defaults to the host name with Redis, and names the audit chain.
+    assert!(cfg.replica_id.as_deref().is_some_and(|id| !id.is_empty()));
+    assert!(
+        !format!("{cfg:?}").contains("hunter2"),
+        "credentials stay out of Debug"
+    );
+
+    let bad = format!(
+        "replica_id = \"no spaces\"\n{ONE_SERVER}[vault]\nbackend = \"redis\"\nurl = \"http://x\"\nkey_env = \"SHORT\"\nprefix = \"a{{b}}\"\n"
+    );
+    let probs = Config::from_toml_str(&bad, env)
+        .unwrap_err()
+        .config_problems()
+        .join("\n");
+    for needle in [
+        "vault.url: must start with redis://",
+        "vault.key_env: SHORT",
+        "vault.prefix",
+        "replica_id: must be",
+    ] {
+        assert!(probs.contains(needle), "missing {needle:?} in:\n{probs}");
+    }
+    assert!(!probs.contains("secret"), "the key is never quoted: {probs}");
+    let mem = format!("{ONE_SERVER}[vault]\nkey_env = \"VK\"\n");
+    let probs = Config::from_toml_str(&mem, env)
+        .unwrap_err()
+        .config_problems()
+        .join("\n");
+    assert!(
+        probs.contains("vault.key_env: only used with backend = \"redis\""),
+        "{probs}"
+    );
+}
+
+#[test]
+fn replica_ids_name_the_audit_chain() {
+    use std::path::Path;
+    assert_eq!(
+        crate::config::replica_path(Path::new("/var/log/audit.jsonl"), "gw-1"),
+        Path::new("/var/log/audit.gw-1.jsonl")
+    );
+    assert_eq!(
+        crate::config::replica_path(Path::new("audit"), "b"),
+        Path::new("audit.b")
+    );
+    let env = |v: &str| (v == "MCP_PII_AUDIT_KEY").then(|| "k".repeat(32));
+    let cfg = Config::from_toml_str(
+        &format!("replica_id = \"gw-2\"\n{ONE_SERVER}[audit]\npath = \"logs/audit.jsonl\"\n"),
+        env,
+    )
+    .unwrap();
+    assert!(cfg.audit.unwrap().path.ends_with("logs/audit.gw-2.jsonl"));
+    let cfg = Config::from_toml_str(&format!("{ONE_SERVER}[audit]\npath = \"audit.jsonl\"\n"), env).unwrap();
+    assert!(
+        cfg.audit.unwrap().path.ends_with("audit.jsonl"),
+        "one gateway keeps its file name"
+    );
 }

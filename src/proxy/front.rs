@@ -330,7 +330,11 @@ impl Front {
                 return match st.vault.get() {
                     Some(v) if !v.healthy() => (
                         None,
-                        text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "vault unavailable\n".into()),
+                        text(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "text/plain",
+                            "vault unavailable\n".into(),
+                        ),
                     ),
                     _ => (None, text(StatusCode::OK, "text/plain", "ok\n".into())),
                 };

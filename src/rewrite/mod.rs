@@ -476,7 +476,9 @@ impl Rewriter {
     }
     /// Tokenizes every string and object key of `v` in place.
     pub fn tokenize_value(&self, v: &mut Value, scope: &ScopeId, origin: &str) -> Result<TokenizeReport> {
-        self.tokenize_staged(v, scope, origin, |rw, v| rw.tokenize_in(v, Ctx::Plain, scope, origin))
+        self.tokenize_staged(v, scope, origin, |rw, v| {
+            rw.tokenize_in(v, Ctx::Plain, scope, origin)
+        })
     }
     /// Finds and resolves every placeholder in `v` without changing it.
     pub fn plan_restore_value(&self, v: &Value, scope: &ScopeId) -> Result<RestorePlan> {

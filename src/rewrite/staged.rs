@@ -52,7 +52,10 @@ impl Recorder {
 
 impl Vault for Recorder {
     fn tokenize(&self, scope: &ScopeId, kind: &Kind, value: &str, origin: &str) -> Result<Tokenized> {
-        let batched = self.vault.batched().expect("a recorder only wraps a batched vault");
+        let batched = self
+            .vault
+            .batched()
+            .expect("a recorder only wraps a batched vault");
         if let Some(placeholder) = batched.cached(scope, kind, value, origin) {
             return Ok(Tokenized {
                 placeholder,
@@ -67,13 +70,19 @@ impl Vault for Recorder {
             st.values.push(key);
         }
         Ok(Tokenized {
-            placeholder: Placeholder { kind: kind.clone(), n },
+            placeholder: Placeholder {
+                kind: kind.clone(),
+                n,
+            },
             minted: true,
         })
     }
 
     fn resolve(&self, scope: &ScopeId, placeholder: &Placeholder) -> Result<Option<Entry>> {
-        let batched = self.vault.batched().expect("a recorder only wraps a batched vault");
+        let batched = self
+            .vault
+            .batched()
+            .expect("a recorder only wraps a batched vault");
         if let Some(entry) = batched.cached_entry(scope, placeholder) {
             return Ok(Some(entry));
         }
@@ -111,7 +120,11 @@ impl Vault for Prepared {
         if let Some(e) = self.resolved.get(placeholder) {
             return Ok(e.clone());
         }
-        if let Some(e) = self.vault.batched().and_then(|b| b.cached_entry(scope, placeholder)) {
+        if let Some(e) = self
+            .vault
+            .batched()
+            .and_then(|b| b.cached_entry(scope, placeholder))
+        {
             return Ok(Some(e));
         }
         self.vault.resolve(scope, placeholder)

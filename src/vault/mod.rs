@@ -31,7 +31,6 @@ mod redis;
 pub use memory::{MemoryVault, MemoryVaultBuilder};
 pub use redis::{RedisVault, RedisVaultBuilder, VaultKey};
 
-
 /// Whose placeholders these are: the authenticated client (or `anonymous`) and the scope key
 /// (scope header value, downstream session id, or the client's default scope).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -228,7 +227,12 @@ pub trait Batched: Send + Sync {
     /// the value and the store's origins are not needed fresh. No I/O.
     fn cached_entry(&self, scope: &ScopeId, placeholder: &Placeholder) -> Option<Entry>;
     /// [`Vault::tokenize`] for every item, from `origin`, in one round trip.
-    fn tokenize_batch(&self, scope: &ScopeId, origin: &str, items: &[(Kind, Secret)]) -> Result<Vec<Tokenized>>;
+    fn tokenize_batch(
+        &self,
+        scope: &ScopeId,
+        origin: &str,
+        items: &[(Kind, Secret)],
+    ) -> Result<Vec<Tokenized>>;
     /// [`Vault::resolve`] for every placeholder in one round trip, origins as the store has them.
     fn resolve_batch(&self, scope: &ScopeId, placeholders: &[Placeholder]) -> Result<Vec<Option<Entry>>>;
 }

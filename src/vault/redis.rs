@@ -32,9 +32,9 @@ impl VaultKey {
     pub fn from_hex(s: &str) -> std::result::Result<VaultKey, String> {
         let s = s.trim();
         let bytes = hex::decode(s).map_err(|_| "the vault key is not hex".to_string())?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|b: Vec<u8>| format!("the vault key must be 32 bytes (64 hex digits), not {}", b.len()))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            format!("the vault key must be 32 bytes (64 hex digits), not {}", b.len())
+        })?;
         Ok(VaultKey(key))
     }
     /// A fresh random key (tests, throwaway deployments).
@@ -312,9 +312,12 @@ impl Inner {
                 self.healthy.store(true, Ordering::Relaxed);
                 Ok(v)
             }
-            Ok(Err(e)) if e.code() == Some("SCOPE_FULL") => Err(Error::scope_full(self.cfg.max_entries_per_scope)),
+            Ok(Err(e)) if e.code() == Some("SCOPE_FULL") => {
+                Err(Error::scope_full(self.cfg.max_entries_per_scope))
+            }
             Ok(Err(e)) => {
-                if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+                if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
+                {
                     self.healthy.store(false, Ordering::Relaxed);
                 }
                 Err(self.unavailable(&e))
@@ -412,7 +415,9 @@ impl Keys {
             hmac::sign(&m, b"mcp-pii-gateway vault lookup v1").as_ref(),
         );
         let seal = hmac::sign(&m, b"mcp-pii-gateway vault seal v1");
-        let seal = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, seal.as_ref()).expect("HMAC-SHA256 gives 32 bytes"));
+        let seal = LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, seal.as_ref()).expect("HMAC-SHA256 gives 32 bytes"),
+        );
         Keys {
             lookup,
             seal,
@@ -435,7 +440,12 @@ impl Keys {
     }
 
     fn lookup(&self, tag: &str, kind: &Kind, value: &str) -> String {
-        self.mac(&[b"value", tag.as_bytes(), kind.as_str().as_bytes(), value.as_bytes()])
+        self.mac(&[
+            b"value",
+            tag.as_bytes(),
+            kind.as_str().as_bytes(),
+            value.as_bytes(),
+        ])
     }
 
     fn seal(&self, tag: &str, field: &str, value: &str) -> Result<Vec<u8>> {
@@ -466,7 +476,10 @@ impl Keys {
         let (nonce, body) = blob.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| bad())?;
         let mut body = body.to_vec();
-        let plain = self.seal.open_in_place(nonce, aad(tag, field), &mut body).map_err(|_| bad())?;
+        let plain = self
+            .seal
+            .open_in_place(nonce, aad(tag, field), &mut body)
+            .map_err(|_| bad())?;
         let s = std::str::from_utf8(plain).map_err(|_| bad())?;
         Ok(Secret::new(s))
     }
@@ -560,7 +573,10 @@ fn lost(ph: &Placeholder) -> Error {
 }
 
 fn split_origins(list: &str) -> Vec<Arc<str>> {
-    list.split('\n').filter(|o| !o.is_empty()).map(Arc::from).collect()
+    list.split('\n')
+        .filter(|o| !o.is_empty())
+        .map(Arc::from)
+        .collect()
 }
 
 impl RedisVault {
@@ -660,24 +676,28 @@ impl RedisVault {
             })
             .await?;
         if reply.len() != 4 * items.len() {
-            return Err(Error::vault_unavailable("Redis answered the minting script with a malformed reply"));
+            return Err(Error::vault_unavailable(
+                "Redis answered the minting script with a malformed reply",
+            ));
         }
         let mut out = Vec::with_capacity(items.len());
         let mut to_seal = Vec::new();
         let mut learned = Vec::with_capacity(items.len());
         for ((kind, value), r) in items.iter().zip(reply.chunks_exact(4)) {
-            let n: u64 = r[0]
-                .parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| Error::vault_unavailable("Redis returned a malformed placeholder number"))?;
+            let n: u64 =
+                r[0].parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    Error::vault_unavailable("Redis returned a malformed placeholder number")
+                })?;
             let field = format!("{kind}_{n}");
             if r[2] == "1" {
                 to_seal.push((field.clone(), inner.keys.seal(tag, &field, value.expose())?));
             }
             learned.push((kind.clone(), value.clone(), n, split_origins(&r[3])));
             out.push(Tokenized {
-                placeholder: Placeholder { kind: kind.clone(), n },
+                placeholder: Placeholder {
+                    kind: kind.clone(),
+                    n,
+                },
                 minted: r[1] == "1",
             });
         }
@@ -689,7 +709,11 @@ impl RedisVault {
                 .round_trip(|mut c| {
                     let mut p = redis::pipe();
                     for (field, blob) in &to_seal {
-                        p.cmd("HSET").arg(&keys.sealed).arg(field).arg(blob.as_slice()).ignore();
+                        p.cmd("HSET")
+                            .arg(&keys.sealed)
+                            .arg(field)
+                            .arg(blob.as_slice())
+                            .ignore();
                     }
                     p.cmd("PEXPIRE").arg(&keys.sealed).arg(idle).ignore();
                     async move { p.query_async::<()>(&mut c).await }
@@ -699,7 +723,10 @@ impl RedisVault {
         let now = Instant::now();
         let mut st = cache.lock();
         for (kind, value, n, _) in &learned {
-            let ph = Placeholder { kind: kind.clone(), n: *n };
+            let ph = Placeholder {
+                kind: kind.clone(),
+                n: *n,
+            };
             let known_n = st.by_value.get(kind).and_then(|m| m.get(value.expose())).copied();
             let known_v = st.by_placeholder.get(&ph).map(|k| &k.value);
             if known_n.is_some_and(|m| m != *n) || known_v.is_some_and(|v| v != value) {
@@ -713,7 +740,8 @@ impl RedisVault {
             *high = (*high).max(n);
             let value_arc: Arc<str> = Arc::from(value.expose());
             st.by_value.entry(kind.clone()).or_default().insert(value_arc, n);
-            st.by_placeholder.insert(Placeholder { kind, n }, Known { value, origins });
+            st.by_placeholder
+                .insert(Placeholder { kind, n }, Known { value, origins });
         }
         Ok(out)
     }
@@ -723,7 +751,10 @@ impl RedisVault {
         let cache = inner.scope(scope);
         let tag = cache.tag.as_str();
         let keys = inner.keys_for(tag);
-        let fields: Vec<String> = placeholders.iter().map(|p| format!("{}_{}", p.kind, p.n)).collect();
+        let fields: Vec<String> = placeholders
+            .iter()
+            .map(|p| format!("{}_{}", p.kind, p.n))
+            .collect();
         let (idle, counter) = (inner.idle_ms(), inner.counter_ms());
         let (sealed, origins): (Vec<Option<Vec<u8>>>, Vec<Option<String>>) = inner
             .round_trip(|mut c| {
@@ -738,11 +769,17 @@ impl RedisVault {
             })
             .await?;
         if sealed.len() != placeholders.len() || origins.len() != placeholders.len() {
-            return Err(Error::vault_unavailable("Redis answered a lookup with a malformed reply"));
+            return Err(Error::vault_unavailable(
+                "Redis answered a lookup with a malformed reply",
+            ));
         }
         let mut out = Vec::with_capacity(placeholders.len());
         let mut learned = Vec::new();
-        for ((ph, field), (blob, list)) in placeholders.iter().zip(&fields).zip(sealed.into_iter().zip(origins)) {
+        for ((ph, field), (blob, list)) in placeholders
+            .iter()
+            .zip(&fields)
+            .zip(sealed.into_iter().zip(origins))
+        {
             match blob {
                 None => out.push(None),
                 Some(blob) => {
@@ -789,8 +826,9 @@ impl Vault for RedisVault {
         }
         let items = [(kind.clone(), Secret::new(value))];
         let mut out = self.inner.block(self.mint(scope, origin, &items))?;
-        out.pop()
-            .ok_or_else(|| Error::vault_unavailable("Redis answered the minting script with a malformed reply"))
+        out.pop().ok_or_else(|| {
+            Error::vault_unavailable("Redis answered the minting script with a malformed reply")
+        })
     }
 
     fn resolve(&self, scope: &ScopeId, placeholder: &Placeholder) -> Result<Option<Entry>> {
@@ -839,7 +877,10 @@ impl RedisVault {
     /// The Redis key of a session: its id is a bearer credential toward the gateway, so only
     /// its fingerprint is stored.
     fn session_key(&self, server: &str, session: &str) -> (String, String) {
-        let tag = self.inner.keys.mac(&[b"session", server.as_bytes(), session.as_bytes()]);
+        let tag = self
+            .inner
+            .keys
+            .mac(&[b"session", server.as_bytes(), session.as_bytes()]);
         (format!("{}:session:{tag}", self.inner.cfg.prefix), tag)
     }
 }
@@ -871,12 +912,17 @@ impl SessionStore for RedisVault {
             let plain = self.inner.keys.open(&tag, "session", &blob)?;
             let v: serde_json::Value = serde_json::from_str(plain.expose())
                 .map_err(|_| Error::vault_unavailable("a shared session record in Redis is malformed"))?;
-            match (v.get("u").and_then(|u| u.as_str()), v.get("c").and_then(|c| c.as_str())) {
+            match (
+                v.get("u").and_then(|u| u.as_str()),
+                v.get("c").and_then(|c| c.as_str()),
+            ) {
                 (Some(u), Some(c)) => Ok(Some(SharedSession {
                     upstream_id: u.to_owned(),
                     client: c.to_owned(),
                 })),
-                _ => Err(Error::vault_unavailable("a shared session record in Redis is malformed")),
+                _ => Err(Error::vault_unavailable(
+                    "a shared session record in Redis is malformed",
+                )),
             }
         })
     }
@@ -911,7 +957,9 @@ impl SessionStore for RedisVault {
         Box::pin(async move {
             let (key, _) = self.session_key(server, session);
             self.inner
-                .round_trip(|mut c| async move { redis::cmd("DEL").arg(&key).query_async::<()>(&mut c).await })
+                .round_trip(
+                    |mut c| async move { redis::cmd("DEL").arg(&key).query_async::<()>(&mut c).await },
+                )
                 .await
         })
     }
@@ -922,7 +970,10 @@ impl Batched for RedisVault {
         let cache = self.inner.scopes.get(scope).map(|c| c.clone())?;
         let mut st = cache.lock();
         let n = *st.by_value.get(kind)?.get(value)?;
-        let placeholder = Placeholder { kind: kind.clone(), n };
+        let placeholder = Placeholder {
+            kind: kind.clone(),
+            n,
+        };
         let known = st.by_placeholder.get(&placeholder)?;
         if !known.origins.iter().any(|o| &**o == origin) {
             return None;
@@ -950,7 +1001,12 @@ impl Batched for RedisVault {
         Some(entry)
     }
 
-    fn tokenize_batch(&self, scope: &ScopeId, origin: &str, items: &[(Kind, Secret)]) -> Result<Vec<Tokenized>> {
+    fn tokenize_batch(
+        &self,
+        scope: &ScopeId,
+        origin: &str,
+        items: &[(Kind, Secret)],
+    ) -> Result<Vec<Tokenized>> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
@@ -991,10 +1047,15 @@ mod tests {
         let keys = Keys::new(&VaultKey::random());
         let blob = keys.seal("tag", "EMAIL_1", "ana@example.org").unwrap();
         assert!(!blob.windows(3).any(|w| w == b"ana"));
-        assert_eq!(keys.open("tag", "EMAIL_1", &blob).unwrap().expose(), "ana@example.org");
+        assert_eq!(
+            keys.open("tag", "EMAIL_1", &blob).unwrap().expose(),
+            "ana@example.org"
+        );
         assert!(keys.open("tag", "EMAIL_2", &blob).is_err());
         assert!(keys.open("other", "EMAIL_1", &blob).is_err());
-        assert!(Keys::new(&VaultKey::random()).open("tag", "EMAIL_1", &blob).is_err());
+        assert!(Keys::new(&VaultKey::random())
+            .open("tag", "EMAIL_1", &blob)
+            .is_err());
         let mut flipped = blob.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;

@@ -16,7 +16,11 @@ pub struct RedisServer {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// True when `redis-server` can be run; under `CI=true` a missing server is a failure.
@@ -43,14 +47,27 @@ impl RedisServer {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("mcp-pii-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut s = RedisServer { child: None, port, dir };
+        let mut s = RedisServer {
+            child: None,
+            port,
+            dir,
+        };
         s.spawn();
         s
     }
 
     fn spawn(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -80,14 +97,20 @@ impl RedisServer {
             .args(args)
             .output()
             .ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Everything stored, as text: every key, and every field and value of every hash.
     pub fn dump_text(&self) -> String {
         let mut out = String::new();
         let keys = self.cli(&["--scan"]).unwrap_or_default();
-        for key in keys.lines().map(|k| k.trim().trim_matches('"')).filter(|k| !k.is_empty()) {
+        for key in keys
+            .lines()
+            .map(|k| k.trim().trim_matches('"'))
+            .filter(|k| !k.is_empty())
+        {
             out.push_str(key);
             out.push('\n');
             out.push_str(&self.cli(&["HGETALL", key]).unwrap_or_default());

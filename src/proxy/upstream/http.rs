@@ -445,7 +445,8 @@ impl Inner {
         let now = self.now_ms();
         sess.last.store(now, Ordering::Relaxed);
         let every = (self.idle.as_millis() as u64 / 8).max(1);
-        let touch = self.shared.get().is_some() && now.saturating_sub(sess.shared_touch.load(Ordering::Relaxed)) >= every;
+        let touch = self.shared.get().is_some()
+            && now.saturating_sub(sess.shared_touch.load(Ordering::Relaxed)) >= every;
         if touch {
             sess.shared_touch.store(now, Ordering::Relaxed);
         }
