@@ -2,14 +2,18 @@
 //! emails and phone numbers, straight to an rmcp Streamable HTTP server and through the
 //! gateway, interleaved in one run (same upstream, same client, same connections).
 //!
-//! `cargo bench --bench latency -- [N] [--json] [--relay-only] [--gateway-runtime=current|multi]`
+//! `cargo bench --bench latency -- [N] [--json] [--relay-only] [--gateway-runtime=current|multi]
+//! [--vault=redis://127.0.0.1:6379] [--first-sight]`
 //! (default N = 2000; by default the upstream runs rmcp's session mode and answers each call
 //! as an SSE stream (a priming event, then the response); `--json` makes it a stateless server
 //! answering `application/json`; `--relay-only` runs the gateway without its PII layers, to
 //! split the cost; `--gateway-runtime` runs the gateway on its own runtime and thread(s), as a
 //! separate `serve` process would, instead of on the bench's: `current` = one current-thread
 //! runtime, `multi` = a 2-worker multi-thread one like `serve`'s). Prints p50/p99 of each path
-//! and of the added latency (gateway minus direct, at the same percentile).
+//! and of the added latency (gateway minus direct, at the same percentile). `--vault=URL` runs
+//! the gateway on the Redis vault at URL (a throwaway key; it writes keys under `mcp-pii-bench`);
+//! `--first-sight` gives every call values the vault has not seen (the default repeats 16
+//! results, as an agent re-reading records does).
 //!
 //! Everything (client, gateway, upstream) runs in this one process, so the figures depend on
 //! how the OS spreads its threads: on a small VM a wake-up across vCPUs costs tens of
@@ -52,7 +56,12 @@ struct Seed {
 impl Bench {
     #[tool(description = "A 4 KB report")]
     async fn report(&self, Parameters(a): Parameters<Seed>) -> String {
-        result_text(a.seed)
+        let mut text = result_text(a.seed);
+        if a.seed >= 1000 {
+            // `--first-sight`: one address no earlier result held.
+            text.push_str(&format!(" new contact first{}@example.com", a.seed));
+        }
+        text
     }
 }
 
@@ -186,6 +195,8 @@ fn main() {
     let relay_only = std::env::args().any(|a| a == "--relay-only");
     let json = std::env::args().any(|a| a == "--json");
     let own_runtime = std::env::args().find_map(|a| a.strip_prefix("--gateway-runtime=").map(str::to_string));
+    let vault = std::env::args().find_map(|a| a.strip_prefix("--vault=").map(str::to_string));
+    let first_sight = std::env::args().any(|a| a == "--first-sight");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -193,11 +204,18 @@ fn main() {
         .unwrap();
     rt.block_on(async move {
         let up = upstream(json).await;
-        let toml = format!(
+        let mut toml = format!(
             "[[servers]]\nname = \"bench\"\nurl = {}\n",
             toml::Value::String(up.clone())
         );
-        let config = Config::from_toml_str(&toml, |_| None).unwrap();
+        if let Some(url) = &vault {
+            toml.push_str(&format!(
+                "[vault]\nbackend = \"redis\"\nurl = {}\nprefix = \"mcp-pii-bench\"\nkey_env = \"BENCH_VAULT_KEY\"\nmax_entries_per_scope = 10000000\n",
+                toml::Value::String(url.clone())
+            ));
+        }
+        let key = "5a".repeat(32);
+        let config = Config::from_toml_str(&toml, |v| (v == "BENCH_VAULT_KEY").then(|| key.clone())).unwrap();
         let gw = match &own_runtime {
             Some(kind) => gateway_on_own_runtime(kind, config, relay_only),
             None => {
@@ -234,7 +252,10 @@ fn main() {
                     (&mut direct, &mut d)
                 };
                 let t = Instant::now();
-                let a = client.request("tools/call", call(i % 16)).await.unwrap();
+                // First sight: seeds past the warm-up's, never repeated (both paths get the
+                // same result; only the gateway's vault sees it first).
+                let seed = if first_sight { 1000 + i } else { i % 16 };
+                let a = client.request("tools/call", call(seed)).await.unwrap();
                 out.push(t.elapsed());
                 assert!(a.response.get("result").is_some(), "{}", a.response);
             }
@@ -249,6 +270,12 @@ fn main() {
         };
         if let Some(k) = &own_runtime {
             mode += &format!(", gateway on its own {k} runtime");
+        }
+        if vault.is_some() {
+            mode += ", Redis vault";
+        }
+        if first_sight {
+            mode += ", values seen first";
         }
         println!(
             "latency ({mode}): {n} sequential tools/call, {} byte results, interleaved",
