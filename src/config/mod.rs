@@ -774,6 +774,7 @@ fn validate(
         a.path = replica_path(&a.path, id);
     }
     let detector = detector_part(raw.rules.unwrap_or_default(), base_dir, p);
+    flow_names(&policy, &servers, &detector, p);
 
     Config {
         listen,
@@ -789,6 +790,33 @@ fn validate(
         audit,
         detector,
         replica_id,
+    }
+}
+
+/// Flows must name configured servers and known kinds: a typo would otherwise make a flow that
+/// never matches (and every request it was meant for refused, with no hint why).
+fn flow_names(policy: &Policy, servers: &[ServerConfig], detector: &Detector, p: &mut Problems) {
+    let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+    let list = names.join(", ");
+    let kinds: Vec<&str> = detector.kinds().iter().map(|k| k.as_str()).collect();
+    for f in policy.flows() {
+        for (field, server) in [("from", &f.from), ("to", &f.to_server)] {
+            if !names.contains(&server.as_str()) {
+                p.push(format!(
+                    "policy flow {:?}: {field} names server {server:?}, which is not configured (servers: {list})",
+                    f.id
+                ));
+            }
+        }
+        for k in f.kinds.iter().flatten() {
+            if !kinds.contains(&k.as_str()) {
+                p.push(format!(
+                    "policy flow {:?}: kind {k:?} is not a detected kind (kinds: {})",
+                    f.id,
+                    kinds.join(", ")
+                ));
+            }
+        }
     }
 }
 

@@ -287,7 +287,11 @@ fn policy_file_is_relative_to_the_config_file() {
     )
     .unwrap();
     let cfg = dir.join("gateway.toml");
-    std::fs::write(&cfg, format!("policy_file = \"sub/flows.toml\"\n{ONE_SERVER}")).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("policy_file = \"sub/flows.toml\"\n{ONE_SERVER}[[servers]]\nname = \"mail\"\ncommand = \"true\"\n"),
+    )
+    .unwrap();
     let c = Config::load(&cfg).unwrap();
     assert_eq!(c.policy.flows()[0].id, "crm-to-mail");
     assert_eq!(c.policy_source, PolicySource::File(dir.join("sub/flows.toml")));
@@ -489,4 +493,22 @@ fn replica_ids_name_the_audit_chain() {
         cfg.audit.unwrap().path.ends_with("audit.jsonl"),
         "one gateway keeps its file name"
     );
+}
+
+#[test]
+fn flows_must_name_configured_servers_and_known_kinds() {
+    let text = format!(
+        "{ONE_SERVER}[[servers]]\nname = \"mail\"\ncommand = \"true\"\n[policy]\ncross_server = \"deny\"\n\
+         [[policy.flows]]\nid = \"ok\"\nfrom = \"crm\"\nto = \"mail/send_email\"\nkinds = [\"EMAIL\"]\n\
+         [[policy.flows]]\nid = \"typo\"\nfrom = \"crn\"\nto = \"mial\"\nkinds = [\"EMIAL\"]\n"
+    );
+    let probs = Config::from_toml_str(&text, |_| None).unwrap_err().config_problems().join("\n");
+    for needle in [
+        "flow \"typo\": from names server \"crn\"",
+        "flow \"typo\": to names server \"mial\"",
+        "flow \"typo\": kind \"EMIAL\"",
+    ] {
+        assert!(probs.contains(needle), "missing {needle:?} in:\n{probs}");
+    }
+    assert!(!probs.contains("\"ok\""), "{probs}");
 }
