@@ -1120,10 +1120,32 @@ pub(crate) fn parse_part<T: for<'de> Deserialize<'de>>(
     v: toml::Value,
     p: &mut Problems,
 ) -> Option<T> {
+    let table = match &v {
+        toml::Value::Table(t) => Some(t.clone()),
+        _ => None,
+    };
     match T::deserialize(v) {
         Ok(t) => Some(t),
         Err(e) => {
-            p.push(format!("{label}: {}", e.message().trim()));
+            // serde stops at the first bad member; report every one of a table's members that
+            // is wrong on its own, so one type error does not hide the others.
+            let mut each = Vec::new();
+            for (key, value) in table.iter().flatten() {
+                let mut one = toml::Table::new();
+                one.insert(key.clone(), value.clone());
+                if let Err(e) = T::deserialize(toml::Value::Table(one)) {
+                    let msg = e.message().trim().to_owned();
+                    // A member missing elsewhere is not this member's fault.
+                    if !msg.starts_with("missing field") {
+                        each.push(format!("{label}: {key}: {msg}"));
+                    }
+                }
+            }
+            if each.is_empty() {
+                p.push(format!("{label}: {}", e.message().trim()));
+            } else {
+                p.0.extend(each);
+            }
             None
         }
     }

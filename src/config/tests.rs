@@ -111,7 +111,7 @@ servers = ["crm"]
         "servers[0] (CRM): name must match",
         "exactly one of url and command",
         "NOPE is not set",
-        "servers[2]: unknown field `typo`",
+        "servers[2]: typo: unknown field `typo`",
         "token_sha256 must be 64 hex",
         "unknown server \"crm\"",
     ] {
@@ -511,4 +511,16 @@ fn flows_must_name_configured_servers_and_known_kinds() {
         assert!(probs.contains(needle), "missing {needle:?} in:\n{probs}");
     }
     assert!(!probs.contains("\"ok\""), "{probs}");
+}
+
+#[test]
+fn every_bad_member_of_a_section_is_reported() {
+    let text = format!(
+        "{ONE_SERVER}[limits]\nmax_body_bytes = \"big\"\nmax_sessions = -1\nconnect_timeout = \"5s\"\nbogus = 1\n"
+    );
+    let probs = Config::from_toml_str(&text, |_| None).unwrap_err().config_problems().join("\n");
+    for needle in ["[limits]: max_body_bytes:", "[limits]: max_sessions:", "[limits]: bogus: unknown field"] {
+        assert!(probs.contains(needle), "missing {needle:?} in:\n{probs}");
+    }
+    assert!(!probs.lines().any(|l| l.starts_with("[limits]: connect_timeout")), "{probs}");
 }
