@@ -318,7 +318,13 @@ fn several_replica_chains_verify_replay_and_search_together() {
     let in_b = b.involving.get(&value).map_or(0, |s| s.len());
     let o = search_cmd(&files, &["--value", &value, "--json"], Some(KEY_HEX), None);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["hits"].as_array().unwrap().len(), want + in_b);
+    let hits = v["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), want + in_b);
+    let times: Vec<&str> = hits.iter().map(|h| h["time"].as_str().unwrap()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "merged by time: {times:?}"
+    );
 
     // One chain edited: that chain fails, the other still verifies; exit 1.
     let victim = files

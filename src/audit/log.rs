@@ -131,6 +131,10 @@ pub(crate) fn chain_of(path: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // The gateway's lock file (`audit.jsonl.lock`, empty) goes with its log.
+    if let Some(base) = name.strip_suffix(".lock") {
+        return path.with_file_name(base);
+    }
     match name.rsplit_once('.') {
         Some((base, digits)) if digits.len() == 12 && digits.bytes().all(|b| b.is_ascii_digit()) => {
             path.with_file_name(base)
@@ -153,7 +157,7 @@ pub(crate) fn chains(files: &[PathBuf]) -> Vec<(PathBuf, Vec<PathBuf>)> {
 }
 
 /// The lines of several chains merged by time: each chain read in order ([`open`]), the
-/// record with the earliest `ts` next (lines that are not records follow their chain's order).
+/// record with the earliest `time` next (lines that are not records follow their chain's order).
 pub(crate) fn open_merged(files: &[PathBuf]) -> Result<Merged> {
     let mut streams = Vec::new();
     for (_, chain) in chains(files) {
@@ -169,7 +173,7 @@ pub(crate) struct Merged {
 
 fn ts_of(line: &Result<Line>) -> Option<String> {
     let v = line.as_ref().ok()?.json()?;
-    v.get("ts").and_then(Value::as_str).map(str::to_owned)
+    v.get("time").and_then(Value::as_str).map(str::to_owned)
 }
 
 impl Iterator for Merged {
@@ -180,7 +184,8 @@ impl Iterator for Merged {
                 *head = lines.next();
             }
         }
-        // RFC 3339 UTC timestamps of one format sort as strings; a line without one goes first.
+        // RFC 3339 UTC timestamps (`time`) of one format sort as strings; a line without one goes
+        // first.
         let mut best: Option<(usize, Option<String>)> = None;
         for (i, (_, head)) in self.streams.iter().enumerate() {
             let Some(line) = head else { continue };

@@ -502,7 +502,10 @@ fn flows_must_name_configured_servers_and_known_kinds() {
          [[policy.flows]]\nid = \"ok\"\nfrom = \"crm\"\nto = \"mail/send_email\"\nkinds = [\"EMAIL\"]\n\
          [[policy.flows]]\nid = \"typo\"\nfrom = \"crn\"\nto = \"mial\"\nkinds = [\"EMIAL\"]\n"
     );
-    let probs = Config::from_toml_str(&text, |_| None).unwrap_err().config_problems().join("\n");
+    let probs = Config::from_toml_str(&text, |_| None)
+        .unwrap_err()
+        .config_problems()
+        .join("\n");
     for needle in [
         "flow \"typo\": from names server \"crn\"",
         "flow \"typo\": to names server \"mial\"",
@@ -518,9 +521,19 @@ fn every_bad_member_of_a_section_is_reported() {
     let text = format!(
         "{ONE_SERVER}[limits]\nmax_body_bytes = \"big\"\nmax_sessions = -1\nconnect_timeout = \"5s\"\nbogus = 1\n"
     );
-    let probs = Config::from_toml_str(&text, |_| None).unwrap_err().config_problems().join("\n");
-    for needle in ["[limits]: max_body_bytes:", "[limits]: max_sessions:", "[limits]: bogus: unknown field"] {
+    let probs = Config::from_toml_str(&text, |_| None)
+        .unwrap_err()
+        .config_problems()
+        .join("\n");
+    for needle in [
+        "[limits]: max_body_bytes:",
+        "[limits]: max_sessions:",
+        "[limits]: bogus: unknown field",
+    ] {
         assert!(probs.contains(needle), "missing {needle:?} in:\n{probs}");
     }
-    assert!(!probs.lines().any(|l| l.starts_with("[limits]: connect_timeout")), "{probs}");
+    assert!(
+        !probs.lines().any(|l| l.starts_with("[limits]: connect_timeout")),
+        "{probs}"
+    );
 }
