@@ -622,3 +622,31 @@ fn a_batch_losing_a_withheld_element_keeps_its_other_numbers() {
         "{decoded}"
     );
 }
+
+#[test]
+fn max_response_bytes_bounds_what_a_server_may_answer() {
+    let up = Upstream::start();
+    let gw = Gateway::start(&up, "[limits]\nmax_response_bytes = 65536\n");
+    let text = |n: usize| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{{ID}},"result":{{"content":[{{"type":"text","text":"ann@example.org {}"}}]}}}}"#,
+            "x".repeat(n)
+        )
+    };
+    up.on("small", reply("application/json", text(60_000)));
+    up.on("big", reply("application/json", text(70_000)));
+    let (status, _, body) = gw.post(&call("small", 1), &[]);
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert!(v["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("[EMAIL_1] "));
+    let (_, _, body) = gw.post(&call("big", 2), &[]);
+    let decoded = String::from_utf8_lossy(&body).into_owned();
+    assert_no_pii(&decoded);
+    let v: Value = serde_json::from_str(&decoded).unwrap();
+    assert_eq!(v["id"], 2, "{decoded}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("max_response_bytes"), "{msg}");
+}

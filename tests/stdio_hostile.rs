@@ -122,7 +122,7 @@ impl Gateway {
         std::fs::write(
             &config,
             format!(
-                "[limits]\nmax_body_bytes = 65536\nmax_sse_event_bytes = 65536\nupstream_timeout = \"60s\"\n\
+                "[limits]\nmax_response_bytes = 65536\nmax_sse_event_bytes = 65536\nupstream_timeout = \"60s\"\n\
                  [[servers]]\nname = \"hostile\"\ncommand = \"python3\"\nargs = [{}]\n",
                 toml_str(&script.display().to_string())
             ),
@@ -375,7 +375,7 @@ fn an_oversized_answer_fails_its_request_at_once() {
     assert_eq!(a["error"]["code"], -32002, "{a}");
     let msg = a["error"]["message"].as_str().unwrap();
     assert!(
-        msg.contains("max_body_bytes") && msg.contains("withheld"),
+        msg.contains("max_response_bytes") && msg.contains("withheld"),
         "{msg}"
     );
     // An oversized request from the child gets an error at once, not silence.
@@ -432,7 +432,10 @@ fn the_stdio_front_answers_oversized_and_non_utf8_lines_with_their_ids() {
     let a = gw.answer(&json!("big-1"), Duration::from_secs(20));
     assert_eq!(a["error"]["code"], -32600, "{a}");
     assert!(
-        a["error"]["message"].as_str().unwrap().contains("max_body_bytes"),
+        a["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_response_bytes"),
         "{a}"
     );
     // Invalid UTF-8 inside a string: a parse error with the id, and the relay goes on.

@@ -209,8 +209,12 @@ impl Default for VaultConfig {
 /// `[limits]`: sizes and timeouts.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Largest request or JSON response body, in bytes. Default: 4 MiB.
+    /// Largest request body, in bytes (413 beyond). Default: 4 MiB.
     pub max_body_bytes: usize,
+    /// Largest JSON response from a server, in bytes: an HTTP upstream's body, a stdio
+    /// upstream's message line (or `max_sse_event_bytes`, when larger). A larger one is withheld
+    /// with a JSON-RPC error. Default: 16 MiB.
+    pub max_response_bytes: usize,
     /// Largest single SSE event, in bytes. Default: 4 MiB.
     pub max_sse_event_bytes: usize,
     /// Upstream TCP connect timeout. Default: 5s.
@@ -250,6 +254,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: 4 << 20,
+            max_response_bytes: 16 << 20,
             max_sse_event_bytes: 4 << 20,
             connect_timeout: Duration::from_secs(5),
             upstream_timeout: Duration::from_secs(300),
@@ -573,6 +578,11 @@ fn validate(
                 "limits.max_body_bytes",
                 l.max_body_bytes,
                 &mut limits.max_body_bytes,
+            ),
+            (
+                "limits.max_response_bytes",
+                l.max_response_bytes,
+                &mut limits.max_response_bytes,
             ),
             (
                 "limits.max_sse_event_bytes",

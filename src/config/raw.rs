@@ -79,6 +79,8 @@ pub struct RawLimits {
     /// Bytes.
     pub max_body_bytes: Option<usize>,
     /// Bytes.
+    pub max_response_bytes: Option<usize>,
+    /// Bytes.
     pub max_sse_event_bytes: Option<usize>,
     /// Humantime duration.
     pub connect_timeout: Option<String>,

@@ -376,14 +376,18 @@ async fn buffered_response(
     mut parts: http::response::Parts,
     body: Body,
 ) -> Response<Body> {
+    let too_large = || {
+        format!(
+            "the server's response exceeds the gateway's size limit of {} bytes ([limits] max_response_bytes)",
+            cfg.max_response_body
+        )
+    };
     if content_length(&parts.headers).is_some_and(|n| n > cfg.max_response_body as u64) {
-        return withhold(ctx, "the server's response exceeds the gateway's size limit");
+        return withhold(ctx, &too_large());
     }
     let bytes = match collect_limited(body, cfg.max_response_body).await {
         Ok(b) => b,
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return withhold(ctx, "the server's response exceeds the gateway's size limit")
-        }
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return withhold(ctx, &too_large()),
         Err(_) => return withhold(ctx, "the server's response body could not be read"),
     };
     let out: Bytes = if bytes.iter().all(u8::is_ascii_whitespace) {

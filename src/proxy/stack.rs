@@ -170,6 +170,7 @@ pub fn build_with(
             .clients(clients.clone())
             .require_scope_header(scope.required)
             .max_request_body(limits.max_body_bytes)
+            .max_response_body(limits.max_response_bytes)
             .max_sse_event(limits.max_sse_event_bytes)
             .scope_limit(scope_limiter.clone());
         if let Some(h) = &scope.header {

@@ -31,7 +31,7 @@
 //!   `{"not":"jsonrpc"}`, a batch with one bad element) is dropped with a warning that names the
 //!   server and the reason, never the content. Blank lines are ignored, a trailing `\r` is
 //!   stripped.
-//! - **Oversized stdout lines** (over `max(max_body_bytes, max_sse_event_bytes)`) are never
+//! - **Oversized stdout lines** (over `max(max_response_bytes, max_sse_event_bytes)`) are never
 //!   buffered: their first 64 KiB are scanned for a top-level `id`. A response's waiting request
 //!   gets a JSON-RPC error (`-32002`) at once saying the message exceeded the size limit and was
 //!   withheld; when no id can be read, every waiting request of that child process gets it
@@ -862,11 +862,11 @@ impl StdioUpstream {
                     env: env.to_vec(),
                 },
                 timeout: limits.upstream_timeout,
-                max_line: limits.max_body_bytes.max(limits.max_sse_event_bytes),
-                max_line_setting: if limits.max_sse_event_bytes > limits.max_body_bytes {
+                max_line: limits.max_response_bytes.max(limits.max_sse_event_bytes),
+                max_line_setting: if limits.max_sse_event_bytes > limits.max_response_bytes {
                     "max_sse_event_bytes"
                 } else {
-                    "max_body_bytes"
+                    "max_response_bytes"
                 },
                 metrics,
                 detector: Arc::new(Detector::builtin()),
