@@ -421,3 +421,62 @@ async fn lost_redis_data_is_refused_never_a_wrong_value() {
     );
     assert!(!err.to_string().contains("vaulttest"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vault_runs_on_a_redis_cluster() {
+    if !redis_support::available() {
+        return;
+    }
+    let cluster = redis_support::RedisCluster::start();
+    let key = VaultKey::random();
+    // Each replica knows a different node; the others are discovered.
+    let replica = |i: usize| {
+        RedisVault::builder(&cluster.nodes[i].url(), key.clone())
+            .cluster(true)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (replica(0), replica(2));
+    let rw_b = Rewriter::new(Arc::new(Detector::builtin()), Arc::new(b.clone()));
+    for s in 0..12 {
+        let scope = ScopeId::new("anonymous", &format!("run-{s}"));
+        let items: Vec<(Kind, Secret)> = (0..5).map(|i| (Kind::email(), Secret::new(&email(i)))).collect();
+        let out = a
+            .batched()
+            .unwrap()
+            .tokenize_batch(&scope, "crm", &items)
+            .unwrap();
+        assert_eq!(
+            out.iter().map(|t| t.placeholder.n).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5]
+        );
+        let msg = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "send", "arguments": {"to": "[EMAIL_3]"}}});
+        let plan = rw_b.plan_restore_message(&msg, &scope).unwrap();
+        let mut restored = msg.clone();
+        rw_b.apply_restore_message(&mut restored, &plan);
+        assert_eq!(restored["params"]["arguments"]["to"], email(2));
+    }
+    let per_node = cluster.keys_per_node();
+    assert!(
+        per_node.iter().filter(|&&n| n > 0).count() >= 2,
+        "scopes spread over the nodes: {per_node:?}"
+    );
+    // Shared sessions work across slots too.
+    let store = a.sessions().unwrap();
+    let rec = mcp_pii_gateway::vault::SharedSession {
+        upstream_id: "up-1".into(),
+        client: "anonymous".into(),
+    };
+    store
+        .put("crm", "sess-1", &rec, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let got = b
+        .sessions()
+        .unwrap()
+        .get("crm", "sess-1", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(got, Some(rec));
+}

@@ -166,6 +166,8 @@ pub struct RedisVaultConfig {
     pub connect_timeout: Duration,
     /// Default: 500ms.
     pub command_timeout: Duration,
+    /// `url` is a node of a Redis Cluster. Default: false.
+    pub cluster: bool,
 }
 
 impl fmt::Debug for RedisVaultConfig {
@@ -554,6 +556,7 @@ fn validate(
                     ("prefix", v.prefix.is_some()),
                     ("connect_timeout", v.connect_timeout.is_some()),
                     ("command_timeout", v.command_timeout.is_some()),
+                    ("cluster", v.cluster.is_some()),
                 ] {
                     if set {
                         p.push(format!("vault.{field}: only used with backend = \"redis\""));
@@ -1059,6 +1062,7 @@ fn redis_vault(
         prefix,
         connect_timeout,
         command_timeout,
+        cluster: v.cluster.unwrap_or(false),
     })
 }
 

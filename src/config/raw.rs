@@ -70,6 +70,8 @@ pub struct RawVault {
     pub connect_timeout: Option<String>,
     /// Humantime duration (Redis).
     pub command_timeout: Option<String>,
+    /// Redis Cluster.
+    pub cluster: Option<bool>,
 }
 
 /// `[limits]`.

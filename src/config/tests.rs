@@ -425,7 +425,7 @@ fn redis_vault_settings_are_validated_without_quoting_the_key() {
         _ => None,
     };
     let ok = format!(
-        "{ONE_SERVER}[vault]\nbackend = \"redis\"\nurl = \"redis://:${{PW}}@127.0.0.1:6379\"\nkey_env = \"VK\"\nprefix = \"gw\"\ncommand_timeout = \"250ms\"\n"
+        "{ONE_SERVER}[vault]\nbackend = \"redis\"\nurl = \"redis://:${{PW}}@127.0.0.1:6379\"\nkey_env = \"VK\"\nprefix = \"gw\"\ncommand_timeout = \"250ms\"\ncluster = true\n"
     );
     let cfg = Config::from_toml_str(&ok, env).unwrap();
     match &cfg.vault.backend {
@@ -433,6 +433,7 @@ fn redis_vault_settings_are_validated_without_quoting_the_key() {
             assert_eq!(r.url, "redis://:hunter2@127.0.0.1:6379");
             assert_eq!(r.prefix, "gw");
             assert_eq!(r.command_timeout, Duration::from_millis(250));
+            assert!(r.cluster);
         }
         other => panic!("{other:?}"),
     }

@@ -119,6 +119,7 @@ pub fn vault_for(config: &Config) -> Result<Arc<dyn Vault>> {
                 .max_entries_per_scope(config.vault.max_entries_per_scope)
                 .connect_timeout(r.connect_timeout)
                 .command_timeout(r.command_timeout)
+                .cluster(r.cluster)
                 .build()?,
         )),
     }

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -65,9 +66,17 @@ pub struct RedisVaultBuilder {
     connect_timeout: Duration,
     command_timeout: Duration,
     fresh_origins: bool,
+    cluster: bool,
 }
 
 impl RedisVaultBuilder {
+    /// Talks to a Redis Cluster: the URL is one of its nodes (the others are discovered), and
+    /// commands follow the cluster's slot map (`MOVED`/`ASK`). Default: false (one node, or a
+    /// proxy in front of a cluster).
+    pub fn cluster(mut self, yes: bool) -> Self {
+        self.cluster = yes;
+        self
+    }
     /// Prefix of every key the vault writes. Default: `mcp-pii`.
     pub fn prefix(mut self, prefix: &str) -> Self {
         self.prefix = prefix.to_owned();
@@ -113,12 +122,24 @@ impl RedisVaultBuilder {
     /// [`Vault::healthy`] false and every message that needs the store is withheld until it is
     /// back.
     pub fn build(self) -> Result<RedisVault> {
-        let client = redis::Client::open(self.url.as_str()).map_err(|e| {
+        let bad_url = |e: redis::RedisError| {
             Error::config(vec![format!(
                 "vault.url: not a Redis URL ({:?}); expected redis://host:port or rediss://host:port",
                 e.kind()
             )])
-        })?;
+        };
+        let client = if self.cluster {
+            Client::Cluster(
+                redis::cluster::ClusterClientBuilder::new(vec![self.url.as_str()])
+                    .connection_timeout(self.connect_timeout)
+                    .response_timeout(self.command_timeout)
+                    .retries(1)
+                    .build()
+                    .map_err(bad_url)?,
+            )
+        } else {
+            Client::Single(redis::Client::open(self.url.as_str()).map_err(bad_url)?)
+        };
         let handle = Handle::try_current()
             .map_err(|_| Error::internal("the Redis vault must be built inside a tokio runtime"))?;
         let inner = Arc::new(Inner {
@@ -172,13 +193,51 @@ impl fmt::Debug for RedisVault {
 struct Inner {
     /// `host:port` of the URL, without credentials: what errors and logs may name.
     addr: String,
-    client: redis::Client,
-    conn: OnceCell<ConnectionManager>,
+    client: Client,
+    conn: OnceCell<Conn>,
     handle: Handle,
     keys: Keys,
     scopes: DashMap<ScopeId, Arc<ScopeCache>>,
     healthy: AtomicBool,
     cfg: RedisVaultBuilder,
+}
+
+enum Client {
+    Single(redis::Client),
+    Cluster(redis::cluster::ClusterClient),
+}
+
+/// A connection that reconnects by itself: to one node, or to a cluster (following its slots).
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 /// What one replica knows of one scope. Entries are never changed once minted, so they are
@@ -263,20 +322,25 @@ impl Inner {
         u64::try_from((self.cfg.idle_ttl + self.cfg.tombstone_ttl).as_millis()).unwrap_or(u64::MAX)
     }
 
-    async fn conn(&self) -> Result<ConnectionManager> {
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.cfg.connect_timeout))
-            .set_response_timeout(Some(self.cfg.command_timeout))
-            .set_number_of_retries(1);
+    async fn conn(&self) -> Result<Conn> {
         let conn = self
             .conn
             .get_or_try_init(|| async {
-                match tokio::time::timeout(
-                    self.cfg.connect_timeout,
-                    ConnectionManager::new_with_config(self.client.clone(), cfg),
-                )
-                .await
-                {
+                let connect = async {
+                    match &self.client {
+                        Client::Single(client) => {
+                            let cfg = ConnectionManagerConfig::new()
+                                .set_connection_timeout(Some(self.cfg.connect_timeout))
+                                .set_response_timeout(Some(self.cfg.command_timeout))
+                                .set_number_of_retries(1);
+                            ConnectionManager::new_with_config(client.clone(), cfg)
+                                .await
+                                .map(Conn::Single)
+                        }
+                        Client::Cluster(client) => client.get_async_connection().await.map(Conn::Cluster),
+                    }
+                };
+                match tokio::time::timeout(self.cfg.connect_timeout, connect).await {
                     Ok(Ok(c)) => Ok(c),
                     Ok(Err(e)) => Err(self.unavailable(&e)),
                     Err(_) => Err(Error::vault_unavailable(format!(
@@ -303,7 +367,7 @@ impl Inner {
     /// Runs one round trip against Redis with the command timeout, recording health.
     async fn round_trip<T, F, Fut>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let conn = self.conn().await?;
@@ -592,6 +656,7 @@ impl RedisVault {
             connect_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_millis(500),
             fresh_origins: true,
+            cluster: false,
         }
     }
 
