@@ -1,5 +1,6 @@
 //! `examples/compliance-walkthrough.sh` runs (serve, a curl-driven session, the audit
 //! commands) and prints what the README's compliance walkthrough shows, hashes and times aside.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::Command;

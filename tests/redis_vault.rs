@@ -1,6 +1,7 @@
 //! The Redis vault against a real redis-server: replicas share placeholders and origins,
 //! numbering is atomic, Redis holds no value, an outage fails closed and heals, a restart keeps
 //! every placeholder.
+#![allow(clippy::unwrap_used)]
 
 mod redis_support;
 
@@ -76,9 +77,9 @@ async fn two_replicas_eight_tasks_mint_each_value_once() {
     let scope = ScopeId::new("anonymous", "race");
     let values: Arc<Vec<String>> = Arc::new((0..1000).map(email).collect());
     let mut tasks = Vec::new();
-    for r in 0..2 {
+    for (r, replica) in replicas.iter().enumerate() {
         for t in 0..8usize {
-            let vault = replicas[r].clone();
+            let vault = replica.clone();
             let values = values.clone();
             let scope = scope.clone();
             tasks.push(tokio::task::spawn_blocking(move || {

@@ -2,6 +2,7 @@
 //! (`scripts/interop/replicas.py`): one session alternating between replicas, an outage and
 //! its recovery, a replica restart. Needs `scripts/install-test-deps.sh` (redis-server and the
 //! Python SDK in `.ci/venv`); skipped locally without them, a failure under `CI=true`.
+#![allow(clippy::unwrap_used)]
 
 mod redis_support;
 

@@ -11,10 +11,10 @@ pub fn report_text(seed: u64) -> String {
     while s.len() < 4000 {
         s.push_str(words[i % words.len()]);
         s.push(' ');
-        if i % 97 == 0 {
+        if i.is_multiple_of(97) {
             s.push_str(&format!("contact user{}@example.com ", i % 3));
         }
-        if i % 113 == 0 {
+        if i.is_multiple_of(113) {
             s.push_str(&format!("call +1 202-555-01{:02} ", i % 3));
         }
         i += 7;

@@ -53,7 +53,8 @@ impl Fingerprinter {
     /// decoded, anything else is used as raw bytes.
     pub fn from_key_text(text: &str) -> Result<Fingerprinter> {
         let t = text.trim();
-        if t.len() >= 2 * MIN_KEY_LEN && t.len() % 2 == 0 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if t.len() >= 2 * MIN_KEY_LEN && t.len().is_multiple_of(2) && t.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             let bytes = hex::decode(t).map_err(|_| Error::config(vec!["audit key: bad hex".into()]))?;
             Fingerprinter::new(&bytes)
         } else {

@@ -848,7 +848,7 @@ fn looks_like_isbn(c: &Cand) -> bool {
             .enumerate()
             .map(|(i, &x)| (10 - i as u32) * u32::from(x - b'0'))
             .sum();
-        return sum % 11 == 0;
+        return sum.is_multiple_of(11);
     }
     false
 }
@@ -869,7 +869,7 @@ pub(crate) fn luhn(digits: &str) -> bool {
         }
         sum += d;
     }
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 #[cfg(test)]

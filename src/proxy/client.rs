@@ -62,6 +62,11 @@ impl McpHttpClient {
         self
     }
 
+    /// The session id the server gave on `initialize`, if any.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session.as_ref().and_then(|v| v.to_str().ok())
+    }
+
     /// Runs `initialize` then `notifications/initialized`; keeps the session id.
     pub async fn initialize(&mut self) -> Result<Value> {
         let a = self

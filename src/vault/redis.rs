@@ -202,6 +202,7 @@ struct Inner {
     cfg: RedisVaultBuilder,
 }
 
+#[allow(clippy::large_enum_variant)] // one per vault
 enum Client {
     Single(redis::Client),
     Cluster(redis::cluster::ClusterClient),
@@ -1087,6 +1088,7 @@ impl Batched for RedisVault {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -2,7 +2,7 @@
 //! the handle drops. Install it with `apt-get install redis-server` (`scripts/install-test-deps.sh`
 //! does). Without it these tests fail with a message saying so (CI) or are skipped locally.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -183,7 +183,7 @@ impl RedisCluster {
                 dir,
             };
             let deadline = Instant::now() + Duration::from_secs(10);
-            while !node.cli(&["PING"]).is_some_and(|o| o.trim() == "PONG") {
+            while node.cli(&["PING"]).is_none_or(|o| o.trim() != "PONG") {
                 assert!(Instant::now() < deadline, "redis-server did not start");
                 std::thread::sleep(Duration::from_millis(20));
             }
