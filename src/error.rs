@@ -42,8 +42,6 @@ pub(crate) enum ErrorKind {
     UnknownPlaceholder { placeholder: String, path: String },
     /// A scope holds as many entries as it may.
     ScopeFull { limit: usize },
-    /// A JSON value nests deeper than the walker allows.
-    TooDeep { limit: usize, path: String },
     /// A rule file or rule definition is invalid.
     Rule { rule: String, reason: String },
     /// Configuration is invalid; one line per problem.
@@ -78,13 +76,6 @@ impl Error {
     /// The scope's entry cap was reached.
     pub fn scope_full(limit: usize) -> Self {
         Self::new(ErrorKind::ScopeFull { limit })
-    }
-    /// A value nests too deep to walk.
-    pub fn too_deep(limit: usize, path: impl Into<String>) -> Self {
-        Self::new(ErrorKind::TooDeep {
-            limit,
-            path: path.into(),
-        })
     }
     /// An invalid rule.
     pub fn rule(rule: impl Into<String>, reason: impl Into<String>) -> Self {
@@ -140,8 +131,7 @@ impl Error {
         match &self.kind {
             ErrorKind::UnknownPlaceholder { .. }
             | ErrorKind::PolicyDenied { .. }
-            | ErrorKind::BadInput { .. }
-            | ErrorKind::TooDeep { .. } => Origin::Client,
+            | ErrorKind::BadInput { .. } => Origin::Client,
             ErrorKind::Upstream { .. } => Origin::Upstream,
             _ => Origin::Internal,
         }
@@ -153,10 +143,6 @@ impl Error {
     /// True when a scope reached its entry cap.
     pub fn is_scope_full(&self) -> bool {
         matches!(self.kind, ErrorKind::ScopeFull { .. })
-    }
-    /// True when a value nests too deep.
-    pub fn is_too_deep(&self) -> bool {
-        matches!(self.kind, ErrorKind::TooDeep { .. })
     }
     /// True for invalid configuration.
     pub fn is_config(&self) -> bool {
@@ -196,9 +182,7 @@ impl Error {
     /// policy denials; upstream failures are `-32002`; internal ones `-32603`.
     pub fn jsonrpc_code(&self) -> i64 {
         match &self.kind {
-            ErrorKind::UnknownPlaceholder { .. } | ErrorKind::BadInput { .. } | ErrorKind::TooDeep { .. } => {
-                -32602
-            }
+            ErrorKind::UnknownPlaceholder { .. } | ErrorKind::BadInput { .. } => -32602,
             ErrorKind::PolicyDenied { .. } => -32001,
             ErrorKind::Upstream { .. } => -32002,
             _ => -32603,
@@ -221,9 +205,6 @@ impl fmt::Display for Error {
             ),
             ErrorKind::ScopeFull { limit } => {
                 write!(f, "the scope holds its maximum of {limit} vault entries")
-            }
-            ErrorKind::TooDeep { limit, path } => {
-                write!(f, "JSON nests deeper than {limit} levels at {path}")
             }
             ErrorKind::Rule { rule, reason } => write!(f, "rule {rule}: {reason}"),
             ErrorKind::Config { problems } => {

@@ -20,10 +20,9 @@
 //! assert!(matches!(core.to_server(&mut msg, &ctx).unwrap(), ToServer::Unchanged));
 //! ```
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
@@ -583,8 +582,6 @@ pub fn error_kind(e: &Error) -> &'static str {
         "unknown_placeholder"
     } else if e.is_policy_denied() {
         "policy_denied"
-    } else if e.is_too_deep() {
-        "too_deep"
     } else if e.is_scope_full() {
         "scope_full"
     } else if e.is_bad_input() {
@@ -701,94 +698,6 @@ pub fn error_object(code: i64, message: &str) -> Value {
     json!({ "code": code, "message": message })
 }
 
-/// Correlates responses with requests across a long-lived connection (a stdio pipe, a GET
-/// stream) by JSON-RPC id. One correlator per direction: ids are chosen by the sender of the
-/// request, so client ids and server ids may collide.
-///
-/// Bounded: at most `capacity` requests are pending; the oldest are forgotten beyond that.
-#[derive(Debug)]
-pub struct Correlator {
-    capacity: usize,
-    pending: Mutex<HashMap<String, (RequestInfo, Instant)>>,
-}
-
-impl Default for Correlator {
-    fn default() -> Self {
-        Correlator::new(4096)
-    }
-}
-
-impl Correlator {
-    /// A correlator keeping at most `capacity` pending requests (default 4096).
-    pub fn new(capacity: usize) -> Correlator {
-        Correlator {
-            capacity: capacity.max(1),
-            pending: Mutex::new(HashMap::new()),
-        }
-    }
-    /// Remembers every request in `msg` (one message or a batch).
-    pub fn track(&self, msg: &Value) {
-        let reqs = RequestInfo::collect(msg);
-        if reqs.is_empty() {
-            return;
-        }
-        let now = Instant::now();
-        let Ok(mut pending) = self.pending.lock() else {
-            return;
-        };
-        for r in reqs {
-            if pending.len() >= self.capacity {
-                if let Some(oldest) = pending
-                    .iter()
-                    .min_by_key(|(_, (_, t))| *t)
-                    .map(|(k, _)| k.clone())
-                {
-                    pending.remove(&oldest);
-                }
-            }
-            pending.insert(id_key(&r.id), (r, now));
-        }
-    }
-    /// The requests answered by the responses in `msg`, with how long each took; forgets them.
-    pub fn complete(&self, msg: &Value) -> Vec<(RequestInfo, Duration)> {
-        let ids: Vec<Value> = match msg {
-            Value::Array(items) => items.iter().filter_map(response_id).collect(),
-            other => response_id(other).into_iter().collect(),
-        };
-        if ids.is_empty() {
-            return Vec::new();
-        }
-        let Ok(mut pending) = self.pending.lock() else {
-            return Vec::new();
-        };
-        ids.iter()
-            .filter_map(|id| pending.remove(&id_key(id)))
-            .map(|(r, t)| (r, t.elapsed()))
-            .collect()
-    }
-    /// Forgets every pending request and returns them (e.g. when a child process died: each
-    /// gets an error response).
-    pub fn drain(&self) -> Vec<RequestInfo> {
-        match self.pending.lock() {
-            Ok(mut p) => p.drain().map(|(_, (r, _))| r).collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-    /// How many requests are pending.
-    pub fn len(&self) -> usize {
-        self.pending.lock().map(|p| p.len()).unwrap_or(0)
-    }
-    /// True when no request is pending.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-fn id_key(id: &Value) -> String {
-    // Distinguishes 1 from "1": JSON text of the id.
-    id.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -831,21 +740,5 @@ mod tests {
         );
         assert_eq!(response_id(&json!({"jsonrpc":"2.0","id":null,"error":{}})), None);
         assert_eq!(response_id(&json!({"jsonrpc":"2.0","id":3,"method":"x"})), None);
-    }
-
-    #[test]
-    fn correlator_matches_by_id_and_type() {
-        let c = Correlator::new(2);
-        c.track(&json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}}));
-        c.track(&json!({"jsonrpc":"2.0","id":"1","method":"ping"}));
-        let done = c.complete(&json!({"jsonrpc":"2.0","id":"1","result":{}}));
-        assert_eq!(done.len(), 1);
-        assert_eq!(&*done[0].0.method, "ping");
-        assert_eq!(c.len(), 1);
-        c.track(&json!({"jsonrpc":"2.0","id":2,"method":"a"}));
-        c.track(&json!({"jsonrpc":"2.0","id":3,"method":"b"}));
-        assert_eq!(c.len(), 2);
-        assert_eq!(c.drain().len(), 2);
-        assert!(c.is_empty());
     }
 }
