@@ -8,7 +8,8 @@
 //!
 //! The main types:
 //! - [`detect::Detector`] finds PII spans in text (built-in `EMAIL`, `PHONE`, custom rules).
-//! - [`vault::Vault`] maps values to placeholders per scope ([`vault::MemoryVault`]).
+//! - [`vault::Vault`] maps values to placeholders per scope ([`vault::MemoryVault`] in this
+//!   process, [`vault::RedisVault`] shared by replicas).
 //! - [`rewrite::Rewriter`] walks JSON values and JSON-RPC messages in either direction.
 //! - [`layer::PiiLayer`] is the tower layer for `http` services (yours, behind one `.layer(..)`,
 //!   or the gateway's upstreams), made of [`layer::ScopeLayer`], [`layer::TraceLayer`] and
@@ -19,9 +20,9 @@
 //! - [`config::Config`] is a validated `gateway.toml`; [`proxy`] is the reverse proxy built from
 //!   it (HTTP front, Streamable HTTP and stdio upstreams).
 //!
-//! Arrows point inward: `detect`, `vault`, `rewrite`, `policy` and `audit` know nothing of HTTP,
-//! sockets or tower; `layer` is the only module that knows tower, `proxy` the only one that knows
-//! sockets.
+//! Arrows point inward: `detect`, `rewrite`, `policy` and `audit` know nothing of HTTP, sockets
+//! or tower; `vault` knows Redis (the shared backend) and nothing above it; `layer` and `proxy`
+//! use tower; `proxy` and the `serve` command own the sockets.
 //!
 //! ```
 //! use std::sync::Arc;

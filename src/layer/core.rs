@@ -1,7 +1,8 @@
 //! The transport-free message core: restore toward servers, tokenize toward the model.
 //!
 //! [`PiiCore`] works on parsed JSON-RPC messages (`serde_json::Value`, one message or a batch)
-//! and knows nothing of HTTP; the tower layers and the proxy's stdio paths both drive it.
+//! and knows nothing of HTTP; the tower layers drive it (the proxy's stdio front and stdio
+//! upstreams reach it through those layers too).
 //!
 //! - [`PiiCore::to_server`] plans the restore of a whole message (every batch element), asks the
 //!   [`Hooks`] (flow policy) about every plan, then applies them all: all or nothing. On error
