@@ -122,7 +122,7 @@ impl Gateway {
         std::fs::write(
             &config,
             format!(
-                "[limits]\nmax_response_bytes = 65536\nmax_sse_event_bytes = 65536\nupstream_timeout = \"60s\"\n\
+                "[limits]\nmax_body_bytes = 65536\nmax_response_bytes = 65536\nmax_sse_event_bytes = 65536\nupstream_timeout = \"60s\"\n\
                  [[servers]]\nname = \"hostile\"\ncommand = \"python3\"\nargs = [{}]\n",
                 toml_str(&script.display().to_string())
             ),
@@ -435,7 +435,7 @@ fn the_stdio_front_answers_oversized_and_non_utf8_lines_with_their_ids() {
         a["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("max_response_bytes"),
+            .contains("max_body_bytes"),
         "{a}"
     );
     // Invalid UTF-8 inside a string: a parse error with the id, and the relay goes on.
