@@ -432,10 +432,7 @@ fn the_stdio_front_answers_oversized_and_non_utf8_lines_with_their_ids() {
     let a = gw.answer(&json!("big-1"), Duration::from_secs(20));
     assert_eq!(a["error"]["code"], -32600, "{a}");
     assert!(
-        a["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("max_body_bytes"),
+        a["error"]["message"].as_str().unwrap().contains("max_body_bytes"),
         "{a}"
     );
     // Invalid UTF-8 inside a string: a parse error with the id, and the relay goes on.

@@ -63,6 +63,11 @@ def wait_http(url: str, timeout: float = 30) -> None:
     raise SystemExit(f"nothing answered at {url}")
 
 
+def vault_up(port: int) -> str:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    return next((l.split()[1] for l in text.splitlines() if l.startswith("mcp_gateway_vault_up ")), "?")
+
+
 def healthz(port: int) -> int:
     try:
         return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status
@@ -181,6 +186,7 @@ url = "http://127.0.0.1:{up_port}/mcp"
         subprocess.run(["redis-cli", "-p", str(args.redis_port), "shutdown", "save"], capture_output=True)
         await asyncio.sleep(2.5)
         check("/healthz answers 503 on both replicas", [healthz(p) for p in ports] == [503, 503], str([healthz(p) for p in ports]))
+        check("/metrics shows the vault down", [vault_up(p) for p in ports] == ["0", "0"], str([vault_up(p) for p in ports]))
         try:
             out = await session(ports, [f"new value {emails[2]}"])
             failed = out[0].startswith("ERROR")
@@ -195,6 +201,7 @@ url = "http://127.0.0.1:{up_port}/mcp"
         while time.time() < deadline and [healthz(p) for p in ports] != [200, 200]:
             await asyncio.sleep(0.2)
         check("/healthz answers 200 again without a restart", [healthz(p) for p in ports] == [200, 200])
+        check("/metrics shows the vault up again", [vault_up(p) for p in ports] == ["1", "1"], str([vault_up(p) for p in ports]))
         out = await session(ports, [f"back {emails[3]}", "[EMAIL_1] now"])
         check("calls succeed again after Redis is back", out[0] == "back [EMAIL_3]" and out[1] == "[EMAIL_1] now", str(out))
 

@@ -345,10 +345,15 @@ impl Front {
                 if let Err(r) = check_host_origin(st, req.uri(), req.headers()) {
                     return (None, *r);
                 }
-                return (
-                    None,
-                    text(StatusCode::OK, "text/plain; version=0.0.4", st.metrics.render()),
-                );
+                let mut body = st.metrics.render();
+                if let Some(v) = st.vault.get() {
+                    body.push_str(
+                        "# HELP mcp_gateway_vault_up 1 while the vault's store answers (Redis), else 0.\n\
+                         # TYPE mcp_gateway_vault_up gauge\n",
+                    );
+                    body.push_str(&format!("mcp_gateway_vault_up {}\n", u8::from(v.healthy())));
+                }
+                return (None, text(StatusCode::OK, "text/plain; version=0.0.4", body));
             }
             _ => {}
         }
