@@ -208,7 +208,7 @@ impl Hooks for PolicyHooks {
         let req = FlowRequest::new(&ctx.server, tool, &items).with_untracked(&untracked);
         match &self.audit {
             None => policy.evaluate(&req).check(),
-            Some((auditor, vault)) => {
+            Some((auditor, _)) => {
                 let method = request.map(|r| r.method.clone()).or_else(|| method_of(msg));
                 let actx = auditor.context(
                     &ctx.client,
@@ -217,12 +217,9 @@ impl Hooks for PolicyHooks {
                     method.as_deref().unwrap_or("-"),
                     tool,
                 );
-                // The values, to fingerprint (the plan resolved them a moment ago).
-                let mut secrets: Vec<Option<Secret>> = Vec::with_capacity(plan.uses.len());
-                for u in &plan.uses {
-                    secrets.push(vault.resolve(&ctx.scope, &u.placeholder)?.map(|e| e.value));
-                }
-                let values: Vec<Option<&Secret>> = secrets.iter().map(Option::as_ref).collect();
+                // The values, to fingerprint: the plan resolved them a moment ago.
+                let values: Vec<Option<&Secret>> =
+                    plan.uses.iter().map(|u| plan.value_of(&u.placeholder)).collect();
                 auditor.enforce(&policy, &actx, &req, &values)?;
                 // Allowed: what is restored goes into the exchange record of the response.
                 if let Some(request) = request.filter(|_| !items.is_empty()) {
