@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use mcp_pii_gateway::config::Config;
 use mcp_pii_gateway::proxy::client::McpHttpClient;
 use mcp_pii_gateway::proxy::stack::Gateway;
-use mcp_pii_gateway::proxy::stdio_front;
+use mcp_pii_gateway::proxy::{stdio_front, tls};
 use serde_json::{json, Value};
 
 /// Arguments of `serve`.
@@ -142,8 +142,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             let addr = listener.local_addr()?;
+            let scheme = if config.tls.is_some() { "https" } else { "http" };
             for s in &config.servers {
-                tracing::info!(server = %s.name, "serving http://{addr}/servers/{}/mcp", s.name);
+                tracing::info!(server = %s.name, "serving {scheme}://{addr}/servers/{}/mcp", s.name);
             }
             let gw = gateway(&config)?;
             let upkeep = gw.spawn_maintenance();
@@ -152,8 +153,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
             let detector = config.detector.clone();
             tokio::task::spawn_blocking(move || detector.warm_up());
             let stop = shutdown_signal();
-            tracing::info!("listening on http://{addr} (metrics at /metrics, health at /healthz)");
-            let served = gw.front().clone().serve(listener, stop).await;
+            tracing::info!("listening on {scheme}://{addr} (metrics at /metrics, health at /healthz)");
+            let tls = config.tls.as_ref().map(|t| tls::acceptor(t.config.clone()));
+            let served = gw.front().clone().serve_tls(listener, tls, stop).await;
             upkeep.abort();
             flush(&gw)?;
             served?;

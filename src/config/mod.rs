@@ -16,6 +16,11 @@
 //! - `vault.backend = "redis"` needs `url` (`redis://` or `rediss://`, `${VAR}` expanded) and the
 //!   vault key: 64 hex digits in the environment variable named by `key_env` (default
 //!   `MCP_PII_VAULT_KEY`), read at load; a missing or short key is a problem like any other.
+//! - TLS: an `https://` server `url` trusts the system's roots, or only the CAs in its
+//!   `ca_file`, and may present `client_cert_file` + `client_key_file`; `[tls]` (`cert_file`,
+//!   `key_file`) makes the front serve HTTPS. Every PEM file is read and checked at load
+//!   (relative paths against the configuration's directory): an unreadable or invalid one is a
+//!   problem naming its path.
 //!
 //! ```
 //! use mcp_pii_gateway::config::Config;
@@ -53,13 +58,17 @@ use crate::policy::Policy;
 use crate::vault::VaultKey;
 
 mod raw;
-pub use raw::{RawClient, RawConfig, RawLimits, RawScope, RawServer, RawVault};
+mod tls;
+pub use raw::{RawClient, RawConfig, RawLimits, RawScope, RawServer, RawTls, RawVault};
+pub use tls::{FrontTls, UpstreamTls};
 
 /// The validated gateway configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Address the HTTP front listens on.
     pub listen: SocketAddr,
+    /// `[tls]`: when set, the front serves HTTPS only.
+    pub tls: Option<FrontTls>,
     /// How requests are assigned to a vault scope.
     pub scope: ScopeConfig,
     /// The vault backend.
@@ -285,10 +294,12 @@ pub struct ServerConfig {
 pub enum Transport {
     /// Streamable HTTP.
     Http {
-        /// Endpoint URL (`http://`).
+        /// Endpoint URL (`http://` or `https://`).
         url: Uri,
         /// Headers added to every upstream request (credentials live here, in the gateway).
         headers: Vec<(HeaderName, HeaderValue)>,
+        /// TLS settings; `Some` exactly when `url` is `https://`.
+        tls: Option<UpstreamTls>,
     },
     /// A child process speaking newline-delimited JSON-RPC on stdin/stdout.
     Stdio {
@@ -305,13 +316,14 @@ impl fmt::Debug for Transport {
     // Header and env values may be credentials: show names only.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Transport::Http { url, headers } => f
+            Transport::Http { url, headers, tls } => f
                 .debug_struct("Http")
                 .field("url", &format_args!("{}", redact_uri(url)))
                 .field(
                     "headers",
                     &headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
                 )
+                .field("tls", tls)
                 .finish(),
             Transport::Stdio { command, args, env } => f
                 .debug_struct("Stdio")
@@ -703,11 +715,21 @@ fn validate(
                 if !s.args.is_empty() || !s.env.is_empty() {
                     p.push(format!("{label}: args and env are for command (stdio) servers"));
                 }
-                http_transport(&label, &url, s.headers, env, p)
+                let files = TlsFiles {
+                    ca_file: s.ca_file.as_deref(),
+                    client_cert_file: s.client_cert_file.as_deref(),
+                    client_key_file: s.client_key_file.as_deref(),
+                };
+                http_transport(&label, &url, s.headers, files, base_dir, env, p)
             }
             (None, Some(command)) => {
                 if !s.headers.is_empty() {
                     p.push(format!("{label}: headers are for url (HTTP) servers"));
+                }
+                if s.ca_file.is_some() || s.client_cert_file.is_some() || s.client_key_file.is_some() {
+                    p.push(format!(
+                        "{label}: ca_file, client_cert_file and client_key_file are for https:// url servers"
+                    ));
                 }
                 if command.is_empty() {
                     p.push(format!("{label}: command is empty"));
@@ -772,6 +794,10 @@ fn validate(
         });
     }
 
+    let tls = raw
+        .tls
+        .and_then(|t| tls::front(t.cert_file.as_deref(), t.key_file.as_deref(), base_dir, p));
+
     let (policy, policy_source) = policy_part(raw.policy, raw.policy_file, base_dir, p);
     let replica_id = match raw.replica_id {
         Some(id) if is_valid_replica_id(&id) => Some(id),
@@ -791,6 +817,7 @@ fn validate(
 
     Config {
         listen,
+        tls,
         scope,
         vault,
         limits,
@@ -1066,10 +1093,19 @@ fn redis_vault(
     })
 }
 
+/// A server's TLS file fields, as written.
+struct TlsFiles<'a> {
+    ca_file: Option<&'a str>,
+    client_cert_file: Option<&'a str>,
+    client_key_file: Option<&'a str>,
+}
+
 fn http_transport(
     label: &str,
     url: &str,
     headers: BTreeMap<String, String>,
+    files: TlsFiles<'_>,
+    base_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
     p: &mut Problems,
 ) -> Option<Transport> {
@@ -1080,19 +1116,38 @@ fn http_transport(
             None
         }
         Ok(u) => match u.parse::<Uri>() {
-            Ok(uri) if uri.scheme_str() == Some("http") && uri.authority().is_some() => Some(uri),
-            Ok(uri) if uri.scheme_str() == Some("https") => {
-                p.push(format!(
-                    "{label}: url: https upstreams are not supported by this build (use http on a trusted network or a TLS sidecar)"
-                ));
-                None
+            Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.authority().is_some() => {
+                Some(uri)
             }
             _ => {
-                p.push(format!("{label}: url: not an absolute http:// URL"));
+                p.push(format!("{label}: url: not an absolute http:// or https:// URL"));
                 None
             }
         },
     };
+    let has_files =
+        files.ca_file.is_some() || files.client_cert_file.is_some() || files.client_key_file.is_some();
+    let mut tls = None;
+    match url.as_ref().map(|u| u.scheme_str() == Some("https")) {
+        Some(true) => {
+            tls = tls::upstream(
+                label,
+                files.ca_file,
+                files.client_cert_file,
+                files.client_key_file,
+                base_dir,
+                p,
+            );
+            ok &= tls.is_some();
+        }
+        Some(false) if has_files => {
+            p.push(format!(
+                "{label}: ca_file, client_cert_file and client_key_file need an https:// url"
+            ));
+            ok = false;
+        }
+        _ => {}
+    }
     let mut hs = Vec::new();
     for (k, v) in headers {
         let name = match HeaderName::from_bytes(k.as_bytes()) {
@@ -1123,7 +1178,11 @@ fn http_transport(
         }
     }
     match (url, ok) {
-        (Some(url), true) => Some(Transport::Http { url, headers: hs }),
+        (Some(url), true) => Some(Transport::Http {
+            url,
+            headers: hs,
+            tls,
+        }),
         _ => None,
     }
 }

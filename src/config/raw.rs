@@ -24,6 +24,8 @@ pub struct RawConfig {
     pub vault: Option<RawVault>,
     /// `[limits]`.
     pub limits: Option<RawLimits>,
+    /// `[tls]`.
+    pub tls: Option<RawTls>,
     /// `[[servers]]` that parsed.
     pub servers: Vec<RawServer>,
     /// `[[clients]]` that parsed.
@@ -74,6 +76,16 @@ pub struct RawVault {
     pub cluster: Option<bool>,
 }
 
+/// `[tls]`: TLS on the front.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM certificate chain.
+    pub cert_file: Option<String>,
+    /// PEM private key.
+    pub key_file: Option<String>,
+}
+
 /// `[limits]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,6 +127,12 @@ pub struct RawServer {
     /// HTTP headers added upstream.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// PEM CA certificates trusted for an https `url` (instead of the system's roots).
+    pub ca_file: Option<String>,
+    /// PEM client certificate chain (mTLS).
+    pub client_cert_file: Option<String>,
+    /// PEM client private key (mTLS).
+    pub client_key_file: Option<String>,
     /// stdio program.
     pub command: Option<String>,
     /// stdio arguments.
@@ -138,7 +156,7 @@ pub struct RawClient {
     pub servers: Vec<String>,
 }
 
-const TOP_KEYS: &str = "listen, allowed_hosts, allowed_origins, scope, vault, limits, servers, clients, policy, policy_file, audit, rules, replica_id";
+const TOP_KEYS: &str = "listen, allowed_hosts, allowed_origins, scope, vault, limits, tls, servers, clients, policy, policy_file, audit, rules, replica_id";
 
 /// Splits the top-level table into raw parts, collecting every problem.
 pub(crate) fn split(table: toml::Table, p: &mut Problems) -> RawConfig {
@@ -152,6 +170,7 @@ pub(crate) fn split(table: toml::Table, p: &mut Problems) -> RawConfig {
             "scope" => raw.scope = parse_part("[scope]", value, p),
             "vault" => raw.vault = parse_part("[vault]", value, p),
             "limits" => raw.limits = parse_part("[limits]", value, p),
+            "tls" => raw.tls = parse_part("[tls]", value, p),
             "servers" | "clients" => {
                 let toml::Value::Array(items) = value else {
                     p.push(format!("{key}: must be an array of tables ([[{key}]])"));

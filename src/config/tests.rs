@@ -53,7 +53,7 @@ fn issue_example_validates() {
     assert_eq!(c.vault.idle_ttl, Duration::from_secs(3600));
     assert_eq!(c.servers.len(), 2);
     match &c.servers[0].transport {
-        Transport::Http { url, headers } => {
+        Transport::Http { url, headers, .. } => {
             assert_eq!(url.path(), "/mcp");
             assert_eq!(headers[0].1.to_str().unwrap(), "Bearer s3cret-token");
         }
@@ -158,9 +158,15 @@ fn empty_config_needs_servers() {
 }
 
 #[test]
-fn https_is_rejected_clearly() {
-    let e = Config::from_toml_str("[[servers]]\nname=\"a\"\nurl=\"https://x/mcp\"\n", env).unwrap_err();
-    assert!(e.config_problems()[0].contains("https"));
+fn only_absolute_http_and_https_urls() {
+    for url in ["ftp://x/mcp", "/mcp", "x:9000/mcp"] {
+        let toml = format!("[[servers]]\nname=\"a\"\nurl=\"{url}\"\n");
+        let e = Config::from_toml_str(&toml, env).unwrap_err();
+        assert!(
+            e.config_problems()[0].contains("http:// or https://"),
+            "{url}: {e}"
+        );
+    }
 }
 
 #[test]
@@ -537,4 +543,130 @@ fn every_bad_member_of_a_section_is_reported() {
         !probs.lines().any(|l| l.starts_with("[limits]: connect_timeout")),
         "{probs}"
     );
+}
+
+/// A fresh directory with a self-signed certificate for localhost (`cert.pem`, `key.pem`), a
+/// second key (`other.key`), a non-PEM file (`junk.pem`) and a PEM file with no certificate.
+fn tls_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("config-tls-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+    let other = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(dir.join("other.key"), other.serialize_pem()).unwrap();
+    std::fs::write(dir.join("junk.pem"), "not a certificate\n").unwrap();
+    std::fs::write(dir.join("keyonly.pem"), other.serialize_pem()).unwrap();
+    dir
+}
+
+#[test]
+fn tls_files_are_loaded_at_startup_relative_to_the_config_file() {
+    let dir = tls_dir("ok");
+    let toml = r#"
+[tls]
+cert_file = "cert.pem"
+key_file = "key.pem"
+[[servers]]
+name = "secure"
+url = "https://localhost:9443/mcp"
+ca_file = "cert.pem"
+client_cert_file = "cert.pem"
+client_key_file = "key.pem"
+[[servers]]
+name = "plain"
+url = "http://127.0.0.1:9001/mcp"
+"#;
+    let c = Config::from_toml_str_in(toml, &dir, env).unwrap();
+    let front = c.tls.as_ref().unwrap();
+    assert_eq!(front.cert_file, dir.join("cert.pem"));
+    assert_eq!(front.config.alpn_protocols, [b"http/1.1".to_vec()]);
+    match &c.servers[0].transport {
+        Transport::Http { tls: Some(t), .. } => {
+            assert_eq!(t.ca_file.as_deref(), Some(dir.join("cert.pem").as_path()));
+            assert!(t.config.client_auth_cert_resolver.has_certs());
+        }
+        t => panic!("{t:?}"),
+    }
+    assert!(matches!(
+        c.servers[1].transport,
+        Transport::Http { tls: None, .. }
+    ));
+    // Debug shows the files, never key material.
+    let dbg = format!("{c:?}");
+    assert!(dbg.contains("cert.pem") && !dbg.contains("PRIVATE KEY"), "{dbg}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_tls_files_are_all_reported_with_their_paths() {
+    let dir = tls_dir("bad");
+    let toml = r#"
+[tls]
+cert_file = "missing.pem"
+key_file = "junk.pem"
+[[servers]]
+name = "a"
+url = "https://localhost:9443/mcp"
+ca_file = "junk.pem"
+client_cert_file = "keyonly.pem"
+client_key_file = "cert.pem"
+[[servers]]
+name = "b"
+url = "https://localhost:9443/mcp"
+ca_file = "cert.pem"
+client_cert_file = "cert.pem"
+[[servers]]
+name = "c"
+url = "http://127.0.0.1:9001/mcp"
+ca_file = "cert.pem"
+[[servers]]
+name = "d"
+command = "server"
+client_key_file = "key.pem"
+[[servers]]
+name = "e"
+url = "https://localhost:9443/mcp"
+ca_file = "cert.pem"
+client_cert_file = "cert.pem"
+client_key_file = "other.key"
+"#;
+    let err = Config::from_toml_str_in(toml, &dir, env).unwrap_err();
+    let problems = err.config_problems();
+    let path = |f: &str| dir.join(f).display().to_string();
+    let expect = [
+        ("tls.cert_file", path("missing.pem")),
+        ("tls.key_file", path("junk.pem")),
+        ("servers[0] (a): ca_file", path("junk.pem")),
+        ("servers[0] (a): client_cert_file", path("keyonly.pem")),
+        ("servers[0] (a): client_key_file", path("cert.pem")),
+        (
+            "servers[1] (b): client_cert_file and client_key_file go together",
+            String::new(),
+        ),
+        (
+            "servers[2] (c): ca_file, client_cert_file and client_key_file need an https",
+            String::new(),
+        ),
+        (
+            "servers[3] (d): ca_file, client_cert_file and client_key_file are for https",
+            String::new(),
+        ),
+        ("servers[4] (e): client_key_file", String::new()),
+    ];
+    for (start, path) in &expect {
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with(start) && p.contains(path.as_str())),
+            "no problem {start:?} naming {path:?} in {problems:#?}"
+        );
+    }
+    assert_eq!(problems.len(), expect.len(), "{problems:#?}");
+    // A file's content is never quoted.
+    assert!(
+        problems.iter().all(|p| !p.contains("not a certificate")),
+        "{problems:#?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -181,6 +181,17 @@ impl Front {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
+        self.serve_tls(listener, None, shutdown).await
+    }
+
+    /// [`serve`](Self::serve), with TLS on every accepted connection when `tls` is set (see
+    /// [`tls::acceptor`](super::tls::acceptor)); a connection whose handshake fails is closed.
+    pub async fn serve_tls(
+        self,
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         // Idle sessions are ended in the background.
         let sweeper = {
@@ -247,9 +258,17 @@ impl Front {
                     let _ = stream.set_nodelay(true);
                     let this = self.clone();
                     let mut stop = stop_rx.clone();
+                    let tls = tls.clone();
                     conns.spawn(async move {
                         // Held while the connection lives.
                         let _permit = permit;
+                        let stream = match super::tls::accept(tls.as_ref(), stream).await {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                        };
                         let svc = hyper::service::service_fn(move |req| {
                             let this = this.clone();
                             async move { Ok::<_, Infallible>(this.handle(req.map(boxed), peer).await) }

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod sse;
 pub mod stack;
 pub mod stdio_front;
+pub mod tls;
 pub mod upstream;
 
 pub use body::Body;

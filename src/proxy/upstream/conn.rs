@@ -27,26 +27,61 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tower::Service;
 
 use crate::proxy::body::Body;
+use crate::proxy::tls::MaybeTls;
 
-type Driver = Pin<Box<http1::Connection<TokioIo<TcpStream>, Body>>>;
+/// A connection to an upstream: plain TCP, or TLS for `https://`.
+type Stream = MaybeTls<tokio_rustls::client::TlsStream<TcpStream>>;
+type Driver = Pin<Box<http1::Connection<TokioIo<Stream>, Body>>>;
 
 /// Why a request could not be relayed.
 #[derive(Debug)]
 pub(super) enum SendError {
     /// No connection could be opened.
     Connect(String),
+    /// TLS failed: in the handshake, or by an alert the server sent once the handshake had
+    /// finished (as a TLS 1.3 server refusing a client certificate does).
+    Tls {
+        /// A client-safe phrase (see [`crate::proxy::tls::failure`]).
+        why: &'static str,
+        /// The error, for the log.
+        detail: String,
+    },
     /// The connection failed before a response head arrived.
     Http(hyper::Error),
+}
+
+impl SendError {
+    /// The client-safe phrase when TLS failed.
+    pub(super) fn tls_failure(&self) -> Option<&'static str> {
+        match self {
+            SendError::Tls { why, .. } => Some(why),
+            _ => None,
+        }
+    }
+
+    /// A failed request on `conn`: TLS's failure when the error, or the error that ended the
+    /// connection, says TLS failed.
+    fn request_failed(e: hyper::Error, conn: &Conn) -> SendError {
+        match crate::proxy::tls::failure(&e).or(conn.tls_failure) {
+            Some(why) => SendError::Tls {
+                why,
+                detail: e.to_string(),
+            },
+            None => SendError::Http(e),
+        }
+    }
 }
 
 impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SendError::Connect(e) => write!(f, "connect: {e}"),
+            SendError::Tls { detail, .. } => write!(f, "tls: {detail}"),
             SendError::Http(e) => write!(f, "{e}"),
         }
     }
@@ -57,6 +92,9 @@ struct Conn {
     tx: http1::SendRequest<Body>,
     /// `None` once the connection has ended.
     driver: Option<Driver>,
+    /// Set when the connection ended because TLS failed. The request's own error may only say
+    /// that the connection closed: the cause is the connection's.
+    tls_failure: Option<&'static str>,
 }
 
 impl Conn {
@@ -66,6 +104,7 @@ impl Conn {
             if let Poll::Ready(r) = d.as_mut().poll(cx) {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, "upstream connection ended");
+                    self.tls_failure = crate::proxy::tls::failure(&e);
                 }
                 self.driver = None;
             }
@@ -101,6 +140,9 @@ impl Conn {
 /// The pool of one upstream's connections.
 pub(super) struct Pool {
     connector: HttpConnector,
+    /// For `https://`: the TLS client and the name its certificate must be valid for.
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+    connect_timeout: Duration,
     target: Uri,
     /// `Host` of every request.
     host: HeaderValue,
@@ -112,12 +154,28 @@ pub(super) struct Pool {
 }
 
 impl Pool {
-    /// A pool for the server at `target` (an `http://` URL).
-    pub(super) fn new(target: Uri, connect_timeout: Duration) -> Pool {
+    /// A pool for the server at `target`: an `http://` URL, or an `https://` one with `tls`
+    /// (without it, an `https://` target fails every request: TLS is never skipped).
+    pub(super) fn new(
+        target: Uri,
+        connect_timeout: Duration,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Pool {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(connect_timeout));
-        connector.enforce_http(true);
+        let https = target.scheme_str() == Some("https");
+        // HttpConnector refuses https:// targets unless told the caller does the TLS.
+        connector.enforce_http(!https);
+        let tls = tls.filter(|_| https).and_then(|config| {
+            let host = target.host()?;
+            let host = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host);
+            let name = ServerName::try_from(host.to_owned()).ok()?;
+            Some((tokio_rustls::TlsConnector::from(config), name))
+        });
         let host = target
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
@@ -127,6 +185,8 @@ impl Pool {
             .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
         Pool {
             connector,
+            tls,
+            connect_timeout,
             target,
             host,
             path,
@@ -153,7 +213,7 @@ impl Pool {
                 if reused {
                     continue;
                 }
-                return Err(SendError::Http(e));
+                return Err(SendError::request_failed(e, &conn));
             }
             let fut = conn.tx.try_send_request(req);
             match conn.drive(fut).await {
@@ -168,7 +228,15 @@ impl Pool {
                 Err(mut e) => match e.take_message() {
                     // Never written: the connection died while idle. Try another one.
                     Some(r) if reused => req = r,
-                    _ => return Err(SendError::Http(e.into_error())),
+                    _ => {
+                        // Let the connection record why it ended, if it has.
+                        poll_fn(|cx| {
+                            conn.poll_driver(cx);
+                            Poll::Ready(())
+                        })
+                        .await;
+                        return Err(SendError::request_failed(e.into_error(), &conn));
+                    }
                 },
             }
         }
@@ -210,14 +278,43 @@ impl Pool {
 
     async fn connect(&self) -> Result<Conn, SendError> {
         let mut connector = self.connector.clone();
-        let io = connector
+        let tcp = connector
             .call(self.target.clone())
             .await
-            .map_err(|e| SendError::Connect(e.to_string()))?;
-        let (tx, driver) = http1::handshake(io).await.map_err(SendError::Http)?;
+            .map_err(|e| SendError::Connect(e.to_string()))?
+            .into_inner();
+        let io = if self.target.scheme_str() != Some("https") {
+            MaybeTls::Plain(tcp)
+        } else {
+            let Some((tls, name)) = &self.tls else {
+                return Err(SendError::Tls {
+                    why: "its url's host is not a valid TLS server name",
+                    detail: "no TLS client for this url".into(),
+                });
+            };
+            match tokio::time::timeout(self.connect_timeout, tls.connect(name.clone(), tcp)).await {
+                Ok(Ok(s)) => MaybeTls::Tls(Box::new(s)),
+                Ok(Err(e)) => {
+                    return Err(SendError::Tls {
+                        why: crate::proxy::tls::failure(&e).unwrap_or("the TLS handshake with it failed"),
+                        detail: e.to_string(),
+                    })
+                }
+                Err(_) => {
+                    return Err(SendError::Tls {
+                        why: "the TLS handshake with it timed out (limits.connect_timeout)",
+                        detail: "handshake timed out".into(),
+                    })
+                }
+            }
+        };
+        let (tx, driver) = http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(SendError::Http)?;
         Ok(Conn {
             tx,
             driver: Some(Box::pin(driver)),
+            tls_failure: None,
         })
     }
 }
@@ -313,7 +410,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_read_body_returns_its_connection_and_prune_drops_closed_ones() {
-        let pool = Arc::new(Pool::new(server().await, Duration::from_secs(1)));
+        let pool = Arc::new(Pool::new(server().await, Duration::from_secs(1), None));
         assert_eq!(get(&pool).await, "ok");
         assert_eq!(get(&pool).await, "ok");
         assert_eq!(pool.prune(), 1, "one connection, reused and back in the pool");
@@ -324,7 +421,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_dropped_unread_closes_its_connection() {
-        let pool = Arc::new(Pool::new(server().await, Duration::from_secs(1)));
+        let pool = Arc::new(Pool::new(server().await, Duration::from_secs(1), None));
         let res = pool.send(Request::new(Body::empty())).await.unwrap();
         drop(res);
         assert_eq!(pool.prune(), 0);

@@ -90,6 +90,7 @@ impl HttpUpstream {
         name: &str,
         url: Uri,
         headers: Vec<(HeaderName, HeaderValue)>,
+        tls: Option<Arc<rustls::ClientConfig>>,
         strip: Vec<HeaderName>,
         limits: &Limits,
         metrics: Arc<Metrics>,
@@ -97,7 +98,7 @@ impl HttpUpstream {
         HttpUpstream {
             inner: Arc::new(Inner {
                 name: Arc::from(name),
-                pool: Arc::new(Pool::new(url.clone(), limits.connect_timeout)),
+                pool: Arc::new(Pool::new(url.clone(), limits.connect_timeout, tls)),
                 url,
                 headers,
                 strip,
@@ -229,17 +230,12 @@ impl HttpUpstream {
             }
             Ok(Err(e)) => {
                 tracing::warn!(server = %inner.name, error = %e, "upstream unreachable");
-                let msg = if matches!(e, SendError::Connect(_)) {
-                    "is unreachable"
-                } else {
-                    "failed"
+                let msg = match (e.tls_failure(), &e) {
+                    (Some(why), _) => format!("upstream {}: {why}", inner.name),
+                    (None, SendError::Connect(_)) => format!("upstream {} is unreachable", inner.name),
+                    (None, _) => format!("upstream {} failed", inner.name),
                 };
-                return error_response(
-                    StatusCode::BAD_GATEWAY,
-                    id_of(&bytes).as_ref(),
-                    -32002,
-                    &format!("upstream {} {msg}", inner.name),
-                );
+                return error_response(StatusCode::BAD_GATEWAY, id_of(&bytes).as_ref(), -32002, &msg);
             }
             Ok(Ok(r)) => r,
         };

@@ -72,10 +72,11 @@ impl Upstream {
         metrics: Arc<Metrics>,
     ) -> Upstream {
         match &server.transport {
-            Transport::Http { url, headers } => Upstream::Http(HttpUpstream::new(
+            Transport::Http { url, headers, tls } => Upstream::Http(HttpUpstream::new(
                 &server.name,
                 url.clone(),
                 headers.clone(),
+                tls.as_ref().map(|t| t.config.clone()),
                 strip,
                 limits,
                 metrics,
