@@ -83,6 +83,8 @@ pub(crate) struct PhoneEngine {
     context: Option<AhoCorasick>,
     positive: Vec<bool>,
     window: usize,
+    /// Lower-case words that make a JSON member name or a table column name a phone's.
+    keys: Vec<String>,
 }
 
 impl std::fmt::Debug for PhoneEngine {
@@ -158,6 +160,7 @@ impl PhoneEngine {
         negative: &[String],
         window: usize,
         national_regions: &[String],
+        keys: &[String],
     ) -> Result<PhoneEngine> {
         let meta = PhoneMeta::get();
         let mut national = Vec::new();
@@ -203,11 +206,51 @@ impl PhoneEngine {
             context,
             positive,
             window,
+            keys: keys.iter().map(|k| k.to_lowercase()).collect(),
         })
+    }
+
+    /// True when the member or column name `key` names a phone number: one of its words
+    /// (split at anything not alphanumeric and at camelCase) is a key word, possibly with a
+    /// qualifier glued on (`MobilePhone`, `phone_number`, `phonenumber`, `Telefonnummer`), or, in
+    /// scripts written without spaces, holds one (`電話番号`); and none is an identifier word
+    /// (`phone_id`, `phone_hash`).
+    pub(crate) fn names_phone(&self, key: &str) -> bool {
+        self.key_ctx(key) == Ctx::Positive
+    }
+
+    /// `Positive` when member name `key` names a phone ([`names_phone`](Self::names_phone)),
+    /// else `None`. Never `Negative`: a key only adds context, so what is found in a value
+    /// with its key is a superset of what is found without it (the gateway's checks of its
+    /// own output scan strings without keys).
+    fn key_ctx(&self, key: &str) -> Ctx {
+        let mut named = false;
+        for w in key_words(key) {
+            if VETO.iter().any(|v| w.eq_ignore_ascii_case(v)) {
+                return Ctx::None;
+            }
+            named = named || self.keys.iter().any(|k| word_names(w, k));
+        }
+        if named {
+            Ctx::Positive
+        } else {
+            Ctx::None
+        }
     }
 
     /// Calls `push(start, end)` for each phone number, in order, non-overlapping.
     pub(crate) fn find(&self, text: &str, push: &mut dyn FnMut(usize, usize)) {
+        self.find_keyed(text, None, push);
+    }
+
+    /// Like [`find`](Self::find) for the value of the JSON member `key`: when the key names a
+    /// phone (`"MobilePhone"`), a number in the value counts as if a context word preceded it.
+    pub(crate) fn find_keyed(&self, text: &str, key: Option<&str>, push: &mut dyn FnMut(usize, usize)) {
+        let mut scan = Scan {
+            key,
+            key_ctx: None,
+            table: None,
+        };
         let b = text.as_bytes();
         let n = b.len();
         let mut i = 0;
@@ -267,7 +310,7 @@ impl PhoneEngine {
             }
             match self.read(text, i) {
                 Read::Skip(next) => i = next.max(i + 1),
-                Read::Cand(cand) => match self.judge(text, &cand) {
+                Read::Cand(cand) => match self.judge(text, &cand, &mut scan) {
                     Some(end) => {
                         push(cand.start, end);
                         i = end;
@@ -395,8 +438,10 @@ impl PhoneEngine {
                 p += 1;
             }
             cand.end = p;
-            // A separator, then the next group.
-            let Some((sep, q)) = separator(text, p, in_paren) else {
+            // A separator, then the next group; `+90(346)…`: an area code in parentheses right
+            // after the calling code.
+            let cc_paren = cand.plus && cand.nb == 0 && !in_paren && cand.nd <= 3 && b.get(p) == Some(&b'(');
+            let Some((sep, q)) = separator(text, p, in_paren || cc_paren) else {
                 break;
             };
             if cand.nb >= MAX_GROUPS - 1 {
@@ -439,12 +484,16 @@ impl PhoneEngine {
     }
 
     /// Judges a candidate; the end of the accepted span (with extension) or `None`.
-    fn judge(&self, text: &str, c: &Cand) -> Option<usize> {
+    fn judge(&self, text: &str, c: &Cand, scan: &mut Scan<'_>) -> Option<usize> {
         if self.hard_reject(c) {
             return None;
         }
         let end = extension_end(text, c.end).unwrap_or(c.end);
-        if !glued_after(text, end, c) && self.accept(text, c) {
+        // In a CSV row, `,` then digits is the next cell, not decimals.
+        let glued = glued_after(text, end, c)
+            && !(text.as_bytes().get(end) == Some(&b',')
+                && scan.cell(self, text, c.start).is_some_and(|t| t.named));
+        if !glued && self.accept(text, c, scan) {
             return Some(end);
         }
         // A number followed by another group that is not part of it (`00213 551 23 45 68 05:31`,
@@ -462,7 +511,7 @@ impl PhoneEngine {
             t.nd = c.bounds[k];
             t.nb = k;
             t.end = c.gend[k];
-            if !self.hard_reject(&t) && self.accept(text, &t) {
+            if !self.hard_reject(&t) && self.accept(text, &t, scan) {
                 return Some(extension_end(text, t.end).unwrap_or(t.end));
             }
         }
@@ -482,11 +531,9 @@ impl PhoneEngine {
             || looks_like_version(c)
             || mixed_space_dot(c)
             || ((13..=19).contains(&c.nd) && !digits.starts_with("00") && luhn(digits))
-            // Unix epoch seconds or milliseconds (2001..2033).
-            || (c.nb == 0 && (c.nd == 10 || c.nd == 13) && digits.starts_with('1'))
     }
 
-    fn accept(&self, text: &str, c: &Cand) -> bool {
+    fn accept(&self, text: &str, c: &Cand, scan: &mut Scan<'_>) -> bool {
         let digits = c.digits();
         if c.plus {
             return self.meta.valid_international(digits, c.paren_zero);
@@ -495,10 +542,44 @@ impl PhoneEngine {
         if intl00 {
             return self.meta.valid_international(&digits[2..], false);
         }
-        let ctx = self.context(text, c.start);
+        // In a table row, words in the lines above (the header's) are not about this number.
+        let cell = scan.cell(self, text, c.start);
+        let mut ctx = self.context(text, cell.map_or(0, |t| t.line), c.start);
+        let mut named = false;
+        if ctx == Ctx::None {
+            ctx = scan.key_ctx(self);
+            named = ctx == Ctx::Positive;
+        }
+        if ctx != Ctx::Positive {
+            // A column whose header names a phone decides, unless a negative word precedes the
+            // number in the cell itself (words in other cells are not about it).
+            if let Some(t) = cell.filter(|t| t.named) {
+                if self.context(text, t.start, c.start) != Ctx::Negative {
+                    ctx = Ctx::Positive;
+                    named = true;
+                }
+            }
+        }
+        // Unix epoch seconds or milliseconds (2001..2033), unless its key or column names a
+        // phone, or a context word precedes a toll-free number (`"phone": "1800121746"`,
+        // `sms to=1800126568`, Australian toll-free).
+        if !named
+            && c.nb == 0
+            && (c.nd == 10 || c.nd == 13)
+            && digits.starts_with('1')
+            && !(ctx == Ctx::Positive && self.toll_free_somewhere(digits))
+        {
+            return false;
+        }
+        // `(985) 880-8774 bytes`: a quantity with its unit.
+        if ctx != Ctx::Positive && unit_after(text, c.end) {
+            return false;
+        }
         match ctx {
             Ctx::Negative => return false,
-            Ctx::None if c.nb == 0 || looks_like_thousands(c) || looks_like_postcode(c) => return false,
+            Ctx::None if c.nb == 0 => return self.bare_ok(text, c),
+            Ctx::None if looks_like_thousands(c) || looks_like_postcode(c) => return false,
+            _ if named && looks_like_thousands(c) => return false,
             _ => {}
         }
         let mut shifted = [0usize; MAX_GROUPS];
@@ -576,10 +657,49 @@ impl PhoneEngine {
         })
     }
 
-    /// The polarity of the nearest context word before `start`.
-    fn context(&self, text: &str, start: usize) -> Ctx {
+    /// An unformatted national number without context: only where the number's range tells it
+    /// is a phone. A trunk prefix `0` then a number in a mobile or toll-free range of a region
+    /// (`0612345678`, `09012345678`, `08001234567`), a toll-free number without prefix
+    /// (`18001234567`), or a mobile number glued to text in a script written without spaces
+    /// (`请拨打13812345678咨询`). Calling code 1 is left out: its mobile and fixed-line ranges
+    /// are one.
+    fn bare_ok(&self, text: &str, c: &Cand) -> bool {
+        let digits = c.digits();
+        let cjk_glued = char_before(text, c.start)
+            .is_some_and(|(ch, _)| is_glue_script(ch) && ch.is_alphabetic())
+            || char_at(text, c.end).is_some_and(|(ch, _)| is_glue_script(ch) && ch.is_alphabetic());
+        if let Some(nsn) = digits.strip_prefix('0') {
+            // The trunk prefix, then a number in a mobile or toll-free range (not `00…`,
+            // zero-padded codes).
+            if nsn.is_empty() || nsn.starts_with('0') {
+                return false;
+            }
+            return self.national.iter().any(|&r| {
+                let region = &self.meta.regions[r];
+                region.cc != 1 && region.np == "0" && region.is_mobile_or_toll_free(nsn)
+            });
+        }
+        (digits.len() >= 10 && self.toll_free_somewhere(digits))
+            || (cjk_glued
+                && self.national.iter().any(|&r| {
+                    let region = &self.meta.regions[r];
+                    region.cc != 1 && region.is_mobile(digits)
+                }))
+    }
+
+    /// True when `digits` are a toll-free number, as written (no prefix), in a national region
+    /// outside calling code 1 (`1800 121 746` in AU, IE, IN).
+    fn toll_free_somewhere(&self, digits: &str) -> bool {
+        self.national.iter().any(|&r| {
+            let region = &self.meta.regions[r];
+            region.cc != 1 && region.is_toll_free(digits)
+        })
+    }
+
+    /// The polarity of the nearest context word before `start` (and not before `from`).
+    fn context(&self, text: &str, from: usize, start: usize) -> Ctx {
         let Some(ac) = &self.context else { return Ctx::None };
-        let ws = floor_boundary(text, start.saturating_sub(self.window));
+        let ws = floor_boundary(text, start.saturating_sub(self.window).max(from));
         let window = &text[ws..start];
         let mut best = Ctx::None;
         for m in ac.find_iter(window) {
@@ -603,6 +723,236 @@ impl PhoneEngine {
         }
         best
     }
+}
+
+/// Per-call state of a scan: the JSON member name of the text, and what was learnt about it
+/// and about the table the text may hold, each worked out once when first needed.
+struct Scan<'k> {
+    key: Option<&'k str>,
+    key_ctx: Option<Ctx>,
+    table: Option<Table>,
+}
+
+/// A block of delimited lines (CSV, TSV, a Markdown table): its header's extent and delimiter,
+/// and the start of the last line known to belong to it.
+#[derive(Clone, Copy)]
+struct Table {
+    top: usize,
+    top_end: usize,
+    delim: u8,
+    known: usize,
+}
+
+/// A table cell: the start of its line and of the cell, and whether its column's header names
+/// a phone.
+#[derive(Clone, Copy)]
+struct Cell {
+    line: usize,
+    start: usize,
+    named: bool,
+}
+
+/// Most bytes walked back from a line to find its table's header.
+const MAX_TABLE_WALK: usize = 1 << 20;
+
+impl Scan<'_> {
+    /// What the JSON member name says ([`PhoneEngine::key_ctx`]).
+    fn key_ctx(&mut self, engine: &PhoneEngine) -> Ctx {
+        match self.key {
+            None => Ctx::None,
+            Some(key) => *self.key_ctx.get_or_insert_with(|| engine.key_ctx(key)),
+        }
+    }
+
+    /// The table cell that `start` is in, when its line is a row below a header (CSV, TSV, a
+    /// Markdown table). The line is split by tabs, else `|` (a line starting with it), else
+    /// commas, else semicolons; the header is the first line of the block of lines holding
+    /// that delimiter.
+    fn cell(&mut self, engine: &PhoneEngine, text: &str, start: usize) -> Option<Cell> {
+        let b = text.as_bytes();
+        let ls = memchr::memrchr(b'\n', &b[..start]).map_or(0, |i| i + 1);
+        let le = memchr::memchr(b'\n', &b[start..]).map_or(b.len(), |i| start + i);
+        let line = &b[ls..le];
+        let delim = delimiter(line)?;
+        let col = field_index(&b[ls..start], delim);
+        let table = match self.table {
+            Some(t) if t.delim == delim && t.known <= ls && block_continues(&b[t.known..ls], delim) => t,
+            _ => {
+                let (top, top_end) = block_top(b, ls, delim);
+                Table {
+                    top,
+                    top_end,
+                    delim,
+                    known: ls,
+                }
+            }
+        };
+        self.table = Some(Table { known: ls, ..table });
+        if table.top == ls {
+            return None;
+        }
+        let cell = memchr::memrchr(delim, &b[ls..start]).map_or(ls, |i| ls + i + 1);
+        let Some(name) = field(&text[table.top..table.top_end], delim, col) else {
+            return Some(Cell {
+                line: ls,
+                start: cell,
+                named: false,
+            });
+        };
+        let name =
+            name.trim_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '*' | '`' | '#' | ':'));
+        // A header cell is a name, not a value.
+        let named = !name.is_empty()
+            && name.len() <= 64
+            && !name.bytes().any(|x| x.is_ascii_digit())
+            && engine.names_phone(name);
+        Some(Cell {
+            line: ls,
+            start: cell,
+            named,
+        })
+    }
+}
+
+/// The delimiter of a table line: tab, `|` (a Markdown row), comma, semicolon.
+fn delimiter(line: &[u8]) -> Option<u8> {
+    if memchr::memchr(b'\t', line).is_some() {
+        return Some(b'\t');
+    }
+    if line.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'|') {
+        return Some(b'|');
+    }
+    [b',', b';']
+        .into_iter()
+        .find(|&d| memchr::memchr(d, line).is_some())
+}
+
+/// The index of the field that `head` (a line up to some position) ends in: delimiters outside
+/// double quotes.
+fn field_index(head: &[u8], delim: u8) -> usize {
+    let mut quoted = false;
+    let mut n = 0;
+    for &c in head {
+        if c == b'"' {
+            quoted = !quoted;
+        } else if c == delim && !quoted {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Field `col` of `line` (delimiters outside double quotes split).
+fn field(line: &str, delim: u8, col: usize) -> Option<&str> {
+    let b = line.as_bytes();
+    let mut quoted = false;
+    let mut n = 0;
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'"' {
+            quoted = !quoted;
+        } else if c == delim && !quoted {
+            if n == col {
+                return Some(&line[start..i]);
+            }
+            n += 1;
+            start = i + 1;
+        }
+    }
+    (n == col).then(|| &line[start..])
+}
+
+/// True when every line in `gap` (whole lines, each ending in `\n`) holds `delim`.
+fn block_continues(gap: &[u8], delim: u8) -> bool {
+    gap.split(|&c| c == b'\n')
+        .take(gap.iter().filter(|&&c| c == b'\n').count())
+        .all(|l| memchr::memchr(delim, l).is_some())
+}
+
+/// The first line of the block of lines holding `delim` that the line at `ls` ends: its start
+/// and end.
+fn block_top(b: &[u8], ls: usize, delim: u8) -> (usize, usize) {
+    let mut top = ls;
+    while top > 0 && ls - top < MAX_TABLE_WALK {
+        let prev_end = top - 1;
+        let prev_start = memchr::memrchr(b'\n', &b[..prev_end]).map_or(0, |i| i + 1);
+        if memchr::memchr(delim, &b[prev_start..prev_end]).is_none() {
+            break;
+        }
+        top = prev_start;
+    }
+    let end = memchr::memchr(b'\n', &b[top..]).map_or(b.len(), |i| top + i);
+    (top, end)
+}
+
+/// Words of a member name that identify rather than name (`phone_id`).
+const VETO: &[&str] = &[
+    "id", "ids", "uid", "uuid", "guid", "hash", "count", "ref", "token", "key",
+];
+/// Qualifiers glued to a key word in one word (`mobilephone`, `phonenumber`).
+const KEY_PREFIXES: &[&str] = &[
+    "mobile", "home", "work", "office", "business", "cell", "contact", "main", "primary", "other", "private",
+];
+const KEY_SUFFIXES: &[&str] = &[
+    "number", "numbers", "nummer", "numer", "numero", "número", "num", "no", "nr", "nro",
+];
+
+/// The words of a member name: split at anything not alphanumeric and where a lower-case letter
+/// or digit is followed by an upper-case one (`MobilePhone`, `phone_number`, `faxNo`).
+fn key_words(key: &str) -> impl Iterator<Item = &str> {
+    let mut rest = key;
+    std::iter::from_fn(move || {
+        let start = rest.find(char::is_alphanumeric)?;
+        rest = &rest[start..];
+        let mut prev_lower = false;
+        let mut end = rest.len();
+        for (i, c) in rest.char_indices() {
+            if !c.is_alphanumeric() || (c.is_uppercase() && prev_lower) {
+                end = i;
+                break;
+            }
+            prev_lower = c.is_lowercase() || c.is_numeric();
+        }
+        let (w, r) = rest.split_at(end);
+        rest = r;
+        Some(w)
+    })
+}
+
+/// `a` equals the lower-case `b`, ignoring case.
+fn eq_lower(a: &str, b: &str) -> bool {
+    if a.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.chars().flat_map(char::to_lowercase).eq(b.chars())
+    }
+}
+
+/// True when the word `w` is the key word `k` (lower-case), alone or with a qualifier glued on,
+/// or holds it when written in a script without spaces.
+fn word_names(w: &str, k: &str) -> bool {
+    if eq_lower(w, k) {
+        return true;
+    }
+    if !k.is_ascii() && k.chars().all(is_glue_script) {
+        return w.contains(k);
+    }
+    if w.len() <= k.len() {
+        return false;
+    }
+    // One qualifier before or after: `mobilephone`, `phonenumber`, `telefonnummer`.
+    let lw = w.len();
+    KEY_PREFIXES.iter().any(|p| {
+        lw == p.len() + k.len()
+            && w.is_char_boundary(p.len())
+            && eq_lower(&w[..p.len()], p)
+            && eq_lower(&w[p.len()..], k)
+    }) || KEY_SUFFIXES.iter().any(|x| {
+        lw == k.len() + x.len()
+            && w.is_char_boundary(k.len())
+            && eq_lower(&w[..k.len()], k)
+            && eq_lower(&w[k.len()..], x)
+    })
 }
 
 /// A word, and for non-ASCII words its lower-case, upper-case and capitalised forms.
@@ -776,6 +1126,66 @@ fn glued_after(text: &str, end: usize, cand: &Cand) -> bool {
     }
 }
 
+/// Units that make the number before them a quantity: `880-8774 bytes`.
+const UNITS: &[&str] = &[
+    "bytes",
+    "byte",
+    "kb",
+    "mb",
+    "gb",
+    "tb",
+    "kib",
+    "mib",
+    "gib",
+    "ms",
+    "sec",
+    "secs",
+    "seconds",
+    "km",
+    "kg",
+    "mg",
+    "mm",
+    "cm",
+    "m2",
+    "km2",
+    "people",
+    "persons",
+    "inhabitants",
+    "users",
+    "rows",
+    "records",
+    "items",
+    "units",
+    "pcs",
+    "views",
+    "hits",
+    "requests",
+    "reqs",
+    "downloads",
+    "votes",
+    "tokens",
+    "points",
+    "pts",
+    "usd",
+    "eur",
+    "gbp",
+    "jpy",
+    "inr",
+    "cny",
+    "times",
+];
+
+/// True when a unit word (`bytes`, `km`, `users` …) follows `end` after one space.
+fn unit_after(text: &str, end: usize) -> bool {
+    let b = text.as_bytes();
+    if b.get(end) != Some(&b' ') {
+        return false;
+    }
+    let w = &b[end + 1..];
+    let n = w.iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+    n > 0 && UNITS.iter().any(|u| w[..n].eq_ignore_ascii_case(u.as_bytes()))
+}
+
 /// True when a letter, digit or `_` follows an extension.
 fn digit_glued(text: &str, q: usize) -> bool {
     char_at(text, q).is_some_and(|(c, _)| c.is_alphanumeric() && !is_glue_script(c) || c == '_')
@@ -914,6 +1324,7 @@ mod tests {
             &w(&["order", "invoice"]),
             32,
             &w(&["US", "GB", "FR", "DE", "JP", "CN"]),
+            &w(&["phone", "mobile", "tel", "fax", "電話"]),
         )
         .unwrap()
     }

@@ -449,6 +449,7 @@ impl CompiledRule {
                     &def.negative_context,
                     window,
                     &def.national_regions,
+                    &def.number_keys,
                 )?),
                 other => {
                     return Err(Error::rule(
@@ -552,10 +553,17 @@ impl CompiledRule {
     }
 
     /// Calls `push(start, end)` for every match in `text`.
+    #[cfg(test)]
     pub(crate) fn find(&self, text: &str, push: &mut dyn FnMut(usize, usize)) {
+        self.find_keyed(text, None, push);
+    }
+
+    /// Like [`find`](Self::find) for the value of JSON member `key` (the phone engine reads a
+    /// key that names a phone as context).
+    pub(crate) fn find_keyed(&self, text: &str, key: Option<&str>, push: &mut dyn FnMut(usize, usize)) {
         match &self.engine {
             Engine::Email(e) => e.find(text, push),
-            Engine::Phone(p) => p.find(text, push),
+            Engine::Phone(p) => p.find_keyed(text, key, push),
             Engine::Regex(r) => {
                 for caps in r.re.captures_iter(text) {
                     let Some(m) = caps.get(r.group) else { continue };
