@@ -144,6 +144,8 @@ fn numeric_tables_stay_untouched() {
         "0000123456",
         "iat=1712040316",
         "values 201 555 0123 km",
+        // A placeholder the gateway wrote is not a context word for what follows it.
+        "| Ana | [PHONE_3] | 3756236584 |",
     ] {
         assert!(found(&d, text).is_empty(), "{text}: {:?}", found(&d, text));
     }

@@ -713,7 +713,11 @@ impl PhoneEngine {
                     .bytes()
                     .next()
                     .is_some_and(|b| b.is_ascii_alphabetic());
-            if left_ok && right_ok {
+            // `[PHONE_3]`: a placeholder the gateway wrote says nothing about what follows it.
+            let placeholder = m.start() > 0
+                && window.as_bytes()[m.start() - 1] == b'['
+                && window.as_bytes().get(m.end()) == Some(&b'_');
+            if left_ok && right_ok && !placeholder {
                 best = if self.positive[m.pattern().as_usize()] {
                     Ctx::Positive
                 } else {
