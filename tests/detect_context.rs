@@ -87,7 +87,6 @@ fn a_phone_key_does_not_make_look_alikes_phones() {
         "192.168.100.200",
         "48.8566123",
         "4111 1111 1111 1111",
-        "1 234 567",
         "12345",
         "v1.2.3.4567",
         "order 0612345678",
@@ -144,9 +143,29 @@ fn numeric_tables_stay_untouched() {
         "0000123456",
         "iat=1712040316",
         "values 201 555 0123 km",
+        // `Ph` in a name is not the abbreviation of phone.
+        "Ông Anh Phạm 4283369472",
+        // A coordinate pair after a context word.
+        "Kontakt: POINT(73.49264 -15.56264)",
         // A placeholder the gateway wrote is not a context word for what follows it.
         "| Ana | [PHONE_3] | 3756236584 |",
     ] {
         assert!(found(&d, text).is_empty(), "{text}: {:?}", found(&d, text));
+    }
+}
+
+#[test]
+fn only_the_phone_beside_look_alikes() {
+    let d = Detector::builtin();
+    for (text, want) in [
+        // A date after a phone number is the nearest word's.
+        ("Tel. 030 901820. Datum: 20180219", "030 901820"),
+        // Semicolon-separated with a comma in a name: the id column is not the phone column.
+        (
+            "id;name;Mobile;created\n5670774524;Safitri, M.Farm;0412345671;1771662120\n",
+            "0412345671",
+        ),
+    ] {
+        assert_eq!(found(&d, text), [want], "{text}");
     }
 }

@@ -526,6 +526,7 @@ impl PhoneEngine {
         let digits = c.digits();
         looks_like_date(c)
             || looks_like_ip(c)
+            || decimal_pair(c)
             || looks_like_decimal(c)
             || looks_like_isbn(c)
             || looks_like_version(c)
@@ -544,7 +545,9 @@ impl PhoneEngine {
         }
         // In a table row, words in the lines above (the header's) are not about this number.
         let cell = scan.cell(self, text, c.start);
-        let mut ctx = self.context(text, cell.map_or(0, |t| t.line), c.start);
+        let (mut ctx, key_word) = self.context_key(text, cell.map_or(0, |t| t.line), c.start);
+        // `"phone": "1409305321"` in text reads like the member it is.
+        let key_word = ctx == Ctx::Positive && key_word;
         let mut named = false;
         if ctx == Ctx::None {
             ctx = scan.key_ctx(self);
@@ -564,6 +567,7 @@ impl PhoneEngine {
         // phone, or a context word precedes a toll-free number (`"phone": "1800121746"`,
         // `sms to=1800126568`, Australian toll-free).
         if !named
+            && !key_word
             && c.nb == 0
             && (c.nd == 10 || c.nd == 13)
             && digits.starts_with('1')
@@ -571,15 +575,15 @@ impl PhoneEngine {
         {
             return false;
         }
-        // `(985) 880-8774 bytes`: a quantity with its unit.
-        if ctx != Ctx::Positive && unit_after(text, c.end) {
+        // `(985) 880-8774 bytes`: a quantity with its unit (a context word further back is
+        // about something else).
+        if !named && unit_after(text, c.end) {
             return false;
         }
         match ctx {
             Ctx::Negative => return false,
             Ctx::None if c.nb == 0 => return self.bare_ok(text, c),
             Ctx::None if looks_like_thousands(c) || looks_like_postcode(c) => return false,
-            _ if named && looks_like_thousands(c) => return false,
             _ => {}
         }
         let mut shifted = [0usize; MAX_GROUPS];
@@ -679,7 +683,7 @@ impl PhoneEngine {
                 region.cc != 1 && region.np == "0" && region.is_mobile_or_toll_free(nsn)
             });
         }
-        (digits.len() >= 10 && self.toll_free_somewhere(digits))
+        (digits.len() >= 10 && digits.starts_with('1') && self.toll_free_somewhere(digits))
             || (cjk_glued
                 && self.national.iter().any(|&r| {
                     let region = &self.meta.regions[r];
@@ -698,21 +702,30 @@ impl PhoneEngine {
 
     /// The polarity of the nearest context word before `start` (and not before `from`).
     fn context(&self, text: &str, from: usize, start: usize) -> Ctx {
-        let Some(ac) = &self.context else { return Ctx::None };
+        self.context_key(text, from, start).0
+    }
+
+    /// [`context`](Self::context), and whether the nearest word is a key whose value the
+    /// number is: only quotes, `:`, `=` and spaces between them (`"phone": "…"`, `tel=…`).
+    fn context_key(&self, text: &str, from: usize, start: usize) -> (Ctx, bool) {
+        let Some(ac) = &self.context else {
+            return (Ctx::None, false);
+        };
         let ws = floor_boundary(text, start.saturating_sub(self.window).max(from));
         let window = &text[ws..start];
         let mut best = Ctx::None;
+        let mut best_end = 0;
         for m in ac.find_iter(window) {
             let left_ok = match char_before(window, m.start()) {
+                // `MobilePhone`, `HomePhone`: a camelCase word boundary.
+                Some((c, _)) if c.is_ascii_lowercase() => window.as_bytes()[m.start()].is_ascii_uppercase(),
                 Some((c, _)) => !c.is_alphanumeric() || (is_glue_script(c) && !c.is_ascii()),
                 None => true,
             };
-            // Short words (`ph`, `tel`, `id`) must end at a word end: `PHZB`, `identity`.
+            // Short words (`ph`, `tel`, `id`) must end at a word end: `PHZB`, `identity`,
+            // `Phạm` (text in a script written without spaces may follow).
             let right_ok = m.len() > 3
-                || !window[m.end()..]
-                    .bytes()
-                    .next()
-                    .is_some_and(|b| b.is_ascii_alphabetic());
+                || !char_at(window, m.end()).is_some_and(|(c, _)| c.is_alphabetic() && !is_glue_script(c));
             // `[PHONE_3]`: a placeholder the gateway wrote says nothing about what follows it.
             let placeholder = m.start() > 0
                 && window.as_bytes()[m.start() - 1] == b'['
@@ -723,9 +736,20 @@ impl PhoneEngine {
                 } else {
                     Ctx::Negative
                 };
+                best_end = m.end();
             }
         }
-        best
+        // The rest of the key (`phone_number`), then only quotes, `:`, `=` and spaces.
+        let gap = &window.as_bytes()[best_end..];
+        let rest = gap
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            .count();
+        let key = best != Ctx::None
+            && gap[rest..]
+                .iter()
+                .all(|b| matches!(b, b' ' | b'\t' | b'"' | b'\'' | b':' | b'='));
+        (best, key)
     }
 }
 
@@ -818,7 +842,8 @@ impl Scan<'_> {
     }
 }
 
-/// The delimiter of a table line: tab, `|` (a Markdown row), comma, semicolon.
+/// The delimiter of a table line: tab, `|` (a Markdown row), else the more frequent of comma
+/// and semicolon.
 fn delimiter(line: &[u8]) -> Option<u8> {
     if memchr::memchr(b'\t', line).is_some() {
         return Some(b'\t');
@@ -826,9 +851,13 @@ fn delimiter(line: &[u8]) -> Option<u8> {
     if line.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'|') {
         return Some(b'|');
     }
-    [b',', b';']
-        .into_iter()
-        .find(|&d| memchr::memchr(d, line).is_some())
+    let commas = memchr::memchr_iter(b',', line).count();
+    let semis = memchr::memchr_iter(b';', line).count();
+    match (commas, semis) {
+        (0, 0) => None,
+        (c, s) if s > c => Some(b';'),
+        _ => Some(b','),
+    }
 }
 
 /// The index of the field that `head` (a line up to some position) ends in: delimiters outside
@@ -1228,6 +1257,11 @@ fn looks_like_version(c: &Cand) -> bool {
 /// Portugal, Brazil); a national phone number without context is written otherwise.
 fn looks_like_postcode(c: &Cand) -> bool {
     c.groups() == 2 && c.seps[0] == b'-'
+}
+
+/// `73.49264 -15.56264`: two decimals (a coordinate pair).
+fn decimal_pair(c: &Cand) -> bool {
+    c.groups() == 4 && c.seps[0] == b'.' && c.seps[2] == b'.' && c.seps[1] != b'.'
 }
 
 /// `280 09.46`: a space and a dot in one number (a quantity and a decimal).
