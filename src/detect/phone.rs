@@ -85,6 +85,8 @@ pub(crate) struct PhoneEngine {
     window: usize,
     /// Lower-case words that make a JSON member name or a table column name a phone's.
     keys: Vec<String>,
+    /// Finds the key words (any case) in text: a prefilter for table headers.
+    key_finder: Option<AhoCorasick>,
 }
 
 impl std::fmt::Debug for PhoneEngine {
@@ -207,6 +209,23 @@ impl PhoneEngine {
             positive,
             window,
             keys: keys.iter().map(|k| k.to_lowercase()).collect(),
+            key_finder: {
+                let words: Vec<String> = keys
+                    .iter()
+                    .flat_map(|k| case_variants(&k.to_lowercase()))
+                    .collect();
+                if words.is_empty() {
+                    None
+                } else {
+                    Some(
+                        AhoCorasickBuilder::new()
+                            .ascii_case_insensitive(true)
+                            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                            .build(&words)
+                            .map_err(|e| Error::rule(rule, format!("number_keys: {e}")))?,
+                    )
+                }
+            },
         })
     }
 
@@ -246,11 +265,8 @@ impl PhoneEngine {
     /// Like [`find`](Self::find) for the value of the JSON member `key`: when the key names a
     /// phone (`"MobilePhone"`), a number in the value counts as if a context word preceded it.
     pub(crate) fn find_keyed(&self, text: &str, key: Option<&str>, push: &mut dyn FnMut(usize, usize)) {
-        let mut scan = Scan {
-            key,
-            key_ctx: None,
-            table: None,
-        };
+        // Built at the first candidate: most texts the rewriter hands over have none.
+        let mut scan: Option<Scan<'_>> = None;
         let b = text.as_bytes();
         let n = b.len();
         let mut i = 0;
@@ -310,7 +326,8 @@ impl PhoneEngine {
             }
             match self.read(text, i) {
                 Read::Skip(next) => i = next.max(i + 1),
-                Read::Cand(cand) => match self.judge(text, &cand, &mut scan) {
+                Read::Cand(cand) => match self.judge(text, &cand, scan.get_or_insert_with(|| Scan::new(key)))
+                {
                     Some(end) => {
                         push(cand.start, end);
                         i = end;
@@ -543,9 +560,26 @@ impl PhoneEngine {
         if intl00 {
             return self.meta.valid_international(&digits[2..], false);
         }
-        // In a table row, words in the lines above (the header's) are not about this number.
-        let cell = scan.cell(self, text, c.start);
-        let (mut ctx, key_word) = self.context_key(text, cell.map_or(0, |t| t.line), c.start);
+        // Epoch-shaped (`1712040316`): rejected at once unless a key or column names a phone
+        // or it may be a toll-free number (`1800…`) that a context word names.
+        let epoch = c.nb == 0 && (c.nd == 10 || c.nd == 13) && digits.starts_with('1');
+        if epoch
+            && !digits.starts_with("180")
+            && scan.key_ctx(self) != Ctx::Positive
+            && !scan.cell(self, text, c.start).is_some_and(|t| t.named)
+        {
+            return false;
+        }
+        let (mut ctx, mut key_word, word) = self.context_at(text, 0, c.start);
+        if ctx != Ctx::None
+            && memchr::memrchr(b'\n', &text.as_bytes()[word..c.start]).is_some()
+            && scan.cell(self, text, c.start).is_some()
+        {
+            // The nearest word is in a line above this table row: its words (the header's)
+            // are not about this number, nor are any further back.
+            ctx = Ctx::None;
+            key_word = false;
+        }
         // `"phone": "1409305321"` in text reads like the member it is.
         let key_word = ctx == Ctx::Positive && key_word;
         let mut named = false;
@@ -553,16 +587,35 @@ impl PhoneEngine {
             ctx = scan.key_ctx(self);
             named = ctx == Ctx::Positive;
         }
-        if ctx != Ctx::Positive {
-            // A column whose header names a phone decides, unless a negative word precedes the
-            // number in the cell itself (words in other cells are not about it).
-            if let Some(t) = cell.filter(|t| t.named) {
-                if self.context(text, t.start, c.start) != Ctx::Negative {
-                    ctx = Ctx::Positive;
-                    named = true;
-                }
-            }
+        if self.national(text, c, ctx, named, key_word) {
+            return true;
         }
+        if named {
+            return false;
+        }
+        // `order 20240001`: a negative word in the number's own cell (no delimiter between).
+        if ctx == Ctx::Negative
+            && !text.as_bytes()[word.min(c.start)..c.start]
+                .iter()
+                .any(|b| matches!(b, b',' | b';' | b'\t' | b'|'))
+        {
+            return false;
+        }
+        // A column whose header names a phone decides, unless a negative word precedes the
+        // number in the cell itself (words in other cells are not about it). Looked up only
+        // now: most numbers are decided without it.
+        match scan.cell(self, text, c.start).filter(|t| t.named) {
+            Some(t) if self.context(text, t.start, c.start) != Ctx::Negative => {
+                self.national(text, c, Ctx::Positive, true, key_word)
+            }
+            _ => false,
+        }
+    }
+
+    /// Judges a national number (no `+`, no `00`) given its context: `named` when a key or
+    /// column names it a phone, `key_word` when the context word is the key it is the value of.
+    fn national(&self, text: &str, c: &Cand, ctx: Ctx, named: bool, key_word: bool) -> bool {
+        let digits = c.digits();
         // Unix epoch seconds or milliseconds (2001..2033), unless its key or column names a
         // phone, or a context word precedes a toll-free number (`"phone": "1800121746"`,
         // `sms to=1800126568`, Australian toll-free).
@@ -702,19 +755,21 @@ impl PhoneEngine {
 
     /// The polarity of the nearest context word before `start` (and not before `from`).
     fn context(&self, text: &str, from: usize, start: usize) -> Ctx {
-        self.context_key(text, from, start).0
+        self.context_at(text, from, start).0
     }
 
     /// [`context`](Self::context), and whether the nearest word is a key whose value the
     /// number is: only quotes, `:`, `=` and spaces between them (`"phone": "…"`, `tel=…`).
-    fn context_key(&self, text: &str, from: usize, start: usize) -> (Ctx, bool) {
+    /// Also the offset in `text` where the nearest word starts.
+    fn context_at(&self, text: &str, from: usize, start: usize) -> (Ctx, bool, usize) {
         let Some(ac) = &self.context else {
-            return (Ctx::None, false);
+            return (Ctx::None, false, start);
         };
         let ws = floor_boundary(text, start.saturating_sub(self.window).max(from));
         let window = &text[ws..start];
         let mut best = Ctx::None;
         let mut best_end = 0;
+        let mut best_start = window.len();
         for m in ac.find_iter(window) {
             let left_ok = match char_before(window, m.start()) {
                 // `MobilePhone`, `HomePhone`: a camelCase word boundary.
@@ -737,6 +792,7 @@ impl PhoneEngine {
                     Ctx::Negative
                 };
                 best_end = m.end();
+                best_start = m.start();
             }
         }
         // The rest of the key (`phone_number`), then only quotes, `:`, `=` and spaces.
@@ -749,7 +805,7 @@ impl PhoneEngine {
             && gap[rest..]
                 .iter()
                 .all(|b| matches!(b, b' ' | b'\t' | b'"' | b'\'' | b':' | b'='));
-        (best, key)
+        (best, key, ws + best_start)
     }
 }
 
@@ -759,6 +815,15 @@ struct Scan<'k> {
     key: Option<&'k str>,
     key_ctx: Option<Ctx>,
     table: Option<Table>,
+    /// Where a key word first occurs in the text (`usize::MAX`: nowhere), once searched.
+    first_key: Option<usize>,
+    /// The last header cell looked at: its table's start, its column, whether it names a phone.
+    header: Option<(usize, usize, bool)>,
+    /// The start of the last line looked at as a table row, and its delimiter.
+    line: Option<(usize, Option<u8>)>,
+    /// A line break was seen before `newline_scanned`.
+    newline: bool,
+    newline_scanned: usize,
 }
 
 /// A block of delimited lines (CSV, TSV, a Markdown table): its header's extent and delimiter,
@@ -771,19 +836,45 @@ struct Table {
     known: usize,
 }
 
-/// A table cell: the start of its line and of the cell, and whether its column's header names
-/// a phone.
+/// A table cell: its start, and whether its column's header names a phone.
 #[derive(Clone, Copy)]
 struct Cell {
-    line: usize,
     start: usize,
     named: bool,
 }
 
 /// Most bytes walked back from a line to find its table's header.
-const MAX_TABLE_WALK: usize = 1 << 20;
+const MAX_TABLE_WALK: usize = 64 << 10;
+/// Longest line read as a table row or header.
+const MAX_ROW: usize = 2048;
 
-impl Scan<'_> {
+impl<'k> Scan<'k> {
+    fn new(key: Option<&'k str>) -> Scan<'k> {
+        Scan {
+            key,
+            key_ctx: None,
+            table: None,
+            first_key: None,
+            header: None,
+            line: None,
+            newline: false,
+            newline_scanned: 0,
+        }
+    }
+
+    /// True when one of the key words occurs in `text` before `start` (a header naming a
+    /// phone column needs one). The first occurrence is searched once per scan.
+    fn key_word_before(&mut self, engine: &PhoneEngine, text: &str, start: usize) -> bool {
+        let first = *self.first_key.get_or_insert_with(|| {
+            engine
+                .key_finder
+                .as_ref()
+                .and_then(|ac| ac.find(text))
+                .map_or(usize::MAX, |m| m.start())
+        });
+        first < start
+    }
+
     /// What the JSON member name says ([`PhoneEngine::key_ctx`]).
     fn key_ctx(&mut self, engine: &PhoneEngine) -> Ctx {
         match self.key {
@@ -798,10 +889,45 @@ impl Scan<'_> {
     /// that delimiter.
     fn cell(&mut self, engine: &PhoneEngine, text: &str, start: usize) -> Option<Cell> {
         let b = text.as_bytes();
-        let ls = memchr::memrchr(b'\n', &b[..start]).map_or(0, |i| i + 1);
-        let le = memchr::memchr(b'\n', &b[start..]).map_or(b.len(), |i| start + i);
-        let line = &b[ls..le];
-        let delim = delimiter(line)?;
+        // A table has a header line above: none without a line break before `start` (found
+        // once per scan; candidates come in order).
+        if !self.newline {
+            let from = self.newline_scanned.min(start);
+            self.newline = memchr::memchr(b'\n', &b[from..start]).is_some();
+            self.newline_scanned = start;
+            if !self.newline {
+                return None;
+            }
+        }
+        // Lines longer than a table row (a minified JSON document) are not looked at.
+        let lo = start.saturating_sub(MAX_ROW);
+        let ls = match memchr::memrchr(b'\n', &b[lo..start]) {
+            Some(i) => lo + i + 1,
+            None if lo == 0 => 0,
+            None => return None,
+        };
+        let delim = match self.line {
+            Some((l, d)) if l == ls => d?,
+            _ => {
+                // A row has a line above it holding a delimiter (the header or another row).
+                let above = &b[ls.saturating_sub(MAX_ROW + 1)..ls.saturating_sub(1)];
+                let above = &above[memchr::memrchr(b'\n', above).map_or(0, |i| i + 1)..];
+                if ls == 0
+                    || (memchr::memchr3(b',', b';', b'\t', above).is_none()
+                        && memchr::memchr(b'|', above).is_none())
+                {
+                    self.line = Some((ls, None));
+                    return None;
+                }
+                let hi = (start + MAX_ROW).min(b.len());
+                let d = memchr::memchr(b'\n', &b[start..hi])
+                    .map(|i| start + i)
+                    .or((hi == b.len()).then_some(hi))
+                    .and_then(|le| delimiter(&b[ls..le]));
+                self.line = Some((ls, d));
+                d?
+            }
+        };
         let col = field_index(&b[ls..start], delim);
         let table = match self.table {
             Some(t) if t.delim == delim && t.known <= ls && block_continues(&b[t.known..ls], delim) => t,
@@ -822,24 +948,34 @@ impl Scan<'_> {
         let cell = memchr::memrchr(delim, &b[ls..start]).map_or(ls, |i| ls + i + 1);
         let Some(name) = field(&text[table.top..table.top_end], delim, col) else {
             return Some(Cell {
-                line: ls,
                 start: cell,
                 named: false,
             });
         };
-        let name =
-            name.trim_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '*' | '`' | '#' | ':'));
-        // A header cell is a name, not a value.
-        let named = !name.is_empty()
-            && name.len() <= 64
-            && !name.bytes().any(|x| x.is_ascii_digit())
-            && engine.names_phone(name);
-        Some(Cell {
-            line: ls,
-            start: cell,
-            named,
-        })
+        let named = match self.header {
+            Some((top, c, named)) if top == table.top && c == col => named,
+            _ => {
+                // A key word must occur in the text at all (searched once per scan).
+                let named = self.key_word_before(engine, text, start) && header_names(engine, name);
+                self.header = Some((table.top, col, named));
+                named
+            }
+        };
+        Some(Cell { start: cell, named })
     }
+}
+
+/// True when a header cell names a phone column.
+fn header_names(engine: &PhoneEngine, name: &str) -> bool {
+    let name =
+        name.trim_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '*' | '`' | '#' | ':'));
+    // A header cell is a name, not a value (nor a line of JSON: `"phone": "n/a",`).
+    !name.is_empty()
+        && name.len() <= 64
+        && !name
+            .bytes()
+            .any(|x| x.is_ascii_digit() || matches!(x, b'"' | b':' | b'=' | b'{' | b'}' | b'[' | b']'))
+        && engine.names_phone(name)
 }
 
 /// The delimiter of a table line: tab, `|` (a Markdown row), else the more frequent of comma
@@ -914,7 +1050,8 @@ fn block_top(b: &[u8], ls: usize, delim: u8) -> (usize, usize) {
         }
         top = prev_start;
     }
-    let end = memchr::memchr(b'\n', &b[top..]).map_or(b.len(), |i| top + i);
+    let hi = (top + MAX_ROW).min(b.len());
+    let end = memchr::memchr(b'\n', &b[top..hi]).map_or(hi, |i| top + i);
     (top, end)
 }
 
