@@ -357,9 +357,9 @@ impl Detector {
     /// use mcp_pii_gateway::detect::Detector;
     /// let d = Detector::builtin();
     /// let mut out = Vec::new();
-    /// d.find_keyed_into("0211205385", Some("MobilePhone"), &mut out);
+    /// d.find_keyed_into("7384512884", Some("MobilePhone"), &mut out);
     /// assert_eq!(out.len(), 1);
-    /// d.find_keyed_into("0211205385", Some("invoice_no"), &mut out);
+    /// d.find_keyed_into("7384512884", Some("invoice_no"), &mut out);
     /// assert!(out.is_empty());
     /// d.find_keyed_into("2024-03-15", Some("phone"), &mut out);
     /// assert!(out.is_empty());
