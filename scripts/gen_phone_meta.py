@@ -13,6 +13,8 @@ number plausible "the way libphonenumber does":
   len      valid national-number lengths ([7, 9, 10])
   valid    the union of the region's number-type patterns (fixed line, mobile, toll free, ...)
            that libphonenumber's is_valid_number tests, anchored by the Rust side
+  mob      the mobile pattern alone, "" when the region has none
+  tf       the toll-free pattern alone, "" when the region has none
   fmt      national formats: p = pattern with capture groups, ld = the most specific
            leading-digits pattern ("" = any), sep = for each gap between two groups whether the
            format puts a separator there, np = 1 when the national format writes the
@@ -82,11 +84,14 @@ def main():
                     phonenumbers.format_number(n, PhoneNumberFormat.NATIONAL),
                     phonenumbers.format_number(n, PhoneNumberFormat.INTERNATIONAL),
                 ])
+        def only(t):
+            d = getattr(m, t, None)
+            return d.national_number_pattern if d is not None and d.national_number_pattern else ""
         regions.append({
             "id": rid, "cc": m.country_code, "np": m.national_prefix or "",
             "npp": m.national_prefix_for_parsing or "", "npt": m.national_prefix_transform_rule or "",
             "len": lens,
-            "valid": valid, "fmt": fmts, "ex": ex,
+            "valid": valid, "mob": only("mobile"), "tf": only("toll_free"), "fmt": fmts, "ex": ex,
         })
     doc = {
         "source": "libphonenumber metadata via python phonenumbers %s" % phonenumbers.__version__,

@@ -343,6 +343,28 @@ impl Detector {
     /// allocation. Applies the prefilter itself (rules it rules out are not run), so there is no
     /// need to call [`might_contain`](Self::might_contain) first.
     pub fn find_into(&self, text: &str, out: &mut Vec<Span>) {
+        self.find_keyed_into(text, None, out);
+    }
+
+    /// Like [`find_into`](Self::find_into) for a string that is the value of the JSON member
+    /// `key` (or an element of an array that is). A key that names a phone number (one of the
+    /// phone rule's `number_keys` as a word of it, alone or with a qualifier glued on:
+    /// `MobilePhone`, `phone_number`, `Telefonnummer`, `電話番号`; not `phone_id`) counts as a
+    /// context word before every number in the value: such a number still has to be valid for
+    /// some region, and dates, IPs and other look-alikes are still rejected.
+    ///
+    /// ```
+    /// use mcp_pii_gateway::detect::Detector;
+    /// let d = Detector::builtin();
+    /// let mut out = Vec::new();
+    /// d.find_keyed_into("7384512884", Some("MobilePhone"), &mut out);
+    /// assert_eq!(out.len(), 1);
+    /// d.find_keyed_into("7384512884", Some("invoice_no"), &mut out);
+    /// assert!(out.is_empty());
+    /// d.find_keyed_into("2024-03-15", Some("phone"), &mut out);
+    /// assert!(out.is_empty());
+    /// ```
+    pub fn find_keyed_into(&self, text: &str, key: Option<&str>, out: &mut Vec<Span>) {
         out.clear();
         if text.is_empty() {
             return;
@@ -368,7 +390,7 @@ impl Detector {
                 // general path does for a single producer, without the shared buffer.
                 let kind = &self.rules[only].kind;
                 let mut last_end = 0;
-                self.rules[only].find(text, &mut |start, end| {
+                self.rules[only].find_keyed(text, key, &mut |start, end| {
                     if start < end && end <= text.len() && start >= last_end {
                         out.push(Span {
                             start,
@@ -379,12 +401,12 @@ impl Detector {
                     }
                 });
             }
-            _ => self.find_many(text, mask, out),
+            _ => self.find_many(text, key, mask, out),
         }
     }
 
     /// The general path of [`find_into`](Self::find_into): several rules, then overlap resolution.
-    fn find_many(&self, text: &str, mask: u128, out: &mut Vec<Span>) {
+    fn find_many(&self, text: &str, key: Option<&str>, mask: u128, out: &mut Vec<Span>) {
         let mut local = Vec::new();
         HITS.with(|cell| {
             let mut borrowed = cell.try_borrow_mut();
@@ -399,7 +421,7 @@ impl Detector {
                     continue;
                 }
                 let before = hits.len();
-                rule.find(text, &mut |start, end| {
+                rule.find_keyed(text, key, &mut |start, end| {
                     if start < end && end <= text.len() {
                         hits.push(Hit { start, end, rule: i });
                     }

@@ -83,6 +83,10 @@ pub(crate) struct PhoneEngine {
     context: Option<AhoCorasick>,
     positive: Vec<bool>,
     window: usize,
+    /// Lower-case words that make a JSON member name or a table column name a phone's.
+    keys: Vec<String>,
+    /// Finds the key words (any case) in text: a prefilter for table headers.
+    key_finder: Option<AhoCorasick>,
 }
 
 impl std::fmt::Debug for PhoneEngine {
@@ -158,6 +162,7 @@ impl PhoneEngine {
         negative: &[String],
         window: usize,
         national_regions: &[String],
+        keys: &[String],
     ) -> Result<PhoneEngine> {
         let meta = PhoneMeta::get();
         let mut national = Vec::new();
@@ -203,11 +208,65 @@ impl PhoneEngine {
             context,
             positive,
             window,
+            keys: keys.iter().map(|k| k.to_lowercase()).collect(),
+            key_finder: {
+                let words: Vec<String> = keys
+                    .iter()
+                    .flat_map(|k| case_variants(&k.to_lowercase()))
+                    .collect();
+                if words.is_empty() {
+                    None
+                } else {
+                    Some(
+                        AhoCorasickBuilder::new()
+                            .ascii_case_insensitive(true)
+                            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                            .build(&words)
+                            .map_err(|e| Error::rule(rule, format!("number_keys: {e}")))?,
+                    )
+                }
+            },
         })
+    }
+
+    /// True when the member or column name `key` names a phone number: one of its words
+    /// (split at anything not alphanumeric and at camelCase) is a key word, possibly with a
+    /// qualifier glued on (`MobilePhone`, `phone_number`, `phonenumber`, `Telefonnummer`), or, in
+    /// scripts written without spaces, holds one (`電話番号`); and none is an identifier word
+    /// (`phone_id`, `phone_hash`).
+    pub(crate) fn names_phone(&self, key: &str) -> bool {
+        self.key_ctx(key) == Ctx::Positive
+    }
+
+    /// `Positive` when member name `key` names a phone ([`names_phone`](Self::names_phone)),
+    /// else `None`. Never `Negative`: a key only adds context, so what is found in a value
+    /// with its key is a superset of what is found without it (the gateway's checks of its
+    /// own output scan strings without keys).
+    fn key_ctx(&self, key: &str) -> Ctx {
+        let mut named = false;
+        for w in key_words(key) {
+            if VETO.iter().any(|v| w.eq_ignore_ascii_case(v)) {
+                return Ctx::None;
+            }
+            named = named || self.keys.iter().any(|k| word_names(w, k));
+        }
+        if named {
+            Ctx::Positive
+        } else {
+            Ctx::None
+        }
     }
 
     /// Calls `push(start, end)` for each phone number, in order, non-overlapping.
     pub(crate) fn find(&self, text: &str, push: &mut dyn FnMut(usize, usize)) {
+        self.find_keyed(text, None, push);
+    }
+
+    /// Like [`find`](Self::find) for the value of the JSON member `key`: when the key names a
+    /// phone (`"MobilePhone"`), a number in the value counts as if a context word preceded it.
+    pub(crate) fn find_keyed(&self, text: &str, key: Option<&str>, push: &mut dyn FnMut(usize, usize)) {
+        // Built at the first candidate: most texts the rewriter hands over have none.
+        let mut scan: Option<Scan<'_>> = None;
         let b = text.as_bytes();
         let n = b.len();
         let mut i = 0;
@@ -267,7 +326,8 @@ impl PhoneEngine {
             }
             match self.read(text, i) {
                 Read::Skip(next) => i = next.max(i + 1),
-                Read::Cand(cand) => match self.judge(text, &cand) {
+                Read::Cand(cand) => match self.judge(text, &cand, scan.get_or_insert_with(|| Scan::new(key)))
+                {
                     Some(end) => {
                         push(cand.start, end);
                         i = end;
@@ -395,8 +455,10 @@ impl PhoneEngine {
                 p += 1;
             }
             cand.end = p;
-            // A separator, then the next group.
-            let Some((sep, q)) = separator(text, p, in_paren) else {
+            // A separator, then the next group; `+90(346)…`: an area code in parentheses right
+            // after the calling code.
+            let cc_paren = cand.plus && cand.nb == 0 && !in_paren && cand.nd <= 3 && b.get(p) == Some(&b'(');
+            let Some((sep, q)) = separator(text, p, in_paren || cc_paren) else {
                 break;
             };
             if cand.nb >= MAX_GROUPS - 1 {
@@ -439,12 +501,16 @@ impl PhoneEngine {
     }
 
     /// Judges a candidate; the end of the accepted span (with extension) or `None`.
-    fn judge(&self, text: &str, c: &Cand) -> Option<usize> {
+    fn judge(&self, text: &str, c: &Cand, scan: &mut Scan<'_>) -> Option<usize> {
         if self.hard_reject(c) {
             return None;
         }
         let end = extension_end(text, c.end).unwrap_or(c.end);
-        if !glued_after(text, end, c) && self.accept(text, c) {
+        // In a CSV row, `,` then digits is the next cell, not decimals.
+        let glued = glued_after(text, end, c)
+            && !(text.as_bytes().get(end) == Some(&b',')
+                && scan.cell(self, text, c.start).is_some_and(|t| t.named));
+        if !glued && self.accept(text, c, scan) {
             return Some(end);
         }
         // A number followed by another group that is not part of it (`00213 551 23 45 68 05:31`,
@@ -462,7 +528,7 @@ impl PhoneEngine {
             t.nd = c.bounds[k];
             t.nb = k;
             t.end = c.gend[k];
-            if !self.hard_reject(&t) && self.accept(text, &t) {
+            if !self.hard_reject(&t) && self.accept(text, &t, scan) {
                 return Some(extension_end(text, t.end).unwrap_or(t.end));
             }
         }
@@ -477,16 +543,15 @@ impl PhoneEngine {
         let digits = c.digits();
         looks_like_date(c)
             || looks_like_ip(c)
+            || decimal_pair(c)
             || looks_like_decimal(c)
             || looks_like_isbn(c)
             || looks_like_version(c)
             || mixed_space_dot(c)
             || ((13..=19).contains(&c.nd) && !digits.starts_with("00") && luhn(digits))
-            // Unix epoch seconds or milliseconds (2001..2033).
-            || (c.nb == 0 && (c.nd == 10 || c.nd == 13) && digits.starts_with('1'))
     }
 
-    fn accept(&self, text: &str, c: &Cand) -> bool {
+    fn accept(&self, text: &str, c: &Cand, scan: &mut Scan<'_>) -> bool {
         let digits = c.digits();
         if c.plus {
             return self.meta.valid_international(digits, c.paren_zero);
@@ -495,10 +560,83 @@ impl PhoneEngine {
         if intl00 {
             return self.meta.valid_international(&digits[2..], false);
         }
-        let ctx = self.context(text, c.start);
+        // Epoch-shaped (`1712040316`): rejected at once unless a key or column names a phone
+        // or it may be a toll-free number (`1800…`) that a context word names.
+        let epoch = c.nb == 0 && (c.nd == 10 || c.nd == 13) && digits.starts_with('1');
+        if epoch
+            && !digits.starts_with("180")
+            && scan.key_ctx(self) != Ctx::Positive
+            && !scan.cell(self, text, c.start).is_some_and(|t| t.named)
+        {
+            return false;
+        }
+        let (mut ctx, mut key_word, word) = self.context_at(text, 0, c.start);
+        if ctx != Ctx::None
+            && memchr::memrchr(b'\n', &text.as_bytes()[word..c.start]).is_some()
+            && scan.cell(self, text, c.start).is_some()
+        {
+            // The nearest word is in a line above this table row: its words (the header's)
+            // are not about this number, nor are any further back.
+            ctx = Ctx::None;
+            key_word = false;
+        }
+        // `"phone": "1409305321"` in text reads like the member it is.
+        let key_word = ctx == Ctx::Positive && key_word;
+        let mut named = false;
+        if ctx == Ctx::None {
+            ctx = scan.key_ctx(self);
+            named = ctx == Ctx::Positive;
+        }
+        if self.national(text, c, ctx, named, key_word) {
+            return true;
+        }
+        if named {
+            return false;
+        }
+        // `order 20240001`: a negative word in the number's own cell (no delimiter between).
+        if ctx == Ctx::Negative
+            && !text.as_bytes()[word.min(c.start)..c.start]
+                .iter()
+                .any(|b| matches!(b, b',' | b';' | b'\t' | b'|'))
+        {
+            return false;
+        }
+        // A column whose header names a phone decides, unless a negative word precedes the
+        // number in the cell itself (words in other cells are not about it). Looked up only
+        // now: most numbers are decided without it.
+        match scan.cell(self, text, c.start).filter(|t| t.named) {
+            Some(t) if self.context(text, t.start, c.start) != Ctx::Negative => {
+                self.national(text, c, Ctx::Positive, true, key_word)
+            }
+            _ => false,
+        }
+    }
+
+    /// Judges a national number (no `+`, no `00`) given its context: `named` when a key or
+    /// column names it a phone, `key_word` when the context word is the key it is the value of.
+    fn national(&self, text: &str, c: &Cand, ctx: Ctx, named: bool, key_word: bool) -> bool {
+        let digits = c.digits();
+        // Unix epoch seconds or milliseconds (2001..2033), unless its key or column names a
+        // phone, or a context word precedes a toll-free number (`"phone": "1800121746"`,
+        // `sms to=1800126568`, Australian toll-free).
+        if !named
+            && !key_word
+            && c.nb == 0
+            && (c.nd == 10 || c.nd == 13)
+            && digits.starts_with('1')
+            && !(ctx == Ctx::Positive && self.toll_free_somewhere(digits))
+        {
+            return false;
+        }
+        // `(985) 880-8774 bytes`: a quantity with its unit (a context word further back is
+        // about something else).
+        if !named && unit_after(text, c.end) {
+            return false;
+        }
         match ctx {
             Ctx::Negative => return false,
-            Ctx::None if c.nb == 0 || looks_like_thousands(c) || looks_like_postcode(c) => return false,
+            Ctx::None if c.nb == 0 => return self.bare_ok(text, c),
+            Ctx::None if looks_like_thousands(c) || looks_like_postcode(c) => return false,
             _ => {}
         }
         let mut shifted = [0usize; MAX_GROUPS];
@@ -576,33 +714,415 @@ impl PhoneEngine {
         })
     }
 
-    /// The polarity of the nearest context word before `start`.
-    fn context(&self, text: &str, start: usize) -> Ctx {
-        let Some(ac) = &self.context else { return Ctx::None };
-        let ws = floor_boundary(text, start.saturating_sub(self.window));
+    /// An unformatted national number without context: only where the number's range tells it
+    /// is a phone. A trunk prefix `0` then a number in a mobile or toll-free range of a region
+    /// (`0612345678`, `09012345678`, `08001234567`), a toll-free number without prefix
+    /// (`18001234567`), or a mobile number glued to text in a script written without spaces
+    /// (`请拨打13812345678咨询`). Calling code 1 is left out: its mobile and fixed-line ranges
+    /// are one.
+    fn bare_ok(&self, text: &str, c: &Cand) -> bool {
+        let digits = c.digits();
+        let cjk_glued = char_before(text, c.start)
+            .is_some_and(|(ch, _)| is_glue_script(ch) && ch.is_alphabetic())
+            || char_at(text, c.end).is_some_and(|(ch, _)| is_glue_script(ch) && ch.is_alphabetic());
+        if let Some(nsn) = digits.strip_prefix('0') {
+            // The trunk prefix, then a number in a mobile or toll-free range (not `00…`,
+            // zero-padded codes).
+            if nsn.is_empty() || nsn.starts_with('0') {
+                return false;
+            }
+            return self.national.iter().any(|&r| {
+                let region = &self.meta.regions[r];
+                region.cc != 1 && region.np == "0" && region.is_mobile_or_toll_free(nsn)
+            });
+        }
+        (digits.len() >= 10 && digits.starts_with('1') && self.toll_free_somewhere(digits))
+            || (cjk_glued
+                && self.national.iter().any(|&r| {
+                    let region = &self.meta.regions[r];
+                    region.cc != 1 && region.is_mobile(digits)
+                }))
+    }
+
+    /// True when `digits` are a toll-free number, as written (no prefix), in a national region
+    /// outside calling code 1 (`1800 121 746` in AU, IE, IN).
+    fn toll_free_somewhere(&self, digits: &str) -> bool {
+        self.national.iter().any(|&r| {
+            let region = &self.meta.regions[r];
+            region.cc != 1 && region.is_toll_free(digits)
+        })
+    }
+
+    /// The polarity of the nearest context word before `start` (and not before `from`).
+    fn context(&self, text: &str, from: usize, start: usize) -> Ctx {
+        self.context_at(text, from, start).0
+    }
+
+    /// [`context`](Self::context), and whether the nearest word is a key whose value the
+    /// number is: only quotes, `:`, `=` and spaces between them (`"phone": "…"`, `tel=…`).
+    /// Also the offset in `text` where the nearest word starts.
+    fn context_at(&self, text: &str, from: usize, start: usize) -> (Ctx, bool, usize) {
+        let Some(ac) = &self.context else {
+            return (Ctx::None, false, start);
+        };
+        let ws = floor_boundary(text, start.saturating_sub(self.window).max(from));
         let window = &text[ws..start];
         let mut best = Ctx::None;
+        let mut best_end = 0;
+        let mut best_start = window.len();
         for m in ac.find_iter(window) {
             let left_ok = match char_before(window, m.start()) {
+                // `MobilePhone`, `HomePhone`: a camelCase word boundary.
+                Some((c, _)) if c.is_ascii_lowercase() => window.as_bytes()[m.start()].is_ascii_uppercase(),
                 Some((c, _)) => !c.is_alphanumeric() || (is_glue_script(c) && !c.is_ascii()),
                 None => true,
             };
-            // Short words (`ph`, `tel`, `id`) must end at a word end: `PHZB`, `identity`.
+            // Short words (`ph`, `tel`, `id`) must end at a word end: `PHZB`, `identity`,
+            // `Phạm` (text in a script written without spaces may follow).
             let right_ok = m.len() > 3
-                || !window[m.end()..]
-                    .bytes()
-                    .next()
-                    .is_some_and(|b| b.is_ascii_alphabetic());
-            if left_ok && right_ok {
+                || !char_at(window, m.end()).is_some_and(|(c, _)| c.is_alphabetic() && !is_glue_script(c));
+            // `[PHONE_3]`: a placeholder the gateway wrote says nothing about what follows it.
+            let placeholder = m.start() > 0
+                && window.as_bytes()[m.start() - 1] == b'['
+                && window.as_bytes().get(m.end()) == Some(&b'_');
+            if left_ok && right_ok && !placeholder {
                 best = if self.positive[m.pattern().as_usize()] {
                     Ctx::Positive
                 } else {
                     Ctx::Negative
                 };
+                best_end = m.end();
+                best_start = m.start();
             }
         }
-        best
+        // The rest of the key (`phone_number`), then only quotes, `:`, `=` and spaces.
+        let gap = &window.as_bytes()[best_end..];
+        let rest = gap
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            .count();
+        let key = best != Ctx::None
+            && gap[rest..]
+                .iter()
+                .all(|b| matches!(b, b' ' | b'\t' | b'"' | b'\'' | b':' | b'='));
+        (best, key, ws + best_start)
     }
+}
+
+/// Per-call state of a scan: the JSON member name of the text, and what was learnt about it
+/// and about the table the text may hold, each worked out once when first needed.
+struct Scan<'k> {
+    key: Option<&'k str>,
+    key_ctx: Option<Ctx>,
+    table: Option<Table>,
+    /// Where a key word first occurs in the text (`usize::MAX`: nowhere), once searched.
+    first_key: Option<usize>,
+    /// The last header cell looked at: its table's start, its column, whether it names a phone.
+    header: Option<(usize, usize, bool)>,
+    /// The start of the last line looked at as a table row, and its delimiter.
+    line: Option<(usize, Option<u8>)>,
+    /// A line break was seen before `newline_scanned`.
+    newline: bool,
+    newline_scanned: usize,
+}
+
+/// A block of delimited lines (CSV, TSV, a Markdown table): its header's extent and delimiter,
+/// and the start of the last line known to belong to it.
+#[derive(Clone, Copy)]
+struct Table {
+    top: usize,
+    top_end: usize,
+    delim: u8,
+    known: usize,
+}
+
+/// A table cell: its start, and whether its column's header names a phone.
+#[derive(Clone, Copy)]
+struct Cell {
+    start: usize,
+    named: bool,
+}
+
+/// Most bytes walked back from a line to find its table's header.
+const MAX_TABLE_WALK: usize = 64 << 10;
+/// Longest line read as a table row or header.
+const MAX_ROW: usize = 2048;
+
+impl<'k> Scan<'k> {
+    fn new(key: Option<&'k str>) -> Scan<'k> {
+        Scan {
+            key,
+            key_ctx: None,
+            table: None,
+            first_key: None,
+            header: None,
+            line: None,
+            newline: false,
+            newline_scanned: 0,
+        }
+    }
+
+    /// True when one of the key words occurs in `text` before `start` (a header naming a
+    /// phone column needs one). The first occurrence is searched once per scan.
+    fn key_word_before(&mut self, engine: &PhoneEngine, text: &str, start: usize) -> bool {
+        let first = *self.first_key.get_or_insert_with(|| {
+            engine
+                .key_finder
+                .as_ref()
+                .and_then(|ac| ac.find(text))
+                .map_or(usize::MAX, |m| m.start())
+        });
+        first < start
+    }
+
+    /// What the JSON member name says ([`PhoneEngine::key_ctx`]).
+    fn key_ctx(&mut self, engine: &PhoneEngine) -> Ctx {
+        match self.key {
+            None => Ctx::None,
+            Some(key) => *self.key_ctx.get_or_insert_with(|| engine.key_ctx(key)),
+        }
+    }
+
+    /// The table cell that `start` is in, when its line is a row below a header (CSV, TSV, a
+    /// Markdown table). The line is split by tabs, else `|` (a line starting with it), else
+    /// commas, else semicolons; the header is the first line of the block of lines holding
+    /// that delimiter.
+    fn cell(&mut self, engine: &PhoneEngine, text: &str, start: usize) -> Option<Cell> {
+        let b = text.as_bytes();
+        // A table has a header line above: none without a line break before `start` (found
+        // once per scan; candidates come in order).
+        if !self.newline {
+            let from = self.newline_scanned.min(start);
+            self.newline = memchr::memchr(b'\n', &b[from..start]).is_some();
+            self.newline_scanned = start;
+            if !self.newline {
+                return None;
+            }
+        }
+        // Lines longer than a table row (a minified JSON document) are not looked at.
+        let lo = start.saturating_sub(MAX_ROW);
+        let ls = match memchr::memrchr(b'\n', &b[lo..start]) {
+            Some(i) => lo + i + 1,
+            None if lo == 0 => 0,
+            None => return None,
+        };
+        let delim = match self.line {
+            Some((l, d)) if l == ls => d?,
+            _ => {
+                // A row has a line above it holding a delimiter (the header or another row).
+                let above = &b[ls.saturating_sub(MAX_ROW + 1)..ls.saturating_sub(1)];
+                let above = &above[memchr::memrchr(b'\n', above).map_or(0, |i| i + 1)..];
+                if ls == 0
+                    || (memchr::memchr3(b',', b';', b'\t', above).is_none()
+                        && memchr::memchr(b'|', above).is_none())
+                {
+                    self.line = Some((ls, None));
+                    return None;
+                }
+                let hi = (start + MAX_ROW).min(b.len());
+                let d = memchr::memchr(b'\n', &b[start..hi])
+                    .map(|i| start + i)
+                    .or((hi == b.len()).then_some(hi))
+                    .and_then(|le| delimiter(&b[ls..le]));
+                self.line = Some((ls, d));
+                d?
+            }
+        };
+        let col = field_index(&b[ls..start], delim);
+        let table = match self.table {
+            Some(t) if t.delim == delim && t.known <= ls && block_continues(&b[t.known..ls], delim) => t,
+            _ => {
+                let (top, top_end) = block_top(b, ls, delim);
+                Table {
+                    top,
+                    top_end,
+                    delim,
+                    known: ls,
+                }
+            }
+        };
+        self.table = Some(Table { known: ls, ..table });
+        if table.top == ls {
+            return None;
+        }
+        let cell = memchr::memrchr(delim, &b[ls..start]).map_or(ls, |i| ls + i + 1);
+        let Some(name) = field(&text[table.top..table.top_end], delim, col) else {
+            return Some(Cell {
+                start: cell,
+                named: false,
+            });
+        };
+        let named = match self.header {
+            Some((top, c, named)) if top == table.top && c == col => named,
+            _ => {
+                // A key word must occur in the text at all (searched once per scan).
+                let named = self.key_word_before(engine, text, start) && header_names(engine, name);
+                self.header = Some((table.top, col, named));
+                named
+            }
+        };
+        Some(Cell { start: cell, named })
+    }
+}
+
+/// True when a header cell names a phone column.
+fn header_names(engine: &PhoneEngine, name: &str) -> bool {
+    let name =
+        name.trim_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '*' | '`' | '#' | ':'));
+    // A header cell is a name, not a value (nor a line of JSON: `"phone": "n/a",`).
+    !name.is_empty()
+        && name.len() <= 64
+        && !name
+            .bytes()
+            .any(|x| x.is_ascii_digit() || matches!(x, b'"' | b':' | b'=' | b'{' | b'}' | b'[' | b']'))
+        && engine.names_phone(name)
+}
+
+/// The delimiter of a table line: tab, `|` (a Markdown row), else the more frequent of comma
+/// and semicolon.
+fn delimiter(line: &[u8]) -> Option<u8> {
+    if memchr::memchr(b'\t', line).is_some() {
+        return Some(b'\t');
+    }
+    if line.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'|') {
+        return Some(b'|');
+    }
+    let commas = memchr::memchr_iter(b',', line).count();
+    let semis = memchr::memchr_iter(b';', line).count();
+    match (commas, semis) {
+        (0, 0) => None,
+        (c, s) if s > c => Some(b';'),
+        _ => Some(b','),
+    }
+}
+
+/// The index of the field that `head` (a line up to some position) ends in: delimiters outside
+/// double quotes.
+fn field_index(head: &[u8], delim: u8) -> usize {
+    let mut quoted = false;
+    let mut n = 0;
+    for &c in head {
+        if c == b'"' {
+            quoted = !quoted;
+        } else if c == delim && !quoted {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Field `col` of `line` (delimiters outside double quotes split).
+fn field(line: &str, delim: u8, col: usize) -> Option<&str> {
+    let b = line.as_bytes();
+    let mut quoted = false;
+    let mut n = 0;
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'"' {
+            quoted = !quoted;
+        } else if c == delim && !quoted {
+            if n == col {
+                return Some(&line[start..i]);
+            }
+            n += 1;
+            start = i + 1;
+        }
+    }
+    (n == col).then(|| &line[start..])
+}
+
+/// True when every line in `gap` (whole lines, each ending in `\n`) holds `delim`.
+fn block_continues(gap: &[u8], delim: u8) -> bool {
+    gap.split(|&c| c == b'\n')
+        .take(gap.iter().filter(|&&c| c == b'\n').count())
+        .all(|l| memchr::memchr(delim, l).is_some())
+}
+
+/// The first line of the block of lines holding `delim` that the line at `ls` ends: its start
+/// and end.
+fn block_top(b: &[u8], ls: usize, delim: u8) -> (usize, usize) {
+    let mut top = ls;
+    while top > 0 && ls - top < MAX_TABLE_WALK {
+        let prev_end = top - 1;
+        let prev_start = memchr::memrchr(b'\n', &b[..prev_end]).map_or(0, |i| i + 1);
+        if memchr::memchr(delim, &b[prev_start..prev_end]).is_none() {
+            break;
+        }
+        top = prev_start;
+    }
+    let hi = (top + MAX_ROW).min(b.len());
+    let end = memchr::memchr(b'\n', &b[top..hi]).map_or(hi, |i| top + i);
+    (top, end)
+}
+
+/// Words of a member name that identify rather than name (`phone_id`).
+const VETO: &[&str] = &[
+    "id", "ids", "uid", "uuid", "guid", "hash", "count", "ref", "token", "key",
+];
+/// Qualifiers glued to a key word in one word (`mobilephone`, `phonenumber`).
+const KEY_PREFIXES: &[&str] = &[
+    "mobile", "home", "work", "office", "business", "cell", "contact", "main", "primary", "other", "private",
+];
+const KEY_SUFFIXES: &[&str] = &[
+    "number", "numbers", "nummer", "numer", "numero", "número", "num", "no", "nr", "nro",
+];
+
+/// The words of a member name: split at anything not alphanumeric and where a lower-case letter
+/// or digit is followed by an upper-case one (`MobilePhone`, `phone_number`, `faxNo`).
+fn key_words(key: &str) -> impl Iterator<Item = &str> {
+    let mut rest = key;
+    std::iter::from_fn(move || {
+        let start = rest.find(char::is_alphanumeric)?;
+        rest = &rest[start..];
+        let mut prev_lower = false;
+        let mut end = rest.len();
+        for (i, c) in rest.char_indices() {
+            if !c.is_alphanumeric() || (c.is_uppercase() && prev_lower) {
+                end = i;
+                break;
+            }
+            prev_lower = c.is_lowercase() || c.is_numeric();
+        }
+        let (w, r) = rest.split_at(end);
+        rest = r;
+        Some(w)
+    })
+}
+
+/// `a` equals the lower-case `b`, ignoring case.
+fn eq_lower(a: &str, b: &str) -> bool {
+    if a.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.chars().flat_map(char::to_lowercase).eq(b.chars())
+    }
+}
+
+/// True when the word `w` is the key word `k` (lower-case), alone or with a qualifier glued on,
+/// or holds it when written in a script without spaces.
+fn word_names(w: &str, k: &str) -> bool {
+    if eq_lower(w, k) {
+        return true;
+    }
+    if !k.is_ascii() && k.chars().all(is_glue_script) {
+        return w.contains(k);
+    }
+    if w.len() <= k.len() {
+        return false;
+    }
+    // One qualifier before or after: `mobilephone`, `phonenumber`, `telefonnummer`.
+    let lw = w.len();
+    KEY_PREFIXES.iter().any(|p| {
+        lw == p.len() + k.len()
+            && w.is_char_boundary(p.len())
+            && eq_lower(&w[..p.len()], p)
+            && eq_lower(&w[p.len()..], k)
+    }) || KEY_SUFFIXES.iter().any(|x| {
+        lw == k.len() + x.len()
+            && w.is_char_boundary(k.len())
+            && eq_lower(&w[..k.len()], k)
+            && eq_lower(&w[k.len()..], x)
+    })
 }
 
 /// A word, and for non-ASCII words its lower-case, upper-case and capitalised forms.
@@ -776,6 +1296,66 @@ fn glued_after(text: &str, end: usize, cand: &Cand) -> bool {
     }
 }
 
+/// Units that make the number before them a quantity: `880-8774 bytes`.
+const UNITS: &[&str] = &[
+    "bytes",
+    "byte",
+    "kb",
+    "mb",
+    "gb",
+    "tb",
+    "kib",
+    "mib",
+    "gib",
+    "ms",
+    "sec",
+    "secs",
+    "seconds",
+    "km",
+    "kg",
+    "mg",
+    "mm",
+    "cm",
+    "m2",
+    "km2",
+    "people",
+    "persons",
+    "inhabitants",
+    "users",
+    "rows",
+    "records",
+    "items",
+    "units",
+    "pcs",
+    "views",
+    "hits",
+    "requests",
+    "reqs",
+    "downloads",
+    "votes",
+    "tokens",
+    "points",
+    "pts",
+    "usd",
+    "eur",
+    "gbp",
+    "jpy",
+    "inr",
+    "cny",
+    "times",
+];
+
+/// True when a unit word (`bytes`, `km`, `users` …) follows `end` after one space.
+fn unit_after(text: &str, end: usize) -> bool {
+    let b = text.as_bytes();
+    if b.get(end) != Some(&b' ') {
+        return false;
+    }
+    let w = &b[end + 1..];
+    let n = w.iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+    n > 0 && UNITS.iter().any(|u| w[..n].eq_ignore_ascii_case(u.as_bytes()))
+}
+
 /// True when a letter, digit or `_` follows an extension.
 fn digit_glued(text: &str, q: usize) -> bool {
     char_at(text, q).is_some_and(|(c, _)| c.is_alphanumeric() && !is_glue_script(c) || c == '_')
@@ -814,6 +1394,11 @@ fn looks_like_version(c: &Cand) -> bool {
 /// Portugal, Brazil); a national phone number without context is written otherwise.
 fn looks_like_postcode(c: &Cand) -> bool {
     c.groups() == 2 && c.seps[0] == b'-'
+}
+
+/// `73.49264 -15.56264`: two decimals (a coordinate pair).
+fn decimal_pair(c: &Cand) -> bool {
+    c.groups() == 4 && c.seps[0] == b'.' && c.seps[2] == b'.' && c.seps[1] != b'.'
 }
 
 /// `280 09.46`: a space and a dot in one number (a quantity and a decimal).
@@ -914,6 +1499,7 @@ mod tests {
             &w(&["order", "invoice"]),
             32,
             &w(&["US", "GB", "FR", "DE", "JP", "CN"]),
+            &w(&["phone", "mobile", "tel", "fax", "電話"]),
         )
         .unwrap()
     }

@@ -27,6 +27,10 @@ struct RawRegion {
     npt: String,
     len: Vec<u8>,
     valid: String,
+    #[serde(default)]
+    mob: String,
+    #[serde(default)]
+    tf: String,
     fmt: Vec<RawFormat>,
     #[serde(default)]
     ex: Vec<(String, String)>,
@@ -57,6 +61,8 @@ pub(crate) struct Region {
     npp_src: String,
     npt_src: String,
     valid_src: String,
+    mob_src: String,
+    tf_src: String,
     fmt_src: Vec<RawFormat>,
     /// libphonenumber's example numbers `(national, international)`, for self-tests.
     pub(crate) examples: Vec<(String, String)>,
@@ -65,6 +71,9 @@ pub(crate) struct Region {
 
 struct Compiled {
     valid: Regex,
+    /// The mobile and toll-free patterns alone (numbers that need no area code to be read).
+    mob: Option<Regex>,
+    tf: Option<Regex>,
     /// National prefix for parsing, anchored at the start.
     npp: Option<Regex>,
     /// Its transform rule in `regex` replacement syntax (`${1}`).
@@ -93,6 +102,15 @@ impl Region {
         self.compiled
             .get_or_init(|| {
                 let valid = Regex::new(&format!("^(?:{})$", ascii(&self.valid_src))).ok()?;
+                let only = |src: &str| -> Option<Option<Regex>> {
+                    if src.is_empty() {
+                        Some(None)
+                    } else {
+                        Some(Some(Regex::new(&format!("^(?:{})$", ascii(src))).ok()?))
+                    }
+                };
+                let mob = only(&self.mob_src)?;
+                let tf = only(&self.tf_src)?;
                 let npp = if self.npp_src.is_empty() {
                     None
                 } else {
@@ -126,6 +144,8 @@ impl Region {
                 }
                 Some(Compiled {
                     valid,
+                    mob,
+                    tf,
                     npp,
                     npt,
                     formats,
@@ -171,6 +191,32 @@ impl Region {
     /// True when `nsn` (ASCII digits, national significant number) is a valid number here.
     pub(crate) fn is_valid(&self, nsn: &str) -> bool {
         self.length_ok(nsn.len()) && self.compiled().is_some_and(|c| c.valid.is_match(nsn))
+    }
+
+    /// True when `nsn` is a valid mobile or toll-free number here: ranges that libphonenumber
+    /// assigns to one number type only, recognisable without any grouping.
+    pub(crate) fn is_mobile_or_toll_free(&self, nsn: &str) -> bool {
+        self.length_ok(nsn.len())
+            && self.compiled().is_some_and(|c| {
+                c.mob.as_ref().is_some_and(|r| r.is_match(nsn))
+                    || c.tf.as_ref().is_some_and(|r| r.is_match(nsn))
+            })
+    }
+
+    /// True when `nsn` is a valid toll-free number here.
+    pub(crate) fn is_toll_free(&self, nsn: &str) -> bool {
+        self.length_ok(nsn.len())
+            && self
+                .compiled()
+                .is_some_and(|c| c.tf.as_ref().is_some_and(|r| r.is_match(nsn)))
+    }
+
+    /// True when `nsn` is a valid mobile number here.
+    pub(crate) fn is_mobile(&self, nsn: &str) -> bool {
+        self.length_ok(nsn.len())
+            && self
+                .compiled()
+                .is_some_and(|c| c.mob.as_ref().is_some_and(|r| r.is_match(nsn)))
     }
 
     /// True when the group boundaries `bounds` (digit offsets into `nsn`, each a place where
@@ -260,6 +306,8 @@ impl PhoneMeta {
                     npp_src: r.npp,
                     npt_src: r.npt,
                     valid_src: r.valid,
+                    mob_src: r.mob,
+                    tf_src: r.tf,
                     fmt_src: r.fmt,
                     examples: r.ex,
                     compiled: OnceLock::new(),

@@ -20,7 +20,7 @@
 //! | `engine` | `"email"` or `"phone"`: the native scanners (see `email.rs`, `phone.rs`) |
 //! | `asset_extensions` | `engine = "email"`: TLDs that mark a file name (`icon@2x.png`) |
 //! | `national_regions` | `engine = "phone"`: region codes whose national formats are read without `+` |
-//! | `number_keys` | `engine = "phone"`: words that, in a JSON member name (split at `_`, `-`, spaces and camelCase, any case), make an integer of 7 to 15 digits a phone number |
+//! | `number_keys` | `engine = "phone"`: words that, in a JSON member name or table column header (split at `_`, `-`, spaces and camelCase, any case; a qualifier may be glued on: `phonenumber`), make an integer of 7 to 15 digits a phone number, and a number in a string under that member or in that column count as preceded by a context word |
 //! | `shared_kind` | `true` when this rule deliberately reports a KIND another rule also reports |
 //!
 //! Validators: `email` (the match is exactly one email address), `phone` (exactly one phone
@@ -126,7 +126,8 @@ pub struct RuleDef {
     #[serde(default)]
     pub national_regions: Vec<String>,
     /// Phone engine: JSON integers (7 to 15 digits) under a member whose name holds one of
-    /// these words are phone numbers (`"phone": 4915123456789`).
+    /// these words are phone numbers (`"phone": 4915123456789`); a number in a string under
+    /// such a member, or in a table column with such a header, counts as in context.
     #[serde(default)]
     pub number_keys: Vec<String>,
     /// This rule deliberately shares its KIND with another rule.
@@ -449,6 +450,7 @@ impl CompiledRule {
                     &def.negative_context,
                     window,
                     &def.national_regions,
+                    &def.number_keys,
                 )?),
                 other => {
                     return Err(Error::rule(
@@ -552,10 +554,17 @@ impl CompiledRule {
     }
 
     /// Calls `push(start, end)` for every match in `text`.
+    #[cfg(test)]
     pub(crate) fn find(&self, text: &str, push: &mut dyn FnMut(usize, usize)) {
+        self.find_keyed(text, None, push);
+    }
+
+    /// Like [`find`](Self::find) for the value of JSON member `key` (the phone engine reads a
+    /// key that names a phone as context).
+    pub(crate) fn find_keyed(&self, text: &str, key: Option<&str>, push: &mut dyn FnMut(usize, usize)) {
         match &self.engine {
             Engine::Email(e) => e.find(text, push),
-            Engine::Phone(p) => p.find(text, push),
+            Engine::Phone(p) => p.find_keyed(text, key, push),
             Engine::Regex(r) => {
                 for caps in r.re.captures_iter(text) {
                     let Some(m) = caps.get(r.group) else { continue };

@@ -245,10 +245,11 @@ impl<'a> TokenizePass<'a> {
     /// the cuts it touches), until nothing new is found. If that hasn't settled after
     /// [`MAX_ROUNDS`], the whole string is vaulted as one value: lossless, and nothing detected
     /// is left in the output.
-    fn text(&mut self, s: &str) -> Result<Option<String>> {
+    fn text(&mut self, s: &str, key: Option<&str>) -> Result<Option<String>> {
         let detector = &*self.rw.detector;
-        // `find_into` applies the prefilter itself: one call, no separate `might_contain`.
-        detector.find_into(s, &mut self.spans);
+        // `find_keyed_into` applies the prefilter itself: one call, no separate `might_contain`.
+        // The member name is context (`"MobilePhone": "0619861964"`).
+        detector.find_keyed_into(s, key, &mut self.spans);
         let bracket = memchr::memchr(b'[', s.as_bytes()).is_some();
         if self.spans.is_empty() && !bracket {
             return Ok(None);
@@ -274,7 +275,7 @@ impl<'a> TokenizePass<'a> {
             merge_cuts(&mut self.cuts);
             let out = self.render(s)?;
             round += 1;
-            detector.find_into(&out, &mut self.spans);
+            detector.find_keyed_into(&out, key, &mut self.spans);
             let mut extra: Vec<Cut> = Vec::new();
             for sp in &self.spans {
                 if let Some(cut) = self.map_back(s, &out, sp)? {
@@ -470,7 +471,7 @@ impl Rewriter {
     ) -> Result<(String, TokenizeReport)> {
         self.tokenize_staged(&mut (), scope, origin, |rw, _| {
             let mut pass = TokenizePass::new(rw, scope, origin);
-            let out = pass.text(text)?.unwrap_or_else(|| text.to_owned());
+            let out = pass.text(text, None)?.unwrap_or_else(|| text.to_owned());
             Ok((out, pass.report))
         })
     }
@@ -521,7 +522,7 @@ impl Rewriter {
         walk::walk_mut(
             v,
             ctx,
-            &mut |s| pass.borrow_mut().text(s),
+            &mut |s, key| pass.borrow_mut().text(s, key),
             Some(walk::Numbers {
                 is_pii: &is_pii,
                 f: &mut num,

@@ -189,20 +189,25 @@ pub(crate) fn walk_mut_whole(
     }
 }
 
-/// Walks `root` in place, replacing each visited string and key `s` by `f(s)` when that returns
-/// `Some` (and, with `numbers`, the integers it calls PII by a string), in document order. Maps
-/// are rebuilt (in order) only when a key changes. Stops at the first error.
+/// Rewrites a string given the member name it is the value of: `f(s, key)`.
+pub(crate) type KeyedRewrite<'a, E> = dyn FnMut(&str, Option<&str>) -> Result<Option<String>, E> + 'a;
+
+/// Walks `root` in place, replacing each visited string and key `s` by `f(s, key)` when that
+/// returns `Some` (and, with `numbers`, the integers it calls PII by a string), in document
+/// order. `key` is the name of the member whose value the string is (or whose array holds it);
+/// `None` for member names themselves and strings outside any object. Maps are rebuilt (in
+/// order) only when a key changes. Stops at the first error.
 pub(crate) fn walk_mut<E>(
     root: &mut Value,
     ctx: Ctx,
-    f: &mut dyn FnMut(&str) -> Result<Option<String>, E>,
+    f: &mut KeyedRewrite<'_, E>,
     mut numbers: Option<Numbers<'_, E>>,
 ) -> Result<(), E> {
-    let mut stack: Vec<(&mut Value, Ctx)> = vec![(root, ctx)];
-    while let Some((v, ctx)) = stack.pop() {
+    let mut stack: Vec<(&mut Value, Ctx, Option<&str>)> = vec![(root, ctx, None)];
+    while let Some((v, ctx, key)) = stack.pop() {
         match v {
             Value::String(s) => {
-                if let Some(new) = f(s)? {
+                if let Some(new) = f(s, key)? {
                     *s = new;
                 }
             }
@@ -215,18 +220,18 @@ pub(crate) fn walk_mut<E>(
             }
             Value::Array(a) => {
                 let child = ctx.array_child();
-                stack.extend(a.iter_mut().rev().map(|e| (e, child)));
+                stack.extend(a.iter_mut().rev().map(|e| (e, child, key)));
             }
             Value::Object(m) => {
                 let rules = ObjRules::new(ctx, m);
-                rewrite_keys(m, f)?;
+                rewrite_keys(m, &mut |k| f(k, None))?;
                 for (k, e) in m.iter_mut().rev() {
                     if let Some(c) = rules.child(k) {
                         if !is_scalar_skip(e) {
-                            stack.push((e, c));
+                            stack.push((e, c, Some(k.as_str())));
                         } else if let (Some(num), Value::Number(n)) = (numbers.as_ref(), &*e) {
                             if n.as_u64().is_some_and(|u| (num.is_pii)(k, u)) {
-                                stack.push((e, Ctx::Number));
+                                stack.push((e, Ctx::Number, None));
                             }
                         }
                     }

@@ -44,7 +44,7 @@ from faker import Faker
 
 SEED = 20261121
 EPOCH0 = dt.datetime(2018, 1, 1, tzinfo=dt.timezone.utc)
-N_LINES = 3600
+N_LINES = 4000
 
 # --------------------------------------------------------------------------------------------
 # Document assembly with byte offsets
@@ -185,6 +185,8 @@ FAKER_LOCALES = [
     "es_ES", "es_MX", "it_IT", "pl_PL", "tr_TR", "ko_KR", "hi_IN", "ar_AA", "nl_NL", "sv_SE",
     "cs_CZ", "hu_HU", "ro_RO", "el_GR", "he_IL", "fa_IR", "uk_UA", "id_ID", "vi_VN", "th_TH",
     "da_DK", "fi_FI", "no_NO", "bg_BG", "hr_HR", "sk_SK", "sl_SI", "lt_LT", "lv_LV", "et_EE",
+    "en_AU", "en_IE", "en_IN", "en_NZ", "de_AT", "de_CH", "es_AR", "es_CO", "ar_EG", "ka_GE",
+    "az_AZ", "en_PH",
 ]
 
 # Locales whose names are written in scripts or with letters outside ASCII: used for
@@ -646,6 +648,26 @@ class Gen:
                                   str(r.randint(0, 99999)), f"{r.random():.3f}", str(r.randint(10000000, 99999999))]))
         return ["\n", self._n("\n".join(rows), "table"), "\n"]
 
+    def neg_measure(self):
+        """Numbers in tables of measurements laid out like NANP numbers: counts, populations,
+        sizes with their unit or a word that makes them quantities."""
+        r = self.rng
+        a, b, c = r.randint(200, 999), r.randint(200, 999), r.randint(1000, 9999)
+        n10 = str(r.randint(2 * 10 ** 9, 9 * 10 ** 9))
+        pre, v, post = self.choice([
+            ("Counts: ", f"{a} {b} {c}", ""),
+            ("Population ", f"({a}) {b}-{c}", " bytes"),
+            ("", f"{a} {b} {c}", " KB"),
+            ("transferred ", n10, " bytes"),
+            ("size=", n10, " bytes"),
+            ("total ", f"{a}-{b}-{c}", " views"),
+            ("avg ", f"{a}.{b}.{c}", " ms"),
+            ("downloads: ", f"{a} {b} {c}", ""),
+            ("Sum: ", f"{a} {b} {c}", " EUR"),
+            ("median ", n10, " requests"),
+        ])
+        return [pre, self._n(v, "measure"), post]
+
     def neg_order_id(self):
         r = self.rng
         v = self.choice([
@@ -747,6 +769,7 @@ class Gen:
 NEG_CATS = [
     "date", "time", "iso_ts", "epoch", "ipv4", "ipv6", "version", "uuid", "card", "isbn", "price", "coord",
     "table", "order_id", "tracking", "iban", "ctx_trap", "at_2x", "at_pkg", "at_sha", "git_scp", "at_ip", "mention",
+    "measure",
 ]
 EMAIL_LOOKALIKE_NEGS = ["at_2x", "at_pkg", "at_sha", "git_scp", "at_ip", "mention"]
 
@@ -1150,6 +1173,142 @@ class Docs:
             doc.add("\n")
         return doc, "chat"
 
+    # ---- shapes people paste: phones named by a key or column, or recognisable by their range
+
+    PHONE_KEYS = ["phone", "Phone", "phone_number", "phoneNumber", "MobilePhone", "mobile", "tel", "fax", "Telefon",
+                  "telefono", "téléphone", "電話", "电话", "携帯", "전화", "телефон", "cell", "msisdn", "contact_phone",
+                  "HomePhone", "Telefonnummer", "whatsapp", "טלפון", "هاتف"]
+    KV_NEG = [("id", "order_id"), ("customer_id", "order_id"), ("created", "epoch"), ("ts", "epoch"), ("count", "measure"),
+              ("size", "measure"), ("amount", "price"), ("ip", "ipv4")]
+
+    def phone_of(self, regions: list[str] | None = None, types=None) -> tuple[str, pn.PhoneNumber]:
+        """A valid number of one of `regions` and, when given, one of `types`."""
+        for _ in range(50):
+            region, num = self.g.phones.pick(regions)
+            if types is None or pn.number_type(num) in types:
+                return region, num
+        return region, num
+
+    def digits_national(self, num: pn.PhoneNumber) -> str:
+        """The national format without separators, when that still parses as the same valid
+        number (else the national format as it is)."""
+        nat = pn.format_number(num, pn.PhoneNumberFormat.NATIONAL)
+        d = "".join(c for c in nat if c.isdigit())
+        region = pn.region_code_for_number(num)
+        try:
+            if pn.is_valid_number(pn.parse(d, region)):
+                return d
+        except pn.NumberParseException:
+            pass
+        return nat
+
+    def kv_value(self, region: str, num: pn.PhoneNumber) -> str:
+        nat = pn.format_number(num, pn.PhoneNumberFormat.NATIONAL)
+        return self.choice([self.digits_national(num), self.digits_national(num), nat])
+
+    def choice(self, xs):
+        return self.rng.choice(xs)
+
+    def pasted_kv(self, doc: Doc) -> None:
+        """`phone_number: "1800121746"`, `MobilePhone=0619861964`, `sms.send to=…` lines."""
+        g = self.g
+        style = self.choice(['{k}: "{v}"', "{k}={v}", '"{k}": "{v}"', "{k}: {v}", "{k} = {v}"])
+        for _ in range(self.rng.randint(2, 5)):
+            if self.rng.random() < 0.55:
+                region, num = self.phone_of()
+                v = self.kv_value(region, num)
+                k = self.choice(self.PHONE_KEYS)
+                if self.rng.random() < 0.15:
+                    k, style1 = "sms.send to", "{k}={v}"
+                else:
+                    style1 = style
+                a, b = style1.split("{v}")
+                doc.add([a.replace("{k}", k), P("PHONE", v, "phone_key_value", region), b, "\n"])
+            else:
+                k, cat = self.choice(self.KV_NEG)
+                frag = getattr(g, "neg_" + cat)()
+                vals = [x for x in frag if isinstance(x, N)]
+                a, b = style.split("{v}")
+                doc.add([a.replace("{k}", k), vals[-1], b, "\n"])
+
+    def pasted_table(self, doc: Doc) -> None:
+        """A CSV/TSV/Markdown export whose header names the phone column; other numeric columns
+        (ids, epochs, counts) stay numbers."""
+        g = self.g
+        head = self.choice(["phone", "Phone", "MobilePhone", "phone_number", "Telefon", "Telefonnummer", "電話番号",
+                            "手机", "tel", "Mobile", "Fax", "телефон"])
+        md = self.rng.random() < 0.35
+        sep = " | " if md else self.choice([",", ";", "\t"])
+        cols = ["id", "name", head, "created", "visits"]
+        if md:
+            doc.add("| " + sep.join(cols) + " |\n|" + "---|" * len(cols) + "\n")
+        else:
+            doc.add(sep.join(cols) + "\n")
+        for _ in range(self.rng.randint(2, 6)):
+            fk = g.faker()
+            region, num = self.phone_of()
+            v = self.kv_value(region, num) if self.rng.random() < 0.8 else pn.format_number(num, pn.PhoneNumberFormat.INTERNATIONAL)
+            row = [N(str(self.rng.randint(10 ** 9, 10 ** 10 - 1)), "neg_order_id"), sep, fk.name().replace(sep.strip() or sep, " "), sep,
+                   P("PHONE", v, "phone_table_named", region), sep,
+                   N(str(int(g.rand_date().timestamp())), "neg_epoch"), sep, N(str(self.rng.randint(10 ** 6, 10 ** 10)), "neg_measure")]
+            doc.add((["| "] if md else []) + row + ([" |"] if md else []) + ["\n"])
+
+    def pasted_glued(self, doc: Doc) -> None:
+        """Mobile numbers glued to CJK text; Japanese 090 mobiles; local prose with a local call word."""
+        g = self.g
+        x = self.rng.random()
+        if x < 0.5:
+            region = self.choice(["CN", "CN", "JP", "TW", "KR"])
+            _, num = self.phone_of([region], {pn.PhoneNumberType.MOBILE, pn.PhoneNumberType.FIXED_LINE_OR_MOBILE})
+            pre, post = {"CN": ("请拨打", "咨询"), "JP": ("携帯", "までご連絡ください"), "TW": ("手機", "聯絡"),
+                         "KR": ("휴대폰", "로 연락주세요")}[region]
+            doc.add([g.faker({"CN": "zh_CN", "JP": "ja_JP", "TW": "zh_TW", "KR": "ko_KR"}[region]).sentence(), pre,
+                     P("PHONE", self.digits_national(num), "phone_cjk_national", region), post])
+            return
+        region = self.choice(["TR", "IL", "AU", "IE", "IN", "DE", "GB", "JP", "TR", "IL"])
+        types = {pn.PhoneNumberType.TOLL_FREE} if region in ("AU", "IE", "IN", "DE", "GB") else None
+        _, num = self.phone_of([region], types)
+        nat = pn.format_number(num, pn.PhoneNumberFormat.NATIONAL)
+        lead = {
+            "TR": ["Randevu için telefon ", "Bize ulaşın: ", "Numaramız ", "Cep telefonu: "],
+            "IL": ["התקשרו אלינו ", "טלפון: ", "חייגו "],
+            "AU": ["Freecall ", "Call us on ", "Phone "], "IE": ["Freephone ", "Call ", "Tel "],
+            "IN": ["Toll free ", "Call ", "Helpline "], "DE": ["Kostenlose Hotline ", "Rufen Sie an: ", "Telefon "],
+            "GB": ["Freephone ", "Call ", "Tel "], "JP": ["お電話 ", "電話番号 ", "携帯 "],
+        }[region]
+        v = nat if self.rng.random() < 0.6 else self.digits_national(num)
+        loc = {"TR": "tr_TR", "IL": "he_IL", "AU": "en_AU", "IE": "en_IE", "IN": "en_IN", "DE": "de_DE", "GB": "en_GB",
+               "JP": "ja_JP"}[region]
+        doc.add([g.faker(loc).sentence(), " ", self.choice(lead), P("PHONE", v, "phone_local_prose", region), ". "])
+        if self.rng.random() < 0.5:
+            doc.add(g.negative(exclude=("table",))[0])
+
+    def pasted_intl(self, doc: Doc) -> None:
+        """`+90(346)591-8813x5165`, `+49(4)1509458275`, `+44(0)306 9990505`, `071 123 4513 ext. 7635`."""
+        g = self.g
+        region, num = self.phone_of(["TR", "DE", "GB", "FR", "IT", "NL", "AT", "CH", "IN", "BR", "MX", "ES"])
+        intl = pn.format_number(num, pn.PhoneNumberFormat.INTERNATIONAL)
+        cc, *groups = intl.split(" ")
+        ext = self.choice(["", "", f"x{self.rng.randint(1, 9999)}", f" ext. {self.rng.randint(1, 9999)}"])
+        if len(groups) >= 2 and self.rng.random() < 0.6:
+            v = f"{cc}({groups[0]}){'-'.join(groups[1:]) if self.rng.random() < 0.5 else ''.join(groups[1:])}{ext}"
+        elif region in ("GB", "DE", "AT", "CH", "NL") and self.rng.random() < 0.5:
+            v = f"{cc}(0){' '.join(groups)}{ext}"
+        else:
+            nat = pn.format_number(num, pn.PhoneNumberFormat.NATIONAL)
+            v = nat + (ext or f" ext. {self.rng.randint(1, 9999)}")
+            doc.add([self.choice(["Tel: ", "Phone ", "call ", "Telefon: "]), P("PHONE", v, "phone_paren_ext", region), "\n"])
+            return
+        doc.add([self.choice(["", "Phone: ", "Office ", "→ ", "Kontakt "]), P("PHONE", v, "phone_paren_ext", region), "\n"])
+
+    def pasted(self) -> tuple[Doc, str]:
+        doc = Doc()
+        getattr(self, self.choice(["pasted_kv", "pasted_table", "pasted_glued", "pasted_intl"]))(doc)
+        if self.rng.random() < 0.5:
+            doc.add("\n")
+            doc.add(self.g.neg_measure())
+        return doc, "pasted"
+
     def negatives_only(self) -> tuple[Doc, str]:
         g = self.g
         doc = Doc()
@@ -1168,6 +1327,7 @@ class Docs:
 TEMPLATES = [
     ("sentence", 0.40), ("log", 0.08), ("json_crm", 0.12), ("json_ticket", 0.07), ("email_body", 0.06),
     ("ticket_text", 0.05), ("csv", 0.04), ("md_table", 0.03), ("chat", 0.07), ("negatives_only", 0.08),
+    ("pasted", 0.12),
 ]
 
 
@@ -1181,7 +1341,9 @@ def check_phone(value: str, region: str) -> None:
     v = EXT_RE.sub("", v)
     if v.startswith("00"):  # international call prefix used in most of the world
         v = "+" + v[2:]
-    if v.isdigit() and not v.startswith("0"):  # wa.me digits: E.164 without the plus
+    if v.isdigit() and not v.startswith("0"):  # wa.me digits (E.164 without the plus), or national digits
+        if pn.is_valid_number(pn.parse(v, region)):
+            return
         v = "+" + v
     n = pn.parse(v, region)
     assert pn.is_valid_number(n), (value, region)
