@@ -1,5 +1,6 @@
 //! The subcommands. Each file owns its clap arguments and its `run`.
 
 pub mod audit;
+pub mod log;
 pub mod scan;
 pub mod serve;

@@ -4,6 +4,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::log::{BatchedLog, FlushGuard};
 use anyhow::Context as _;
 use mcp_pii_gateway::config::Config;
 use mcp_pii_gateway::proxy::client::McpHttpClient;
@@ -41,14 +42,20 @@ pub struct DemoArgs {
     pub listen: String,
 }
 
-fn init_tracing(default: &str) {
+/// Logs go to stderr (stdout may be the MCP channel), batched off the request path (see
+/// [`super::log`]). Keep the guard until the end: dropping it writes what is pending.
+fn init_tracing(default: &str) -> FlushGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Logs go to stderr: stdout may be the MCP channel.
+    let (writer, guard) = BatchedLog::stderr().unwrap_or_else(|e| {
+        eprintln!("{e}; writing each log line at once");
+        BatchedLog::to(Box::new(std::io::stderr()), std::time::Duration::ZERO)
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .try_init();
+    guard
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -131,7 +138,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 
 /// Runs `serve`.
 pub fn run(args: ServeArgs) -> ExitCode {
-    init_tracing("info");
+    let log = init_tracing("info");
     let config = match load(&args.config) {
         Ok(c) => c,
         Err(code) => return code,
@@ -154,6 +161,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
             tokio::task::spawn_blocking(move || detector.warm_up());
             let stop = shutdown_signal();
             tracing::info!("listening on {scheme}://{addr} (metrics at /metrics, health at /healthz)");
+            // Whoever waits for that line gets it before the first request.
+            log.flush();
             let tls = config.tls.as_ref().map(|t| tls::acceptor(t.config.clone()));
             let served = gw.front().clone().serve_tls(listener, tls, stop).await;
             upkeep.abort();
@@ -162,6 +171,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
             Ok(())
         })
     });
+    // Log lines before the outcome.
+    drop(log);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -173,7 +184,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
 
 /// Runs `stdio`.
 pub fn run_stdio(args: StdioArgs) -> ExitCode {
-    init_tracing("warn");
+    let log = init_tracing("warn");
     let mut config = match load(&args.config) {
         Ok(c) => c,
         Err(code) => return code,
@@ -210,6 +221,8 @@ pub fn run_stdio(args: StdioArgs) -> ExitCode {
             Ok::<_, anyhow::Error>(())
         })
     });
+    // Log lines before the outcome.
+    drop(log);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -221,8 +234,10 @@ pub fn run_stdio(args: StdioArgs) -> ExitCode {
 
 /// Runs `demo`.
 pub fn run_demo(args: DemoArgs) -> ExitCode {
-    init_tracing("warn");
-    match runtime().and_then(|rt| rt.block_on(demo(args))) {
+    let log = init_tracing("warn");
+    let result = runtime().and_then(|rt| rt.block_on(demo(args)));
+    drop(log);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("demo failed: {e:#}");
