@@ -23,6 +23,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 bench=$root/.bench
 run=$bench/run
+rm -rf "$run"
 mkdir -p "$run"
 
 python=0 calls="" rounds=5 sessions=16,64 secs=10 proxy=1
