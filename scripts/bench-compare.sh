@@ -137,7 +137,7 @@ done
 
 echo "== $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -sr)"
 if [ $python = 1 ]; then
-  "$py" benches/compare/py_client.py "${targets[@]/#--target/--target}" --calls "$calls" --rounds "$rounds"
+  "$py" benches/compare/py_client.py "${targets[@]}" --calls "$calls" --rounds "$rounds"
 else
   cargo bench --locked --bench compare -- "${targets[@]}" --calls "$calls" --rounds "$rounds" --sessions "$sessions" --secs "$secs"
 fi
