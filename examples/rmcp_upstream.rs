@@ -62,6 +62,8 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("rmcp demo upstream on http://{addr}/mcp");
             loop {
                 let (stream, _) = listener.accept().await?;
+                // Small answers must not wait for the peer's delayed ACK (Nagle).
+                let _ = stream.set_nodelay(true);
                 let service = service.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
