@@ -911,23 +911,19 @@ pub fn replica_path(path: &Path, replica: &str) -> PathBuf {
 /// file is one problem (naming the file and the rule, never quoting its content).
 fn detector_part(rules: Vec<String>, base_dir: &Path, p: &mut Problems) -> Arc<Detector> {
     let mut builder = Detector::builder();
-    let mut ok = true;
     for file in &rules {
-        let path = base_dir.join(file);
-        match builder.rules_file(&path) {
-            Ok(b) => builder = b,
-            Err(e) => {
-                ok = false;
-                p.push(format!("rules: {}: {e}", path.display()));
-                builder = Detector::builder();
-            }
-        }
+        builder = builder.with_rules_file(base_dir.join(file));
     }
-    if !ok {
-        return Arc::new(Detector::builtin());
-    }
+    // Every unreadable file and every rule that does not compile, in every file, is a problem
+    // of its own (each names its file).
     match builder.build() {
         Ok(d) => Arc::new(d),
+        Err(e) if e.is_config() => {
+            for problem in e.config_problems() {
+                p.push(format!("rules: {problem}"));
+            }
+            Arc::new(Detector::builtin())
+        }
         Err(e) => {
             p.push(format!("rules: {e}"));
             Arc::new(Detector::builtin())

@@ -344,7 +344,8 @@ fn custom_rule_files_are_compiled_at_load_relative_to_the_config_file() {
     // A missing file and a bad rule are problems listed with the others (here a bad listen).
     std::fs::write(
         dir.join("rules/bad.toml"),
-        "[[rule]]\nkind = \"lower\"\npattern = 'x'\n",
+        "[[rule]]\nkind = \"lower\"\npattern = 'x'\n\n[[rule]]\nkind = \"GOOD_ID\"\npattern = 'G-[0-9]{4}'\n\n\
+         [[rule]]\nkind = \"EMPTY_ONE\"\npattern = 'a*'\n",
     )
     .unwrap();
     let text =
@@ -353,7 +354,13 @@ fn custom_rule_files_are_compiled_at_load_relative_to_the_config_file() {
     let problems = e.config_problems().join("\n");
     assert!(problems.contains("listen"), "{problems}");
     assert!(problems.contains("none.toml"), "{problems}");
-    assert!(problems.contains("bad.toml"), "{problems}");
+    // Both bad rules of bad.toml, each naming its file, not only the first.
+    let bad: Vec<&str> = problems.lines().filter(|l| l.contains("bad.toml")).collect();
+    assert_eq!(bad.len(), 2, "{problems}");
+    assert!(
+        bad.iter().any(|l| l.contains("lower")) && bad.iter().any(|l| l.contains("empty_one")),
+        "{problems}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

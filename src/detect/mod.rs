@@ -178,6 +178,37 @@ impl DetectorBuilder {
         self.add_toml(&text, &origin)
     }
 
+    /// [`rules_file`](Self::rules_file), keeping a problem (an unreadable file, invalid TOML, a
+    /// bad rule) for [`build`](Self::build), which reports every problem of every file at once.
+    pub fn with_rules_file(self, path: impl AsRef<Path>) -> Self {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                return self.with_error(Error::rule(&origin, format!("cannot read the rule file: {e}")))
+            }
+        };
+        match rules::parse_rules(&text, &origin) {
+            Ok(defs) => {
+                let mut b = self;
+                for def in defs {
+                    match CompiledRule::compile(&def) {
+                        Ok(r) => b.rules.push(Arc::new(r)),
+                        Err(e) => b.errors.push(Error::rule(&origin, e.to_string())),
+                    }
+                }
+                b
+            }
+            Err(e) => self.with_error(e),
+        }
+    }
+
+    fn with_error(mut self, e: Error) -> Self {
+        self.errors.push(e);
+        self
+    }
+
     /// Adds every rule of a TOML rule document (format: [`rules`]).
     pub fn rules_toml(self, toml: &str) -> Result<Self> {
         self.add_toml(toml, "<inline rules>")
