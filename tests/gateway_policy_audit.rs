@@ -1,4 +1,4 @@
-//! Issue 4 in the deployed gateway: the real `serve` binary in front of two stdio upstreams
+//! Flow policy and audit in the deployed gateway: the real `serve` binary in front of two stdio upstreams
 //! (the bundled `demo-upstream`, as `crm` and `mail`), with a flow policy allowing crm→mail for
 //! EMAIL only and an audit log in a temp dir. Then the compliance commands on that log:
 //! verify, replay (own and stricter policy), search, a detector sweep, and tampering.
