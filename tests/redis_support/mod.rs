@@ -13,6 +13,8 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     dir: std::path::PathBuf,
+    /// Arguments beyond the defaults (e.g. cluster mode).
+    extra: Vec<&'static str>,
 }
 
 fn free_port() -> u16 {
@@ -44,6 +46,11 @@ pub fn available() -> bool {
 impl RedisServer {
     /// Starts a server on a free port, without persistence.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// [`start`](Self::start) with more `redis-server` arguments.
+    pub fn start_with(extra: &[&'static str]) -> RedisServer {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("mcp-pii-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -51,6 +58,7 @@ impl RedisServer {
             child: None,
             port,
             dir,
+            extra: extra.to_vec(),
         };
         s.spawn();
         s
@@ -68,6 +76,7 @@ impl RedisServer {
                 "--appendonly",
                 "no",
             ])
+            .args(&self.extra)
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -155,38 +164,8 @@ impl RedisCluster {
     pub fn start() -> RedisCluster {
         let mut nodes = Vec::new();
         for _ in 0..3 {
-            let port = free_port();
-            let dir =
-                std::env::temp_dir().join(format!("mcp-pii-redis-cluster-{}-{port}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let child = Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
-                .arg("--dir")
-                .arg(&dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start redis-server");
-            let node = RedisServer {
-                child: Some(child),
-                port,
-                dir,
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while node.cli(&["PING"]).is_none_or(|o| o.trim() != "PONG") {
-                assert!(Instant::now() < deadline, "redis-server did not start");
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            let node =
+                RedisServer::start_with(&["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]);
             nodes.push(node);
         }
         let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
