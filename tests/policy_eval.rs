@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use mcp_pii_gateway::detect::Kind;
-use mcp_pii_gateway::policy::{CrossServer, FlowItem, FlowRequest, Policy, UntrackedPii};
+use mcp_pii_gateway::policy::{CrossServer, FlowItem, FlowRequest, Policy, Reveal, UntrackedPii};
 use proptest::prelude::*;
 
 const BASE: &str = r#"
@@ -602,4 +602,23 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn reveal_is_part_of_the_policy_and_absent_from_policies_without_it() {
+    let plain = Policy::from_str("cross_server = \"deny\"").unwrap();
+    assert!(!plain.canonical().contains("reveal"), "old hashes stay valid");
+    let p = Policy::from_str("reveal = [\"same_person\", \"email.domain\", \"email.domain\"]").unwrap();
+    assert_eq!(p.reveal(), [Reveal::EmailDomain, Reveal::SamePerson]);
+    assert_ne!(p.hash(), plain.hash());
+    let round = Policy::from_canonical(p.canonical()).unwrap();
+    assert_eq!(round.reveal(), p.reveal());
+    assert_eq!(Policy::from_str(&p.to_toml()).unwrap().hash(), p.hash());
+    let e = Policy::from_str("reveal = [\"email.local_part\"]")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("policy.reveal[0]") && e.contains("email.domain"),
+        "{e}"
+    );
 }

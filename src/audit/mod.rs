@@ -73,6 +73,9 @@ pub enum RecordType {
     Exchange,
     /// The writer found a torn (partly written) last line at start-up and sealed it off.
     Recovery,
+    /// The gateway told the model facts about placeholders' values (`describe_placeholders`):
+    /// which placeholders, and which facts (`revealed`), under which policy.
+    Disclosure,
 }
 
 impl RecordType {
@@ -83,6 +86,7 @@ impl RecordType {
             RecordType::Decision => "decision",
             RecordType::Exchange => "exchange",
             RecordType::Recovery => "recovery",
+            RecordType::Disclosure => "disclosure",
         }
     }
 }
@@ -193,6 +197,9 @@ pub struct Record {
     /// Exchange records: wall time in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
+    /// Disclosure records: the facts told (`email.domain`, `phone.country`, `same_person`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revealed: Vec<String>,
     /// Recovery records: SHA-256 of the torn line that this record seals off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub torn_sha256: Option<String>,
@@ -227,6 +234,7 @@ impl Record {
             key_id: None,
             outcome: None,
             duration_ms: None,
+            revealed: Vec::new(),
             torn_sha256: None,
             torn_len: None,
             prev_hash: String::new(),
@@ -286,6 +294,22 @@ impl Record {
         // Microsecond precision is plenty; rounding keeps the number short and stable.
         r.duration_ms = Some((duration.as_secs_f64() * 1_000_000.0).round() / 1000.0);
         r.policy_hash = policy_hash.map(str::to_owned);
+        r
+    }
+
+    /// A `disclosure` record: facts `revealed` about the placeholders in `placeholders` were
+    /// told to the client.
+    pub fn disclosure(
+        ctx: &Context,
+        placeholders: Vec<PlaceholderRecord>,
+        revealed: Vec<String>,
+        policy_hash: &str,
+    ) -> Record {
+        let mut r = ctx.record(RecordType::Disclosure);
+        r.restored = placeholders;
+        r.revealed = revealed;
+        r.outcome = Some("ok".to_owned());
+        r.policy_hash = Some(policy_hash.to_owned());
         r
     }
 

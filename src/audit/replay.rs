@@ -247,7 +247,7 @@ where
                     Err(reason) => report.unreplayable.push(Unreplayable { seq, reason }),
                 }
             }
-            RecordType::Exchange | RecordType::Recovery => {}
+            RecordType::Exchange | RecordType::Recovery | RecordType::Disclosure => {}
         }
     }
     Ok(report)

@@ -89,6 +89,7 @@ impl fmt::Display for SearchReport {
                     (RecordType::Decision, Some(true), Some(r)) => format!("allowed ({r})"),
                     (RecordType::Decision, Some(false), Some(r)) => format!("denied ({r})"),
                     (RecordType::Decision, _, Some(r)) => format!("rule {r}"),
+                    (RecordType::Disclosure, _, _) => "described".to_owned(),
                     _ => "restored".to_owned(),
                 };
                 parts.push(format!(

@@ -59,7 +59,7 @@ use crate::vault::VaultKey;
 
 mod raw;
 mod tls;
-pub use raw::{RawClient, RawConfig, RawLimits, RawScope, RawServer, RawTls, RawVault};
+pub use raw::{RawAggregate, RawClient, RawConfig, RawLimits, RawScope, RawServer, RawTls, RawVault};
 pub use tls::{FrontTls, UpstreamTls};
 
 /// The validated gateway configuration.
@@ -100,6 +100,37 @@ pub struct Config {
     /// own audit chain (`audit.log` becomes `audit.<replica>.log`) and the replica running a
     /// session's stdio servers.
     pub replica_id: Option<String>,
+    /// `[aggregate]`: the aggregated endpoint `/mcp`.
+    pub aggregate: AggregateConfig,
+}
+
+/// `[aggregate]`: the aggregated endpoint `/mcp`, one MCP server presenting every server a
+/// client may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregateConfig {
+    /// Serve `/mcp` (default: true).
+    pub enabled: bool,
+    /// What its `tools/list` holds (default: [`Expose::All`]).
+    pub expose: Expose,
+}
+
+impl Default for AggregateConfig {
+    fn default() -> Self {
+        AggregateConfig {
+            enabled: true,
+            expose: Expose::All,
+        }
+    }
+}
+
+/// What `/mcp`'s `tools/list` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expose {
+    /// Every upstream tool (`<server>__<tool>`) and the gateway's own tools.
+    All,
+    /// Only the gateway's own tools and `call_tool`: the model discovers the rest with
+    /// `search_tools`.
+    Search,
 }
 
 /// Where the flow policy came from.
@@ -814,6 +845,7 @@ fn validate(
     }
     let detector = detector_part(raw.rules.unwrap_or_default(), base_dir, p);
     flow_names(&policy, &servers, &detector, p);
+    let aggregate = aggregate_part(raw.aggregate, &servers, p);
 
     Config {
         listen,
@@ -830,7 +862,29 @@ fn validate(
         audit,
         detector,
         replica_id,
+        aggregate,
     }
+}
+
+fn aggregate_part(raw: Option<RawAggregate>, servers: &[ServerConfig], p: &mut Problems) -> AggregateConfig {
+    let mut a = AggregateConfig::default();
+    if let Some(r) = raw {
+        a.enabled = r.enabled.unwrap_or(true);
+        match r.expose.as_deref() {
+            None | Some("all") => {}
+            Some("search") => a.expose = Expose::Search,
+            Some(other) => p.push(format!(
+                "aggregate.expose: {other:?} is not one of \"all\", \"search\""
+            )),
+        }
+    }
+    if a.enabled {
+        let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+        for problem in crate::proxy::aggregate::names::problems(&names) {
+            p.push(format!("{problem} (or set [aggregate] enabled = false)"));
+        }
+    }
+    a
 }
 
 /// Flows must name configured servers and known kinds: a typo would otherwise make a flow that

@@ -40,6 +40,8 @@ pub struct RawConfig {
     pub rules: Option<Vec<String>>,
     /// `replica_id`.
     pub replica_id: Option<String>,
+    /// `[aggregate]`.
+    pub aggregate: Option<RawAggregate>,
 }
 
 /// `[scope]`.
@@ -143,6 +145,16 @@ pub struct RawServer {
     pub env: BTreeMap<String, String>,
 }
 
+/// `[aggregate]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAggregate {
+    /// Serve `/mcp`.
+    pub enabled: Option<bool>,
+    /// `all` or `search`.
+    pub expose: Option<String>,
+}
+
 /// `[[clients]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,7 +168,7 @@ pub struct RawClient {
     pub servers: Vec<String>,
 }
 
-const TOP_KEYS: &str = "listen, allowed_hosts, allowed_origins, scope, vault, limits, tls, servers, clients, policy, policy_file, audit, rules, replica_id";
+const TOP_KEYS: &str = "listen, allowed_hosts, allowed_origins, scope, vault, limits, tls, servers, clients, policy, policy_file, audit, rules, replica_id, aggregate";
 
 /// Splits the top-level table into raw parts, collecting every problem.
 pub(crate) fn split(table: toml::Table, p: &mut Problems) -> RawConfig {
@@ -171,6 +183,7 @@ pub(crate) fn split(table: toml::Table, p: &mut Problems) -> RawConfig {
             "vault" => raw.vault = parse_part("[vault]", value, p),
             "limits" => raw.limits = parse_part("[limits]", value, p),
             "tls" => raw.tls = parse_part("[tls]", value, p),
+            "aggregate" => raw.aggregate = parse_part("[aggregate]", value, p),
             "servers" | "clients" => {
                 let toml::Value::Array(items) = value else {
                     p.push(format!("{key}: must be an array of tables ([[{key}]])"));

@@ -48,6 +48,7 @@ use crate::error::{Error, Result};
 mod email;
 mod phone;
 mod phone_meta;
+pub use phone_meta::classify as classify_phone;
 pub mod rules;
 mod text;
 

@@ -372,6 +372,80 @@ impl PhoneMeta {
     }
 }
 
+/// A phone number as `describe_placeholders` tells of it: its E.164 digits (without `+`) and
+/// its region (ISO 3166 id, or `+<code>` when the number is valid in several regions sharing
+/// the calling code). `None` for a number written without a country calling code that no
+/// single region reads: the country is not known then.
+pub fn classify(text: &str) -> Option<(String, String)> {
+    let meta = PhoneMeta::get();
+    let t = text.trim();
+    let intl = t.starts_with('+') || t.starts_with("00");
+    let mut digits: String = t.chars().filter(char::is_ascii_digit).collect();
+    if t.starts_with("00") {
+        digits.drain(..2);
+    }
+    if intl {
+        for cc_len in 1..=3 {
+            if digits.len() <= cc_len {
+                return None;
+            }
+            let Ok(cc) = digits[..cc_len].parse::<u16>() else {
+                return None;
+            };
+            let regions = meta.for_cc(cc);
+            if regions.is_empty() {
+                continue;
+            }
+            let raw = &digits[cc_len..];
+            let nsn = regions
+                .iter()
+                .map(|&r| &meta.regions[r])
+                .find_map(|r| {
+                    let stripped = raw.strip_prefix(r.np.as_str()).filter(|_| !r.np.is_empty());
+                    [Some(raw), stripped]
+                        .into_iter()
+                        .flatten()
+                        .find(|n| r.is_valid(n))
+                })
+                .unwrap_or(raw)
+                .to_owned();
+            let hits: Vec<&str> = regions
+                .iter()
+                .map(|&r| &meta.regions[r])
+                .filter(|r| r.is_valid(&nsn))
+                .map(|r| r.id.as_str())
+                .collect();
+            let region = match hits.as_slice() {
+                [one] => (*one).to_owned(),
+                [] if regions.len() == 1 => meta.regions[regions[0]].id.clone(),
+                _ => format!("+{cc}"),
+            };
+            return Some((format!("{cc}{nsn}"), region));
+        }
+        return None;
+    }
+    // National format: the regions that read it as a valid number after their national prefix.
+    let mut found: Vec<(String, &Region)> = Vec::new();
+    for r in &meta.regions {
+        let nsn = match digits.strip_prefix(r.np.as_str()).filter(|_| !r.np.is_empty()) {
+            Some(n) if r.is_valid(n) => n,
+            _ if r.np.is_empty() && r.is_valid(&digits) => digits.as_str(),
+            _ => continue,
+        };
+        found.push((format!("{}{nsn}", r.cc), r));
+    }
+    match found.as_slice() {
+        [(e164, r)] => Some((e164.clone(), r.id.clone())),
+        _ => {
+            // Several readings: the main region of a shared code decides when it is among them.
+            let main = found
+                .iter()
+                .find(|(_, r)| MAIN_REGIONS.contains(&r.id.as_str()))?;
+            Some((main.0.clone(), main.1.id.clone()))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -398,6 +472,24 @@ mod tests {
             assert!(list.len() > 1, "{cc} is shared");
             assert_eq!(meta.regions[list[0]].id, main);
         }
+    }
+
+    #[test]
+    fn classify_reads_country_and_e164() {
+        assert_eq!(
+            classify("+55 11 91234-5678").unwrap(),
+            ("5511912345678".into(), "BR".into())
+        );
+        assert_eq!(
+            classify("+44 (0)20 7946 0018").unwrap(),
+            ("442079460018".into(), "GB".into())
+        );
+        assert_eq!(classify("0049 30 123456").map(|c| c.1), Some("DE".into()));
+        assert_eq!(
+            classify("+1 212-555-0143").map(|c| c.0),
+            Some("12125550143".into())
+        );
+        assert!(classify("+999 123").is_none());
     }
 
     #[test]

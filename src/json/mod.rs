@@ -142,6 +142,53 @@ impl<'a> Parsed<'a> {
             .collect()
     }
 
+    /// The value at `path` (object member names and array indices, from the root) as a
+    /// message of its own, keeping the source tokens of its strings and numbers; `None` when
+    /// the path does not exist. Lets a relay take elements out of a message (the tools of a
+    /// `tools/list` result, the arguments of a call) and write each one exactly.
+    pub fn subtree(&self, path: &[Step<'_>]) -> Option<Parsed<'_>> {
+        let mut pos = 0;
+        let mut v = &self.value;
+        for step in path {
+            match (step, v) {
+                (Step::Key(k), Value::Object(m)) => {
+                    let mut found = None;
+                    for (key, val) in m {
+                        pos += 1;
+                        if key == k {
+                            found = Some(val);
+                            break;
+                        }
+                        pos += leaf_count(val);
+                    }
+                    v = found?;
+                }
+                (Step::Index(i), Value::Array(a)) => {
+                    pos += a.iter().take(*i).map(leaf_count).sum::<usize>();
+                    v = a.get(*i)?;
+                }
+                _ => return None,
+            }
+        }
+        let n = leaf_count(v);
+        let live: Vec<parse::Leaf> = self
+            .leaves
+            .iter()
+            .filter(|l| l.flags & parse::DEAD == 0)
+            .skip(pos)
+            .take(n)
+            .copied()
+            .collect();
+        // A value built in memory has no tokens: everything is then freshly encoded.
+        let leaves = if live.len() == n { live } else { Vec::new() };
+        Some(Parsed {
+            value: v.clone(),
+            src: Cow::Borrowed(&self.src),
+            leaves,
+            duplicates: self.duplicates,
+        })
+    }
+
     /// The same message, owning its source.
     pub fn into_owned(self) -> Parsed<'static> {
         Parsed {
@@ -151,6 +198,15 @@ impl<'a> Parsed<'a> {
             duplicates: self.duplicates,
         }
     }
+}
+
+/// One step of a [`Parsed::subtree`] path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step<'s> {
+    /// An object member.
+    Key(&'s str),
+    /// An array element.
+    Index(usize),
 }
 
 /// How many source tokens (strings, member names, numbers) `v` holds.

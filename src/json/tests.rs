@@ -253,3 +253,31 @@ fn mutate_nth_string(v: &mut Value, nth: usize, repl: &str, i: &mut usize) {
         _ => {}
     }
 }
+
+#[test]
+fn subtree_keeps_its_own_tokens() {
+    let src =
+        br#"{"a":1.50,"result":{"tools":[{"n":1e2,"s":"caf\u00e9"},{"n":12345678901234567890123,"k":"x"}]}}"#;
+    let p = parse(src).unwrap();
+    let t0 = p
+        .subtree(&[Step::Key("result"), Step::Key("tools"), Step::Index(0)])
+        .unwrap();
+    assert_eq!(t0.to_vec(), br#"{"n":1e2,"s":"caf\u00e9"}"#);
+    let mut t1 = p
+        .subtree(&[Step::Key("result"), Step::Key("tools"), Step::Index(1)])
+        .unwrap();
+    t1.value["k"] = "y".into();
+    assert_eq!(t1.to_vec(), br#"{"n":12345678901234567890123,"k":"y"}"#);
+    // A member appended at the end of a subtree is freshly encoded; nothing before it moves.
+    t1.value["extra"] = serde_json::json!({"z": 2});
+    assert_eq!(
+        t1.to_vec(),
+        br#"{"n":12345678901234567890123,"k":"y","extra":{"z":2}}"#
+    );
+    assert!(p.subtree(&[Step::Key("result"), Step::Key("nope")]).is_none());
+    assert!(p.subtree(&[Step::Key("a"), Step::Index(0)]).is_none());
+    // Duplicate keys: the dropped member's tokens are skipped.
+    let d = parse(br#"{"x":{"v":1},"x":{"v":22},"y":"s"}"#).unwrap();
+    assert_eq!(d.subtree(&[Step::Key("y")]).unwrap().to_vec(), br#""s""#);
+    assert_eq!(d.subtree(&[Step::Key("x")]).unwrap().to_vec(), br#"{"v":22}"#);
+}

@@ -172,6 +172,11 @@ impl PolicyHooks {
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
+    /// The auditor, when the hooks record decisions.
+    pub fn auditor(&self) -> Option<&Arc<Auditor>> {
+        self.audit.as_ref().map(|(a, _)| a)
+    }
+
     /// Puts `policy` in force for the next messages (and records it, with an auditor).
     pub fn set_policy(&self, policy: Policy) -> Result<()> {
         if let Some((a, _)) = &self.audit {

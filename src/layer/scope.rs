@@ -115,6 +115,14 @@ impl ClientScope {
     }
 }
 
+/// Request extension: the caller and scope were already decided by another [`ScopeLayer`] in
+/// this process (the aggregated endpoint's, which relays to each server's stack). A stack's
+/// `ScopeLayer` takes it as it is (no second authentication, and the scope spans servers), and
+/// only checks that the client may use this stack's server. Extensions never come from the
+/// network, so no client can set it.
+#[derive(Debug, Clone)]
+pub struct Delegated(pub ClientScope);
+
 /// One configured client.
 #[derive(Clone, Debug)]
 pub struct ClientInfo {
@@ -526,7 +534,18 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        match self.cfg.decide(&req) {
+        let decided = match req.extensions_mut().remove::<Delegated>() {
+            Some(Delegated(cs)) => match &self.cfg.server {
+                Some(server) if !cs.may_use(server) => Err(Refusal::new(
+                    StatusCode::FORBIDDEN,
+                    -32001,
+                    "forbidden: this client may not use this server",
+                )),
+                _ => Ok(cs),
+            },
+            None => self.cfg.decide(&req),
+        };
+        match decided {
             Ok(cs) => {
                 req.extensions_mut().insert(cs);
                 Either::Right(self.inner.call(req))

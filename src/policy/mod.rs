@@ -145,6 +145,7 @@ pub struct Policy {
     cross_server: CrossServer,
     untracked_pii: UntrackedPii,
     flows: Vec<Flow>,
+    reveal: Vec<Reveal>,
     canonical: String,
     hash: String,
 }
@@ -163,7 +164,7 @@ impl fmt::Debug for Policy {
 impl Default for Policy {
     /// `cross_server = "deny"`, `untracked_pii = "audit"`, no flows.
     fn default() -> Self {
-        Policy::build(CrossServer::Deny, UntrackedPii::Audit, Vec::new())
+        Policy::build(CrossServer::Deny, UntrackedPii::Audit, Vec::new(), Vec::new())
     }
 }
 
@@ -184,6 +185,9 @@ struct Canonical {
     cross_server: CrossServer,
     untracked_pii: UntrackedPii,
     flows: Vec<CanonicalFlow>,
+    /// Absent when empty, so that policies without `reveal` keep their hash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    reveal: Vec<Reveal>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -197,7 +201,37 @@ struct CanonicalFlow {
 
 const CANONICAL_VERSION: u32 = 1;
 
-const POLICY_KEYS: &[&str] = &["cross_server", "untracked_pii", "flows"];
+const POLICY_KEYS: &[&str] = &["cross_server", "untracked_pii", "flows", "reveal"];
+
+/// A fact about a value that the gateway's `describe_placeholders` tool may tell the model
+/// (`[policy] reveal = [...]`); nothing is revealed unless listed. The value itself never is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Reveal {
+    /// `email.domain`: the domain of an email address, lower case (`example.org`).
+    #[serde(rename = "email.domain")]
+    EmailDomain,
+    /// `phone.country`: the ISO 3166 region of a phone number's country calling code (`BR`),
+    /// or `+<code>` when the code is shared by several regions.
+    #[serde(rename = "phone.country")]
+    PhoneCountry,
+    /// `same_person`: which of the given placeholders hold the same value after normalisation
+    /// (email case-insensitive, phone numbers as E.164 digits).
+    #[serde(rename = "same_person")]
+    SamePerson,
+}
+
+impl Reveal {
+    /// Every fact, in canonical order.
+    pub const ALL: [Reveal; 3] = [Reveal::EmailDomain, Reveal::PhoneCountry, Reveal::SamePerson];
+    /// Its name in the policy: `email.domain`, `phone.country`, `same_person`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reveal::EmailDomain => "email.domain",
+            Reveal::PhoneCountry => "phone.country",
+            Reveal::SamePerson => "same_person",
+        }
+    }
+}
 const FLOW_KEYS: &[&str] = &["id", "from", "to", "kinds"];
 
 fn valid_name(s: &str) -> bool {
@@ -208,7 +242,14 @@ fn valid_name(s: &str) -> bool {
 }
 
 impl Policy {
-    fn build(cross_server: CrossServer, untracked_pii: UntrackedPii, flows: Vec<Flow>) -> Policy {
+    fn build(
+        cross_server: CrossServer,
+        untracked_pii: UntrackedPii,
+        flows: Vec<Flow>,
+        mut reveal: Vec<Reveal>,
+    ) -> Policy {
+        reveal.sort();
+        reveal.dedup();
         let canonical = Canonical {
             version: CANONICAL_VERSION,
             cross_server,
@@ -225,6 +266,7 @@ impl Policy {
                     kinds: f.kinds.clone(),
                 })
                 .collect(),
+            reveal: reveal.clone(),
         };
         let canonical = serde_json::to_string(&canonical).expect("a struct of strings always serializes");
         let hash = hex::encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()));
@@ -232,6 +274,7 @@ impl Policy {
             cross_server,
             untracked_pii,
             flows,
+            reveal,
             canonical,
             hash,
         }
@@ -296,8 +339,24 @@ impl Policy {
             }
             Some(_) => problems.push("policy.flows: must be an array of tables ([[policy.flows]])".into()),
         }
+        let mut reveal = Vec::new();
+        match table.get("reveal") {
+            None => {}
+            Some(toml::Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    match Reveal::ALL.iter().find(|r| item.as_str() == Some(r.as_str())) {
+                        Some(r) => reveal.push(*r),
+                        None => problems.push(format!(
+                            "policy.reveal[{i}]: must be one of {}",
+                            Reveal::ALL.map(|r| format!("\"{}\"", r.as_str())).join(", ")
+                        )),
+                    }
+                }
+            }
+            Some(_) => problems.push("policy.reveal: must be an array of strings".into()),
+        }
         if problems.is_empty() {
-            Ok(Policy::build(cross_server, untracked_pii, flows))
+            Ok(Policy::build(cross_server, untracked_pii, flows, reveal))
         } else {
             Err(Error::config(problems))
         }
@@ -386,6 +445,12 @@ impl Policy {
             })
             .collect();
         t.insert("flows".into(), toml::Value::Array(flows));
+        if !c.reveal.is_empty() {
+            t.insert(
+                "reveal".into(),
+                toml::Value::Array(c.reveal.iter().map(|r| r.as_str().into()).collect()),
+            );
+        }
         let p = Policy::from_toml_value(&toml::Value::Table(t))?;
         if p.canonical != text {
             return Err(Error::config(vec![
@@ -415,6 +480,10 @@ impl Policy {
     pub fn flows(&self) -> &[Flow] {
         &self.flows
     }
+    /// The facts `describe_placeholders` may tell (empty: the tool is off).
+    pub fn reveal(&self) -> &[Reveal] {
+        &self.reveal
+    }
     /// A copy of this policy with one more flow at the end (validated like a file entry).
     pub fn with_flow(&self, id: &str, from: &str, to: &str, kinds: Option<&[&str]>) -> Result<Policy> {
         let mut t: toml::Table =
@@ -443,6 +512,14 @@ impl Policy {
             self.cross_server.as_str(),
             self.untracked_pii.as_str()
         );
+        if !self.reveal.is_empty() {
+            let names: Vec<String> = self
+                .reveal
+                .iter()
+                .map(|r| format!("\"{}\"", r.as_str()))
+                .collect();
+            s.push_str(&format!("reveal = [{}]\n", names.join(", ")));
+        }
         for f in &self.flows {
             let mut t = toml::Table::new();
             t.insert("id".into(), f.id.clone().into());

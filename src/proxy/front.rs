@@ -40,6 +40,7 @@ use tokio::sync::watch;
 use tower::util::BoxCloneSyncService;
 use tower::ServiceExt;
 
+use super::aggregate::Aggregate;
 use super::body::{boxed, full, Body, BoxError};
 use super::jsonrpc::{error_response, from_error, request_id, GATEWAY_REJECTED};
 use super::metrics::{Metrics, Outcome};
@@ -72,6 +73,8 @@ struct State {
     scope_limiter: OnceLock<Arc<ScopeLimiter>>,
     /// The vault, whose health `/healthz` reports.
     vault: OnceLock<Arc<dyn Vault>>,
+    /// The aggregated endpoint `/mcp`, and its service stack (scope layer over it).
+    aggregate: OnceLock<(Aggregate, ServerService)>,
 }
 
 /// The gateway's HTTP front, built from a validated [`Config`].
@@ -122,6 +125,7 @@ impl Front {
                 opening_sessions: AtomicUsize::new(0),
                 scope_limiter: OnceLock::new(),
                 vault: OnceLock::new(),
+                aggregate: OnceLock::new(),
             }),
         }
     }
@@ -153,9 +157,23 @@ impl Front {
         self
     }
 
-    /// Downstream sessions across every server (HTTP mappings and stdio sessions).
+    /// Serves `aggregate` at `/mcp`, through `service` (the aggregate behind its scope layer).
+    pub fn with_aggregate(self, aggregate: Aggregate, service: ServerService) -> Front {
+        let _ = self.state.aggregate.set((aggregate, service));
+        self
+    }
+
+    /// Downstream sessions across every server (HTTP mappings and stdio sessions, and the
+    /// sessions of `/mcp`, whose upstream sessions count too).
     pub fn session_count(&self) -> usize {
-        self.state.upstreams.iter().map(Upstream::session_count).sum()
+        let aggregated = self.state.aggregate.get().map_or(0, |(a, _)| a.session_count());
+        aggregated
+            + self
+                .state
+                .upstreams
+                .iter()
+                .map(Upstream::session_count)
+                .sum::<usize>()
     }
 
     /// The service stack of server `name`, for in-process callers (the stdio front). Requests
@@ -166,6 +184,9 @@ impl Front {
 
     /// Stops every upstream (stdio children are reaped).
     pub async fn shutdown_upstreams(&self) {
+        if let Some((a, _)) = self.state.aggregate.get() {
+            a.shutdown().await;
+        }
         futures_util::future::join_all(self.state.upstreams.iter().map(|u| u.shutdown())).await;
     }
 
@@ -196,6 +217,7 @@ impl Front {
         // Idle sessions are ended in the background.
         let sweeper = {
             let ups = self.state.upstreams.clone();
+            let aggregate = self.state.aggregate.get().map(|(a, _)| a.clone());
             let limiter = self.state.scope_limiter.get().cloned();
             let every =
                 (self.state.limits.session_idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
@@ -204,6 +226,12 @@ impl Front {
                 tick.tick().await;
                 loop {
                     tick.tick().await;
+                    if let Some(a) = &aggregate {
+                        let n = a.sweep().await;
+                        if n > 0 {
+                            tracing::info!(sessions = n, "ended idle /mcp sessions");
+                        }
+                    }
                     for u in &ups {
                         let n = u.sweep().await;
                         if n > 0 {
@@ -310,7 +338,7 @@ impl Front {
             );
             conns.abort_all();
         }
-        futures_util::future::join_all(self.state.upstreams.iter().map(|u| u.shutdown())).await;
+        self.shutdown_upstreams().await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -376,23 +404,27 @@ impl Front {
             }
             _ => {}
         }
-        let Some(name) = path
-            .strip_prefix("/servers/")
-            .and_then(|r| r.strip_suffix("/mcp"))
-        else {
-            return (
-                None,
-                reject(
-                    st,
-                    StatusCode::NOT_FOUND,
-                    "not found: MCP servers are at /servers/{name}/mcp",
-                ),
-            );
+        let (service, route_name) = match (path, st.aggregate.get()) {
+            ("/mcp", Some((_, svc))) => (svc.clone(), Arc::from("mcp")),
+            _ => {
+                let Some(name) = path
+                    .strip_prefix("/servers/")
+                    .and_then(|r| r.strip_suffix("/mcp"))
+                else {
+                    let msg = if st.aggregate.get().is_some() {
+                        "not found: MCP servers are at /mcp (all of them) and /servers/{name}/mcp"
+                    } else {
+                        "not found: MCP servers are at /servers/{name}/mcp"
+                    };
+                    return (None, reject(st, StatusCode::NOT_FOUND, msg));
+                };
+                let Some(route) = st.routes.get(name) else {
+                    return (None, reject(st, StatusCode::NOT_FOUND, "no such server"));
+                };
+                (route.service.clone(), route.name.clone())
+            }
         };
-        let Some(route) = st.routes.get(name) else {
-            return (None, reject(st, StatusCode::NOT_FOUND, "no such server"));
-        };
-        let server = Some(route.name.clone());
+        let server = Some(route_name.clone());
         if let Err(r) = check_host_origin(st, req.uri(), req.headers()) {
             return (server, *r);
         }
@@ -474,7 +506,6 @@ impl Front {
             super::body::empty()
         };
         let req = Request::from_parts(parts, body);
-        let (service, route_name) = (route.service.clone(), route.name.clone());
         let is_get = req.method() == Method::GET;
         let resp = call_service(service, req).await;
         // The session (if any) is in its upstream's table now.

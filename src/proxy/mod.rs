@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod aggregate;
 pub mod body;
 pub mod client;
 pub mod front;

@@ -19,6 +19,7 @@ use std::time::Duration;
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, ServiceExt};
 
+use super::aggregate::{Aggregate, AggregateParts, PolicySource};
 use super::front::{Front, ServerService};
 use super::metrics::Metrics;
 use super::upstream::Upstream;
@@ -29,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::layer::body::{Body, BoxError};
 use crate::layer::core::{ExchangeCtx, Hooks, NoHooks, PiiCore, RequestInfo};
 use crate::layer::policy_hooks::PolicyHooks;
-use crate::layer::scope::ScopeLimiter;
+use crate::layer::scope::{ScopeLayer, ScopeLimiter};
 use crate::layer::{Clients, PiiLayer};
 use crate::rewrite::{RestorePlan, Rewriter, TokenizeReport};
 use crate::vault::{MemoryVault, RedisVault, Vault};
@@ -83,6 +84,30 @@ pub struct StackParts {
     pub hooks: Arc<dyn Hooks>,
     /// The vault; `None`: built from `config.vault`.
     pub vault: Option<Arc<dyn Vault>>,
+    /// The flow policy in force, as `/mcp`'s `check_flow` and tool annotations read it, and
+    /// the audit log its `describe_placeholders` answers go to. Default: `config.policy`, no
+    /// audit (the front builders that take [`PolicyHooks`] set both from them).
+    pub policy: Option<PolicyView>,
+}
+
+/// How `/mcp` reads the policy in force and reaches the audit log.
+#[derive(Clone)]
+pub struct PolicyView {
+    /// The policy in force now.
+    pub policy: PolicySource,
+    /// The audit log.
+    pub auditor: Option<Arc<Auditor>>,
+}
+
+impl PolicyView {
+    /// The view of `hooks`: their current policy, their auditor.
+    pub fn of(hooks: &Arc<PolicyHooks>) -> PolicyView {
+        let h = hooks.clone();
+        PolicyView {
+            policy: Arc::new(move || h.policy()),
+            auditor: hooks.auditor().cloned(),
+        }
+    }
 }
 
 impl Default for StackParts {
@@ -91,6 +116,7 @@ impl Default for StackParts {
             detector: Arc::new(Detector::builtin()),
             hooks: Arc::new(NoHooks),
             vault: None,
+            policy: None,
         }
     }
 }
@@ -185,6 +211,27 @@ pub fn build_with(
     })
 }
 
+/// `/mcp`'s stack: the scope layer (clients, scope header and its cap, as every server's
+/// stack has) over the [`Aggregate`].
+fn aggregate_service(
+    config: &Config,
+    aggregate: Aggregate,
+    limiter: Arc<ScopeLimiter>,
+) -> Result<ServerService> {
+    let mut clients = Clients::new();
+    for c in &config.clients {
+        clients = clients.with_client(&c.name, &hex::encode(c.token_sha256), Some(c.servers.clone()))?;
+    }
+    let mut scope = ScopeLayer::new()
+        .clients(clients)
+        .required(config.scope.required)
+        .limit(limiter);
+    if let Some(h) = &config.scope.header {
+        scope = scope.header(h.clone());
+    }
+    Ok(BoxCloneSyncService::new(scope.layer(aggregate)))
+}
+
 impl Front {
     /// The front for `config` with its full stack: built-in detector and the configured flow
     /// policy (the default policy without `[policy]`). No upkeep runs beside it; for the
@@ -202,6 +249,7 @@ impl Front {
             config,
             StackParts {
                 detector,
+                policy: Some(PolicyView::of(&hooks)),
                 hooks,
                 vault: None,
             },
@@ -218,10 +266,35 @@ impl Front {
             None => vault_for(config)?,
         };
         parts.vault = Some(vault.clone());
+        let rewriter = Rewriter::new(parts.detector.clone(), vault.clone());
+        let view = parts.policy.clone().unwrap_or_else(|| {
+            let p = Arc::new(config.policy.clone());
+            PolicyView {
+                policy: Arc::new(move || p.clone()),
+                auditor: None,
+            }
+        });
         let stack = build_with(config, metrics.clone(), parts, limiter.clone())?;
         let mut front = Front::new(config, metrics, stack)
-            .with_scope_limiter(limiter)
+            .with_scope_limiter(limiter.clone())
             .with_vault(vault.clone());
+        if config.aggregate.enabled {
+            let members = config
+                .servers
+                .iter()
+                .filter_map(|s| Some((s.name.clone(), front.service(&s.name)?)))
+                .collect();
+            let aggregate = Aggregate::new(AggregateParts {
+                members,
+                expose: config.aggregate.expose,
+                rewriter,
+                policy: view.policy,
+                auditor: view.auditor,
+                limits: config.limits.clone(),
+            });
+            let service = aggregate_service(config, aggregate.clone(), limiter)?;
+            front = front.with_aggregate(aggregate, service);
+        }
         if let Some(store) = vault.sessions() {
             front = front.share_sessions(store, config.replica_id.as_deref().unwrap_or("gateway"));
         }
@@ -353,6 +426,7 @@ impl Gateway {
             config,
             StackParts {
                 detector,
+                policy: Some(PolicyView::of(&hooks)),
                 hooks: hooks.clone(),
                 vault: Some(vault.clone()),
             },

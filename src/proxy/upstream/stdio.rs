@@ -190,6 +190,10 @@ struct Router {
     pending: HashMap<u64, Pending>,
     get: Option<mpsc::UnboundedSender<Delivery>>,
     backlog: VecDeque<Outgoing>,
+    /// The newest generation whose child exited, and the server's name: a request registered
+    /// for it afterwards (the child died between `ensure_child` and `register`) fails at once
+    /// instead of waiting for an answer that cannot come.
+    exited: Option<(u64, String)>,
 }
 
 impl Router {
@@ -213,6 +217,12 @@ impl Router {
                 seq: self.seq,
             },
         );
+        if let Some((g, server)) = &self.exited {
+            if *g >= generation {
+                let server = server.clone();
+                self.fail_generation(generation, &server);
+            }
+        }
         n
     }
 
@@ -273,6 +283,9 @@ impl Router {
 
     /// Fails every request of `generation` (its child exited).
     fn fail_generation(&mut self, generation: u64, server: &str) {
+        if self.exited.as_ref().is_none_or(|(g, _)| *g < generation) {
+            self.exited = Some((generation, server.to_owned()));
+        }
         self.fail_all(
             generation,
             &format!(
@@ -1461,5 +1474,22 @@ mod tests {
         // Nobody waits: unsolicited messages are kept for the GET stream.
         r.route(json!({"jsonrpc":"2.0","method":"notifications/tools/list_changed"}).into());
         assert_eq!(r.backlog.len(), 1);
+    }
+
+    #[test]
+    fn a_request_registered_after_its_child_exited_fails_at_once() {
+        let mut r = Router::default();
+        r.fail_generation(3, "crm");
+        let (t, mut rx) = mpsc::unbounded_channel();
+        r.register(json!(9), t, None, 3);
+        let (err, is_final) = rx.try_recv().unwrap();
+        assert!(is_final);
+        assert_eq!(err["id"], 9);
+        assert!(err["error"]["message"].as_str().unwrap().contains("crm"));
+        assert!(r.pending.is_empty());
+        // A newer child's requests wait for it.
+        let (t, mut rx) = mpsc::unbounded_channel();
+        r.register(json!(10), t, None, 4);
+        assert!(rx.try_recv().is_err());
     }
 }

@@ -1,0 +1,464 @@
+//! The aggregated endpoint `/mcp` end to end: the gateway as `serve` builds it, in front of two
+//! rmcp servers over Streamable HTTP (`crm`, `mail`), the bundled stdio demo server (`paste`)
+//! and a server that cannot start (`dead`); real rmcp clients on `/mcp`.
+//!
+//! Test data is generated: `example.org` addresses, 555-01xx numbers.
+#![allow(clippy::unwrap_used)]
+// roots/list is deprecated by SEP-2577 but still part of the session-based protocol.
+#![allow(deprecated)]
+
+use std::sync::{Arc, Mutex};
+
+use mcp_pii_gateway::config::Config;
+use mcp_pii_gateway::proxy::stack::Gateway;
+use rmcp::{
+    handler::server::{router::tool::ToolRouter, wrapper::Parameters},
+    model::{
+        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ErrorData, Implementation,
+        ListRootsResult, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+        ResourceContents, Root, ServerCapabilities, ServerConfig,
+    },
+    service::{RequestContext, RunningService},
+    tool, tool_handler, tool_router,
+    transport::{
+        streamable_http_server::{
+            session::local::LocalSessionManager, StreamableHttpServerConfig, StreamableHttpService,
+        },
+        StreamableHttpClientTransport,
+    },
+    ClientHandler, RoleClient, RoleServer, ServerHandler, ServiceExt,
+};
+use serde_json::{json, Value};
+
+const EMAIL: &str = "ana.lima@example.org";
+const PHONE: &str = "+1 202-555-0143";
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct IdArgs {
+    /// Customer id.
+    id: u32,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct SendArgs {
+    /// Recipient address.
+    to: String,
+    /// Message body.
+    #[serde(default)]
+    body: String,
+}
+
+/// One rmcp server; `received` records what its tools and resources were given.
+#[derive(Clone)]
+struct Upstream {
+    received: Arc<Mutex<Vec<String>>>,
+    tool_router: ToolRouter<Self>,
+}
+
+#[tool_router]
+impl Upstream {
+    fn new(received: Arc<Mutex<Vec<String>>>) -> Self {
+        Self {
+            received,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(description = "Look up a customer record by id")]
+    async fn lookup_customer(&self, Parameters(args): Parameters<IdArgs>) -> CallToolResult {
+        CallToolResult::structured(json!({"id": args.id, "name": "Ana Lima", "email": EMAIL, "phone": PHONE}))
+    }
+
+    #[tool(description = "Send an email message to a recipient")]
+    async fn send_email(&self, Parameters(args): Parameters<SendArgs>) -> String {
+        self.received
+            .lock()
+            .unwrap()
+            .push(format!("{} | {}", args.to, args.body));
+        format!("queued for {}", args.to)
+    }
+
+    #[tool(description = "Report the client's workspace roots")]
+    async fn workspace(&self, context: RequestContext<RoleServer>) -> Result<String, ErrorData> {
+        let roots = context
+            .peer
+            .list_roots()
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let uris: Vec<String> = roots.roots.into_iter().map(|r| r.uri).collect();
+        self.received.lock().unwrap().extend(uris.iter().cloned());
+        Ok(format!("roots: {}", uris.join(", ")))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Upstream {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.received.lock().unwrap().push(request.uri.clone());
+        let text = format!("card of {EMAIL}");
+        Ok(ReadResourceResult::new(vec![ResourceContents::text(text, request.uri)]).into())
+    }
+}
+
+async fn serve_upstream(received: Arc<Mutex<Vec<String>>>) -> String {
+    let mcp: StreamableHttpService<Upstream, LocalSessionManager> = StreamableHttpService::new(
+        move || Ok(Upstream::new(received.clone())),
+        Default::default(),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let svc = mcp.clone();
+            tokio::spawn(async move {
+                let hsvc =
+                    hyper::service::service_fn(move |req| tower::ServiceExt::oneshot(svc.clone(), req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), hsvc)
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}/mcp")
+}
+
+struct Setup {
+    url: String,
+    crm: Arc<Mutex<Vec<String>>>,
+    mail: Arc<Mutex<Vec<String>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+async fn gateway(extra: &str) -> Setup {
+    let crm = Arc::new(Mutex::new(Vec::new()));
+    let mail = Arc::new(Mutex::new(Vec::new()));
+    let crm_url = serve_upstream(crm.clone()).await;
+    let mail_url = serve_upstream(mail.clone()).await;
+    let exe = env!("CARGO_BIN_EXE_mcp-pii-gateway");
+    let toml = format!(
+        r#"
+listen = "127.0.0.1:0"
+[[servers]]
+name = "crm"
+url = "{crm_url}"
+[[servers]]
+name = "mail"
+url = "{mail_url}"
+[[servers]]
+name = "paste"
+command = "{exe}"
+args = ["demo-upstream"]
+[[servers]]
+name = "dead"
+command = "false"
+[policy]
+cross_server = "deny"
+reveal = ["email.domain", "phone.country", "same_person"]
+[[policy.flows]]
+id = "crm-to-mail"
+from = "crm"
+to = "mail"
+kinds = ["EMAIL", "PHONE"]
+{extra}
+"#
+    );
+    let config = Config::from_toml_str(&toml, |_| None).unwrap();
+    let gw = Gateway::from_config(&config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let front = gw.front().clone();
+    tokio::spawn(async move {
+        let _gw = gw;
+        front
+            .serve(listener, async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Setup {
+        url,
+        crm,
+        mail,
+        stop: Some(tx),
+    }
+}
+
+/// A client that answers `roots/list` with a root holding a placeholder.
+#[derive(Clone)]
+struct RootsClient;
+
+impl ClientHandler for RootsClient {
+    async fn list_roots(&self, _context: RequestContext<RoleClient>) -> Result<ListRootsResult, ErrorData> {
+        Ok(ListRootsResult::new(vec![Root::new(
+            "file:///home/[EMAIL_1]/work",
+        )]))
+    }
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::builder().enable_roots().build(),
+            Implementation::new("aggregate-test", "1"),
+        )
+    }
+}
+
+async fn client(url: &str) -> RunningService<RoleClient, RootsClient> {
+    RootsClient
+        .serve(StreamableHttpClientTransport::from_uri(url.to_owned()))
+        .await
+        .unwrap()
+}
+
+async fn call(c: &RunningService<RoleClient, RootsClient>, name: &str, args: Value) -> Result<Value, String> {
+    let Value::Object(args) = args else {
+        panic!("arguments are an object")
+    };
+    c.call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(args))
+        .await
+        .map(|r| serde_json::to_value(r).unwrap())
+        .map_err(|e| e.to_string())
+}
+
+fn text(v: &Value) -> String {
+    v["content"][0]["text"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_endpoint_one_scope_real_values_only_where_policy_allows() {
+    let g = gateway("").await;
+    let c = client(&g.url).await;
+
+    // Every server's tools, prefixed, after the gateway's own; the dead server is left out.
+    let tools = c.list_all_tools().await.unwrap();
+    let names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+    for n in [
+        "search_tools",
+        "check_flow",
+        "describe_placeholders",
+        "crm__lookup_customer",
+        "crm__send_email",
+        "mail__send_email",
+        "mail__workspace",
+        "paste__lookup_customer",
+        "paste__send_email",
+    ] {
+        assert!(names.contains(&n.to_owned()), "{n} missing from {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.starts_with("dead__")), "{names:?}");
+    let send = tools.iter().find(|t| t.name == "mail__send_email").unwrap();
+    let meta = serde_json::to_value(send.meta.as_ref().unwrap()).unwrap();
+    assert_eq!(meta["mcp-pii-gateway/server"], "mail");
+    assert_eq!(
+        meta["mcp-pii-gateway/receives"][0],
+        json!({"kind": "EMAIL", "from": "crm", "rule": "crm-to-mail"})
+    );
+
+    // Placeholders toward the model; the same value is the same placeholder on every server.
+    let found = call(&c, "crm__lookup_customer", json!({"id": 7})).await.unwrap();
+    assert_eq!(found["structuredContent"]["email"], "[EMAIL_1]");
+    assert_eq!(found["structuredContent"]["phone"], "[PHONE_1]");
+    assert!(!found.to_string().contains(EMAIL));
+
+    // check_flow answers without forwarding; paste has no flow from crm.
+    let before = g.mail.lock().unwrap().len();
+    assert_eq!(before, 0);
+    let ok = call(
+        &c,
+        "check_flow",
+        json!({"tool": "mail__send_email", "arguments": {"to": "[EMAIL_1]"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok["structuredContent"]["allowed"], true);
+    assert_eq!(
+        ok["structuredContent"]["placeholders"][0]["rule_id"],
+        "crm-to-mail"
+    );
+    let no = call(
+        &c,
+        "check_flow",
+        json!({"tool": "paste__send_email", "arguments": {"to": "[EMAIL_1]"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(no["structuredContent"]["allowed"], false);
+    assert_eq!(no["structuredContent"]["rule_id"], "default:cross_server=deny");
+    assert_eq!(g.mail.lock().unwrap().len(), before);
+
+    // Allowed by the flow: mail receives the real values.
+    let sent = call(
+        &c,
+        "mail__send_email",
+        json!({"to": "[EMAIL_1]", "body": "call [PHONE_1]"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(text(&sent), "queued for [EMAIL_1]");
+    assert_eq!(
+        g.mail.lock().unwrap().as_slice(),
+        [format!("{EMAIL} | call {PHONE}")]
+    );
+
+    // Refused when no flow allows it, with the real target named; nothing is forwarded.
+    let err = call(&c, "paste__send_email", json!({"to": "[EMAIL_1]"}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("paste/send_email") && err.contains("[EMAIL_1]"),
+        "{err}"
+    );
+    assert!(!err.contains(EMAIL), "{err}");
+
+    // Facts, never values.
+    let d = call(
+        &c,
+        "describe_placeholders",
+        json!({"placeholders": ["[EMAIL_1]", "[PHONE_1]", "[EMAIL_9]"]}),
+    )
+    .await
+    .unwrap();
+    let facts = &d["structuredContent"]["placeholders"];
+    assert_eq!(
+        facts[0],
+        json!({"placeholder": "[EMAIL_1]", "known": true, "kind": "EMAIL", "domain": "example.org"})
+    );
+    assert_eq!(facts[1]["country"], "US");
+    assert_eq!(facts[2]["known"], false);
+    assert!(!d.to_string().contains("ana.lima"));
+
+    // search_tools ranks by the tool's words.
+    let s = call(
+        &c,
+        "search_tools",
+        json!({"query": "send an email", "detail": "full"}),
+    )
+    .await
+    .unwrap();
+    let first = &s["structuredContent"]["tools"][0];
+    assert!(first["name"].as_str().unwrap().ends_with("__send_email"), "{s}");
+    assert!(first["inputSchema"]["properties"]["to"].is_object(), "{s}");
+
+    // Resources are namespaced; the read reaches crm with its own URI.
+    let r = c
+        .read_resource(ReadResourceRequestParams::new("mcp-gateway://crm/card://7"))
+        .await
+        .unwrap();
+    let r = serde_json::to_value(&r).unwrap();
+    assert_eq!(r["contents"][0]["uri"], "mcp-gateway://crm/card://7");
+    assert_eq!(r["contents"][0]["text"], "card of [EMAIL_1]");
+    assert_eq!(g.crm.lock().unwrap().last().unwrap(), "card://7");
+
+    // A server-to-client request (roots/list) crosses the gateway both ways: the client's
+    // placeholder reaches mail as the real value, and comes back tokenized.
+    let w = call(&c, "mail__workspace", json!({})).await.unwrap();
+    assert_eq!(text(&w), "roots: file:///home/[EMAIL_1]/work");
+    assert_eq!(
+        g.mail.lock().unwrap().last().unwrap(),
+        &format!("file:///home/{EMAIL}/work")
+    );
+
+    // The dead server: a clear error, the others unaffected.
+    let err = call(&c, "dead__anything", json!({})).await.unwrap_err();
+    assert!(err.contains("dead"), "{err}");
+    // Unknown names are invalid params, never forwarded.
+    let err = call(&c, "nosuch__tool", json!({})).await.unwrap_err();
+    assert!(err.contains("unknown"), "{err}");
+
+    // A second session is a second scope: [EMAIL_1] means nothing there.
+    let c2 = client(&g.url).await;
+    let err = call(&c2, "mail__send_email", json!({"to": "[EMAIL_1]"}))
+        .await
+        .unwrap_err();
+    assert!(err.contains("[EMAIL_1]"), "{err}");
+    assert_eq!(
+        g.mail
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.contains(EMAIL))
+            .count(),
+        2
+    );
+    let _ = c.cancel().await;
+    let _ = c2.cancel().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expose_search_lists_only_the_gateways_tools_and_call_tool_works() {
+    let g = gateway("[aggregate]\nexpose = \"search\"").await;
+    let c = client(&g.url).await;
+    let names: Vec<String> = c
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["search_tools", "check_flow", "describe_placeholders", "call_tool"]
+    );
+    let s = call(&c, "search_tools", json!({"query": "customer record lookup"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        s["structuredContent"]["tools"][0]["name"], "crm__lookup_customer",
+        "{s}"
+    );
+    let found = call(
+        &c,
+        "call_tool",
+        json!({"name": "crm__lookup_customer", "arguments": {"id": 1}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(found["structuredContent"]["email"], "[EMAIL_1]");
+    call(
+        &c,
+        "call_tool",
+        json!({"name": "mail__send_email", "arguments": {"to": "[EMAIL_1]"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(g.mail.lock().unwrap().as_slice(), [format!("{EMAIL} | ")]);
+    let _ = c.cancel().await;
+}
+
+#[test]
+fn colliding_server_names_are_a_configuration_error() {
+    let toml =
+        "[[servers]]\nname = \"crm-eu\"\ncommand = \"x\"\n[[servers]]\nname = \"crm_eu\"\ncommand = \"x\"\n";
+    let e = Config::from_toml_str(toml, |_| None).unwrap_err().to_string();
+    assert!(e.contains("\"crm-eu\" and \"crm_eu\""), "{e}");
+    // Without /mcp the names are fine.
+    Config::from_toml_str(&format!("{toml}[aggregate]\nenabled = false\n"), |_| None).unwrap();
+    let e = Config::from_toml_str("[aggregate]\nexpose = \"some\"\n", |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("aggregate.expose"), "{e}");
+}
