@@ -42,6 +42,7 @@ pub mod config;
 pub mod detect;
 pub mod error;
 pub mod json;
+pub mod jsonrpc;
 pub mod layer;
 pub mod policy;
 pub mod proxy;

@@ -25,10 +25,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::detect::Detector;
 use crate::error::{Error, Result};
+use crate::jsonrpc::error_response;
 use crate::rewrite::{RestorePlan, Rewriter, TokenizeReport};
 use crate::vault::{MemoryVault, ScopeId};
 
@@ -620,15 +621,6 @@ pub fn response_id(msg: &Value) -> Option<Value> {
     obj.get("id").filter(|id| !id.is_null()).cloned()
 }
 
-/// A JSON-RPC error response `{"jsonrpc":"2.0","id":id,"error":error}`.
-pub fn error_response(id: Value, error: Value) -> Value {
-    let mut m = Map::with_capacity(3);
-    m.insert("jsonrpc".into(), Value::String("2.0".into()));
-    m.insert("id".into(), id);
-    m.insert("error".into(), error);
-    Value::Object(m)
-}
-
 /// What to answer a client whose message `msg` was rejected with `err`: an error response for
 /// each request in it (an object for one message, an array for a batch), or `None` when it held
 /// no request (notifications and responses get no answer).
@@ -694,15 +686,12 @@ pub fn unanswered_errors(ctx: &ExchangeCtx, answered: &[Value], error: &Value) -
     }
 }
 
-/// A JSON-RPC error object with `code` and `message`.
-pub fn error_object(code: i64, message: &str) -> Value {
-    json!({ "code": code, "message": message })
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::jsonrpc::INVALID_PARAMS;
+    use serde_json::json;
 
     #[test]
     fn safe_names() {
@@ -728,7 +717,7 @@ mod tests {
         let reply = error_reply(&batch, &e).unwrap();
         assert_eq!(reply.as_array().unwrap().len(), 2);
         assert_eq!(reply[1]["id"], "a");
-        assert_eq!(reply[0]["error"]["code"], -32602);
+        assert_eq!(reply[0]["error"]["code"], INVALID_PARAMS);
         let note = json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{}});
         assert!(error_reply(&note, &e).is_none());
     }

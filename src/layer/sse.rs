@@ -29,7 +29,8 @@ use serde_json::Value;
 
 use crate::json;
 
-use super::core::{error_object, response_id, unanswered_errors, ExchangeCtx, PiiCore, ToModel};
+use super::core::{response_id, unanswered_errors, ExchangeCtx, PiiCore, ToModel};
+use crate::jsonrpc::{error_object, UPSTREAM_FAILED};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -135,7 +136,7 @@ impl SseRewriter {
             // An unreadable event may have been a response: the requests still unanswered
             // get an error rather than waiting on a stream that has ended.
             let err = error_object(
-                -32002,
+                UPSTREAM_FAILED,
                 "an event in the server's stream could not be read and was withheld",
             );
             if let Some(msg) = unanswered_errors(&self.ctx, &self.answered, &err) {
@@ -363,7 +364,7 @@ impl SseRewriter {
         tracing::warn!(server = %self.ctx.server, "{why}; the stream was ended");
         self.failed = true;
         self.buf = Vec::new();
-        let err = error_object(-32002, &format!("{why}; the gateway ended the stream"));
+        let err = error_object(UPSTREAM_FAILED, &format!("{why}; the gateway ended the stream"));
         if let Some(msg) = unanswered_errors(&self.ctx, &self.answered, &err) {
             out.extend_from_slice(b"event: message\ndata: ");
             out.extend_from_slice(serialize(&msg).as_bytes());

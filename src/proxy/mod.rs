@@ -16,7 +16,6 @@
 pub mod body;
 pub mod client;
 pub mod front;
-pub mod jsonrpc;
 pub(crate) mod lines;
 pub mod metrics;
 pub mod sse;

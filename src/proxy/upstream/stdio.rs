@@ -70,10 +70,12 @@ use super::{new_session_id, MCP_SESSION_ID};
 use crate::config::Limits;
 use crate::detect::Detector;
 use crate::json::{self, Parsed};
-use crate::proxy::body::{empty, full, Body, BoxError};
-use crate::proxy::jsonrpc::{
-    error_response, scan_prefix, GATEWAY_REJECTED, SESSION_NOT_FOUND, UPSTREAM_FAILED,
+use crate::jsonrpc::{
+    error_object, error_response, scan_prefix, INVALID_REQUEST, PARSE_ERROR, SESSION_NOT_FOUND,
+    UPSTREAM_FAILED,
 };
+use crate::layer::response::http_error;
+use crate::proxy::body::{empty, full, Body, BoxError};
 use crate::proxy::lines::{read_line_bounded, Ends, LineRead};
 use crate::proxy::metrics::Metrics;
 use crate::vault::{SessionStore, SharedSession};
@@ -300,8 +302,7 @@ impl Router {
         let Some(p) = self.pending.remove(&n) else {
             return false;
         };
-        let err =
-            json!({"jsonrpc": "2.0", "id": p.orig, "error": {"code": UPSTREAM_FAILED, "message": message}});
+        let err = error_response(p.orig, error_object(UPSTREAM_FAILED, message));
         let _ = p.tx.send((err.into(), true));
         true
     }
@@ -526,8 +527,13 @@ fn spawn(up: &Inner, router: Arc<Mutex<Router>>, generation: u64) -> std::io::Re
                     tracing::warn!(server = %name_r, bytes = n, limit = max_line, outcome = %what,
                         "stdio upstream sent a message over the size limit; withheld");
                     if let (Oversized::ChildRequest(id), Some(stdin)) = (what, stdin_w.upgrade()) {
-                        let err = json!({"jsonrpc": "2.0", "id": id, "error": {"code": GATEWAY_REJECTED,
-                            "message": "request larger than the gateway's size limit; it was not relayed"}});
+                        let err = error_response(
+                            id,
+                            error_object(
+                                INVALID_REQUEST,
+                                "request larger than the gateway's size limit; it was not relayed",
+                            ),
+                        );
                         // Never wait here: a child that does not read its stdin would
                         // block the reader, and so itself on its stdout.
                         let _ = stdin.try_send(line_of(err));
@@ -788,8 +794,13 @@ impl http_body::Body for SseBody {
                 if let Some((id, _, timer)) = this.deadline.as_mut() {
                     if timer.as_mut().poll(cx).is_ready() {
                         this.done = true;
-                        let err = json!({"jsonrpc": "2.0", "id": id, "error": {"code": UPSTREAM_FAILED,
-                            "message": "upstream went silent for longer than the upstream timeout; the request was cancelled"}});
+                        let err = error_response(
+                            id.clone(),
+                            error_object(
+                                UPSTREAM_FAILED,
+                                "upstream went silent for longer than the upstream timeout; the request was cancelled",
+                            ),
+                        );
                         return Poll::Ready(Some(Ok(Frame::data(sse_event(&err.into())))));
                     }
                 }
@@ -944,7 +955,7 @@ impl StdioUpstream {
             if let Ok(Some(rec)) = store.get(&self.inner.name, session, self.inner.idle).await {
                 if let Some(owner) = rec.upstream_id.strip_prefix(STDIO_OWNER) {
                     if rec.client == client && owner != &**here {
-                        return error_response(
+                        return http_error(
                             StatusCode::MISDIRECTED_REQUEST,
                             None,
                             SESSION_NOT_FOUND,
@@ -959,7 +970,7 @@ impl StdioUpstream {
                 }
             }
         }
-        error_response(
+        http_error(
             StatusCode::NOT_FOUND,
             None,
             SESSION_NOT_FOUND,
@@ -993,10 +1004,10 @@ impl StdioUpstream {
                 let bytes = match body.collect().await {
                     Ok(b) => b.to_bytes(),
                     Err(_) => {
-                        return error_response(
+                        return http_error(
                             StatusCode::BAD_REQUEST,
                             None,
-                            -32700,
+                            PARSE_ERROR,
                             "request body could not be read",
                         )
                     }
@@ -1005,10 +1016,10 @@ impl StdioUpstream {
             }
             Method::GET => match session {
                 Some(s) => self.get(&s),
-                None => error_response(
+                None => http_error(
                     StatusCode::METHOD_NOT_ALLOWED,
                     None,
-                    -32600,
+                    INVALID_REQUEST,
                     "GET needs an Mcp-Session-Id (stateless requests have no stream)",
                 ),
             },
@@ -1020,14 +1031,19 @@ impl StdioUpstream {
                     s.shutdown().await;
                     Response::new(empty())
                 }
-                None => error_response(
+                None => http_error(
                     StatusCode::BAD_REQUEST,
                     None,
-                    -32600,
+                    INVALID_REQUEST,
                     "DELETE needs an Mcp-Session-Id",
                 ),
             },
-            _ => error_response(StatusCode::METHOD_NOT_ALLOWED, None, -32600, "method not allowed"),
+            _ => http_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                None,
+                INVALID_REQUEST,
+                "method not allowed",
+            ),
         }
     }
 
@@ -1059,20 +1075,20 @@ impl StdioUpstream {
         let mut parsed = match json::parse(bytes) {
             Ok(p) => p.into_owned(),
             Err(e) => {
-                return error_response(
+                return http_error(
                     StatusCode::BAD_REQUEST,
                     None,
-                    -32700,
+                    PARSE_ERROR,
                     &format!("parse error: {e}"),
                 )
             }
         };
         let msg = &mut parsed.value;
         if !msg.is_object() {
-            return error_response(
+            return http_error(
                 StatusCode::BAD_REQUEST,
                 None,
-                -32600,
+                INVALID_REQUEST,
                 "JSON-RPC batches are not supported by stdio upstreams; send one message per POST",
             );
         }
@@ -1083,7 +1099,7 @@ impl StdioUpstream {
             Some(s) => (s, false),
             None if is_init && id.is_some() => {
                 if self.children() >= MAX_CHILDREN {
-                    return error_response(
+                    return http_error(
                         StatusCode::SERVICE_UNAVAILABLE,
                         id.as_ref(),
                         UPSTREAM_FAILED,
@@ -1109,7 +1125,7 @@ impl StdioUpstream {
             }
             None => {
                 if !up.shared.contains_key(&client) && self.children() >= MAX_CHILDREN {
-                    return error_response(
+                    return http_error(
                         StatusCode::SERVICE_UNAVAILABLE,
                         id.as_ref(),
                         UPSTREAM_FAILED,
@@ -1157,7 +1173,7 @@ impl StdioUpstream {
                         let _ = stdin.send(line(&parsed)).await;
                         accepted()
                     }
-                    Err(e) => error_response(StatusCode::BAD_GATEWAY, None, UPSTREAM_FAILED, &e),
+                    Err(e) => http_error(StatusCode::BAD_GATEWAY, None, UPSTREAM_FAILED, &e),
                 }
             }
             (None, Some(_)) => {
@@ -1167,10 +1183,15 @@ impl StdioUpstream {
                         let _ = stdin.send(line(&parsed)).await;
                         accepted()
                     }
-                    Err(e) => error_response(StatusCode::BAD_GATEWAY, None, UPSTREAM_FAILED, &e),
+                    Err(e) => http_error(StatusCode::BAD_GATEWAY, None, UPSTREAM_FAILED, &e),
                 }
             }
-            (None, None) => error_response(StatusCode::BAD_REQUEST, None, -32600, "invalid JSON-RPC message"),
+            (None, None) => http_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                INVALID_REQUEST,
+                "invalid JSON-RPC message",
+            ),
         }
     }
 
@@ -1194,7 +1215,7 @@ impl StdioUpstream {
                 if fresh {
                     end_fresh(&session);
                 }
-                return error_response(StatusCode::BAD_GATEWAY, Some(&orig), UPSTREAM_FAILED, &e);
+                return http_error(StatusCode::BAD_GATEWAY, Some(&orig), UPSTREAM_FAILED, &e);
             }
         };
         let progress = msg.value.pointer("/params/_meta/progressToken").cloned();
@@ -1214,7 +1235,7 @@ impl StdioUpstream {
             if fresh {
                 end_fresh(&session);
             }
-            return error_response(
+            return http_error(
                 StatusCode::BAD_GATEWAY,
                 Some(&orig),
                 UPSTREAM_FAILED,
@@ -1235,7 +1256,7 @@ impl StdioUpstream {
                     end_fresh(&session);
                 }
                 // The guard cancels the request in the child.
-                error_response(
+                http_error(
                     StatusCode::GATEWAY_TIMEOUT,
                     Some(&orig),
                     UPSTREAM_FAILED,
@@ -1244,7 +1265,7 @@ impl StdioUpstream {
             }
             Ok(None) => {
                 guard.armed = false;
-                error_response(
+                http_error(
                     StatusCode::BAD_GATEWAY,
                     Some(&orig),
                     UPSTREAM_FAILED,
@@ -1373,7 +1394,7 @@ mod tests {
         let (err, fin) = r1.try_recv().unwrap();
         assert!(fin);
         assert_eq!(err["id"], "client-a");
-        assert_eq!(err["error"]["code"], -32002);
+        assert_eq!(err["error"]["code"], UPSTREAM_FAILED);
         assert_eq!(err["error"]["message"], "too big");
         assert!(r2.try_recv().is_err() && r3.try_recv().is_err());
         // A request or notification from the child: nobody of ours waits for it.
