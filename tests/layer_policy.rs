@@ -13,10 +13,9 @@ use http_body_util::BodyExt;
 use mcp_pii_gateway::audit::{
     replay_lines, search_lines, verify_lines, Auditor, Fingerprinter, MemorySink, Record, RecordType,
 };
+use mcp_pii_gateway::exchange::{untracked_kinds, ExchangeCtx, PiiCore, PolicyHooks, ToModel};
 use mcp_pii_gateway::layer::{
     body::{full, Body},
-    core::{ExchangeCtx, PiiCore, ToModel},
-    policy_hooks::{untracked_kinds, PolicyHooks},
     PiiLayer,
 };
 use mcp_pii_gateway::policy::Policy;

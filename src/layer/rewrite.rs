@@ -21,7 +21,7 @@
 //! later requests will look for its placeholders.
 //!
 //! ```
-//! use mcp_pii_gateway::layer::{body::{full, Body}, core::PiiCore, rewrite::RewriteLayer, scope::ScopeLayer};
+//! use mcp_pii_gateway::{exchange::PiiCore, layer::{body::{full, Body}, rewrite::RewriteLayer, scope::ScopeLayer}};
 //! use tower::{ServiceBuilder, ServiceExt};
 //! let svc = ServiceBuilder::new()
 //!     .layer(ScopeLayer::new())
@@ -47,14 +47,14 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::body::{boxed, full, Body, BoxError};
-use super::core::{
-    error_kind, error_reply, method_of, responses_as_errors, unanswered_errors, ExchangeCtx, PiiCore,
-    RequestInfo, ToModel, ToServer,
-};
 use super::headers::restore_mirror_headers;
 use super::response::{http_error, json_response};
 use super::scope::{ClientScope, ScopeSource, MCP_SESSION_ID};
 use super::sse::SseRewriter;
+use crate::exchange::{
+    error_kind, error_reply, method_of, responses_as_errors, unanswered_errors, ExchangeCtx, PiiCore,
+    RequestInfo, ToModel, ToServer,
+};
 use crate::json;
 use crate::jsonrpc::{
     error_object, error_response, INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, UPSTREAM_FAILED,

@@ -11,7 +11,7 @@
 //! error responses for the exchange's unanswered requests and ends.
 //!
 //! ```
-//! use mcp_pii_gateway::layer::{core::{ExchangeCtx, PiiCore}, sse::SseRewriter};
+//! use mcp_pii_gateway::{exchange::{ExchangeCtx, PiiCore}, layer::sse::SseRewriter};
 //! use mcp_pii_gateway::vault::ScopeId;
 //! let ctx = ExchangeCtx::new(ScopeId::new("anonymous", "default"), "crm");
 //! let mut sse = SseRewriter::new(PiiCore::builtin(), ctx.into(), 1 << 20);
@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use crate::json;
 
-use super::core::{response_id, unanswered_errors, ExchangeCtx, PiiCore, ToModel};
+use crate::exchange::{response_id, unanswered_errors, ExchangeCtx, PiiCore, ToModel};
 use crate::jsonrpc::{error_object, UPSTREAM_FAILED};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -473,7 +473,7 @@ mod tests {
     #[test]
     fn oversized_block_fails_closed_with_errors_for_unanswered_requests() {
         let ctx = ExchangeCtx::new(ScopeId::new("anonymous", "default"), "crm").with_requests(vec![
-            crate::layer::core::RequestInfo::from_message(
+            crate::exchange::RequestInfo::from_message(
                 &serde_json::json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"t"}}),
             )
             .unwrap(),

@@ -1,32 +1,4 @@
 //! Flow policy and audit log as [`Hooks`]: [`PolicyHooks`].
-//!
-//! - Every client→server message that carries placeholders (or, unless the policy says
-//!   `untracked_pii = "allow"`, PII the vault never issued) is evaluated under the
-//!   [`Policy`] for its target server and tool; with an [`Auditor`] the decision is recorded
-//!   (placeholders, kinds, origins, rule ids, value fingerprints) before anything is forwarded,
-//!   and a failure to record rejects the message.
-//! - With an auditor, every response to a request of the exchange gets an `exchange` record
-//!   (placeholders minted in the response and restored in the request it answers, outcome,
-//!   duration); a failure to record withholds the response.
-//!
-//! The placeholders restored in a request are kept from its (allowed) decision until its
-//! response, keyed by the exchange (client, server, the [`ExchangeCtx::started`] instant that
-//! every clone of one exchange's context shares) and the request's JSON-RPC id. The scope is not
-//! part of the key: it may change between request and response (the session id a server assigns
-//! in its answer to `initialize`). Requests that never get a response (rejected, withheld, no
-//! body) leave an entry no later exchange can match; at most [`PENDING_LIMIT`] entries are kept
-//! (see [`PolicyHooks::with_pending_limit`]), the oldest are forgotten beyond that.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use mcp_pii_gateway::detect::Detector;
-//! use mcp_pii_gateway::layer::{core::PiiCore, policy_hooks::PolicyHooks, PiiLayer};
-//! use mcp_pii_gateway::policy::Policy;
-//! let core = PiiCore::builtin();
-//! let hooks = PolicyHooks::new(Policy::default(), core.rewriter().detector().clone());
-//! let layer = PiiLayer::with_core(core.with_hooks(Arc::new(hooks)), "crm");
-//! # let _ = layer;
-//! ```
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -34,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::core::{error_kind, method_of, ExchangeCtx, Hooks, RequestInfo};
+use super::{error_kind, method_of, ExchangeCtx, Hooks, RequestInfo};
 use crate::audit::{Auditor, PlaceholderRecord, Record};
 use crate::detect::{Detector, Kind};
 use crate::error::{Error, Result};
@@ -46,7 +18,35 @@ use crate::vault::{Secret, Vault};
 /// responses are recorded.
 pub const PENDING_LIMIT: usize = 4096;
 
-/// Flow policy (and optionally the audit log) as [`Hooks`]; see the [module docs](self).
+/// Flow policy (and optionally the audit log) as [`Hooks`].
+///
+/// - Every client→server message that carries placeholders (or, unless the policy says
+///   `untracked_pii = "allow"`, PII the vault never issued) is evaluated under the
+///   [`Policy`] for its target server and tool; with an [`Auditor`] the decision is recorded
+///   (placeholders, kinds, origins, rule ids, value fingerprints) before anything is forwarded,
+///   and a failure to record rejects the message.
+/// - With an auditor, every response to a request of the exchange gets an `exchange` record
+///   (placeholders minted in the response and restored in the request it answers, outcome,
+///   duration); a failure to record withholds the response.
+///
+/// The placeholders restored in a request are kept from its (allowed) decision until its
+/// response, keyed by the exchange (client, server, the [`ExchangeCtx::started`] instant that
+/// every clone of one exchange's context shares) and the request's JSON-RPC id. The scope is not
+/// part of the key: it may change between request and response (the session id a server assigns
+/// in its answer to `initialize`). Requests that never get a response (rejected, withheld, no
+/// body) leave an entry no later exchange can match; at most [`PENDING_LIMIT`] entries are kept
+/// (see [`PolicyHooks::with_pending_limit`]), the oldest are forgotten beyond that.
+///
+/// ```
+/// use std::sync::Arc;
+/// use mcp_pii_gateway::exchange::{PiiCore, PolicyHooks};
+/// use mcp_pii_gateway::layer::PiiLayer;
+/// use mcp_pii_gateway::policy::Policy;
+/// let core = PiiCore::builtin();
+/// let hooks = PolicyHooks::new(Policy::default(), core.rewriter().detector().clone());
+/// let layer = PiiLayer::with_core(core.with_hooks(Arc::new(hooks)), "crm");
+/// # let _ = layer;
+/// ```
 pub struct PolicyHooks {
     policy: RwLock<Arc<Policy>>,
     detector: Arc<Detector>,
@@ -54,7 +54,7 @@ pub struct PolicyHooks {
     pending: Mutex<Pending>,
 }
 
-/// Identifies one request of one exchange; see the [module docs](self).
+/// Identifies one request of one exchange; see [`PolicyHooks`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct PendingKey {
     client: Arc<str>,
