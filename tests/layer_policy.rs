@@ -365,3 +365,29 @@ fn untracked_kinds_skip_the_envelope_and_placeholders() {
     let msg = json!([{"jsonrpc":"2.0","id":1,"method":"x","params":{"k":{"joao.silva@example.net":1}}}]);
     assert_eq!(untracked_kinds(&d, &msg).len(), 1);
 }
+
+#[test]
+fn untracked_kinds_skip_what_the_rewriter_leaves_untouched() {
+    let d = mcp_pii_gateway::detect::Detector::builtin();
+    // "+12025550143" is a phone number, and also well-formed base64.
+    let call = |item: Value| json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"upload","arguments":{"file":item}}});
+    let text = call(json!({"type": "text", "text": "+12025550143"}));
+    assert_eq!(
+        untracked_kinds(&d, &text).len(),
+        1,
+        "a phone number in text is counted"
+    );
+    let image = call(json!({"type": "image", "data": "+12025550143", "mimeType": "image/png"}));
+    assert!(
+        untracked_kinds(&d, &image).is_empty(),
+        "an image's base64 data is not read"
+    );
+    let blob = call(json!({"uri": "file:///a.bin", "blob": "+12025550143"}));
+    assert!(
+        untracked_kinds(&d, &blob).is_empty(),
+        "a resource's base64 blob is not read"
+    );
+    // Correlation tokens are relayed untouched, so they are not counted either.
+    let progress = json!({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"+12025550143","progress":1}});
+    assert!(untracked_kinds(&d, &progress).is_empty());
+}

@@ -11,7 +11,7 @@ use crate::audit::{Auditor, PlaceholderRecord, Record};
 use crate::detect::{Detector, Kind};
 use crate::error::{Error, Result};
 use crate::policy::{FlowItem, FlowRequest, Policy, UntrackedPii};
-use crate::rewrite::{RestorePlan, TokenizeReport};
+use crate::rewrite::{for_each_message_text, RestorePlan, TokenizeReport};
 use crate::vault::{Secret, Vault};
 
 /// How many requests' restored placeholders [`PolicyHooks`] keeps, by default, until their
@@ -284,13 +284,13 @@ impl Hooks for PolicyHooks {
     }
 }
 
-/// The kinds of PII found in the strings and keys of `msg` (placeholders are not PII), each
-/// once, in rule order. The JSON-RPC envelope (`jsonrpc`, `id`, `method`) is skipped.
+/// The kinds of PII found in `msg` (placeholders are not PII), each once, in rule order. Only
+/// what restoring reads is looked at: the members the rewriter leaves untouched (the envelope,
+/// correlation tokens, base64 blobs) are skipped, as [`for_each_message_text`] says.
 pub fn untracked_kinds(detector: &Detector, msg: &Value) -> Vec<Kind> {
     let mut found: Vec<Kind> = Vec::new();
     let mut spans = Vec::new();
-    let mut stack: Vec<(&Value, bool)> = vec![(msg, true)];
-    let mut check = |s: &str, found: &mut Vec<Kind>| {
+    for_each_message_text(msg, &mut |s| {
         if !detector.might_contain(s) {
             return;
         }
@@ -300,23 +300,7 @@ pub fn untracked_kinds(detector: &Detector, msg: &Value) -> Vec<Kind> {
                 found.push(sp.kind);
             }
         }
-    };
-    while let Some((v, envelope)) = stack.pop() {
-        match v {
-            Value::String(s) => check(s, &mut found),
-            Value::Array(items) => stack.extend(items.iter().map(|i| (i, envelope))),
-            Value::Object(m) => {
-                for (k, child) in m {
-                    if envelope && matches!(k.as_str(), "jsonrpc" | "id" | "method") {
-                        continue;
-                    }
-                    check(k, &mut found);
-                    stack.push((child, false));
-                }
-            }
-            _ => {}
-        }
-    }
+    });
     let order = detector.kinds();
     found.sort_by_key(|k| order.iter().position(|o| o == k).unwrap_or(usize::MAX));
     found
