@@ -94,7 +94,7 @@ fn setup_hooks(policy: &str, limit: Option<usize>) -> (PiiCore, Arc<MemorySink>,
         Fingerprinter::new(&[7u8; 32]).unwrap(),
     ));
     let hooks = PolicyHooks::new(
-        Policy::from_str(policy).unwrap(),
+        policy.parse::<Policy>().unwrap(),
         base.rewriter().detector().clone(),
     )
     .with_auditor(auditor, base.rewriter().vault().clone());
