@@ -56,17 +56,9 @@ pub fn response_id(msg: &Value) -> Option<Value> {
 /// no request (notifications and responses get no answer).
 pub fn error_reply(msg: &Value, err: &Error) -> Option<Value> {
     let error = nothing_forwarded(err);
-    match msg {
-        Value::Array(items) => {
-            let out: Vec<Value> = items
-                .iter()
-                .filter_map(RequestInfo::from_message)
-                .map(|r| error_response(r.id, error.clone()))
-                .collect();
-            (!out.is_empty()).then_some(Value::Array(out))
-        }
-        other => RequestInfo::from_message(other).map(|r| error_response(r.id, error)),
-    }
+    per_message(msg, |m| {
+        RequestInfo::from_message(m).map(|r| error_response(r.id, error.clone()))
+    })
 }
 
 /// `err` as a JSON-RPC error object for a client message that was not forwarded, saying so.
@@ -87,16 +79,20 @@ fn nothing_forwarded(err: &Error) -> Value {
 /// out. `None` when there is no response in `msg`.
 pub fn responses_as_errors(msg: &Value, err: &Error) -> Option<Value> {
     let error = nothing_forwarded(err);
+    per_message(msg, |m| {
+        response_id(m).map(|id| error_response(id, error.clone()))
+    })
+}
+
+/// What `f` gives for the message `msg`, or for a batch the array of what it gives for each
+/// element (`None` when it gives nothing for any).
+fn per_message(msg: &Value, f: impl Fn(&Value) -> Option<Value>) -> Option<Value> {
     match msg {
         Value::Array(items) => {
-            let out: Vec<Value> = items
-                .iter()
-                .filter_map(response_id)
-                .map(|id| error_response(id, error.clone()))
-                .collect();
+            let out: Vec<Value> = items.iter().filter_map(f).collect();
             (!out.is_empty()).then_some(Value::Array(out))
         }
-        other => response_id(other).map(|id| error_response(id, error)),
+        other => f(other),
     }
 }
 

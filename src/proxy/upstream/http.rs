@@ -28,7 +28,7 @@ use http_body_util::BodyExt;
 use super::conn::{DrivenBody, Pool, SendError};
 use super::{hop_by_hop, new_session_id, MCP_SESSION_ID};
 use crate::config::Limits;
-use crate::jsonrpc::{request_id, INTERNAL_ERROR, PARSE_ERROR, SESSION_NOT_FOUND, UPSTREAM_FAILED};
+use crate::jsonrpc::{request_id, INTERNAL_ERROR, SESSION_NOT_FOUND, UPSTREAM_FAILED};
 use crate::layer::response::http_error;
 use crate::proxy::body::{boxed, full, Body, BodyTimedOut, BoxError, IdleTimeoutBody};
 use crate::proxy::metrics::Metrics;
@@ -131,18 +131,10 @@ impl HttpUpstream {
         let inner = &*self.inner;
         let (parts, body) = req.into_parts();
         let client_name = super::client_of(&parts.extensions);
-        // Requests are small and already buffered by the layer above; collect to know the id
-        // for error responses.
-        let bytes = match body.collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => {
-                return http_error(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    PARSE_ERROR,
-                    "request body could not be read",
-                )
-            }
+        // Collected to know the id for error responses.
+        let bytes = match super::request_body(body).await {
+            Ok(b) => b,
+            Err(res) => return res,
         };
         // The request's id, for the error responses only: parsed when one is needed.
         let is_post = parts.method == Method::POST;

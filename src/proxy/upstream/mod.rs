@@ -43,6 +43,20 @@ pub fn client_of(ext: &::http::Extensions) -> Arc<str> {
         .unwrap_or_else(|| Arc::from("anonymous"))
 }
 
+/// The whole body of a request to an upstream (small, and already buffered by the layer above),
+/// or the 400 to answer when it cannot be read.
+async fn request_body(body: Body) -> Result<bytes::Bytes, Response<Body>> {
+    use http_body_util::BodyExt;
+    body.collect().await.map(|b| b.to_bytes()).map_err(|_| {
+        crate::layer::response::http_error(
+            ::http::StatusCode::BAD_REQUEST,
+            None,
+            crate::jsonrpc::PARSE_ERROR,
+            "request body could not be read",
+        )
+    })
+}
+
 /// A fresh session id: 128 random bits, hex.
 pub fn new_session_id() -> String {
     use ring::rand::SecureRandom;

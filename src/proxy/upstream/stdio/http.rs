@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Frame;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -209,20 +208,10 @@ impl StdioUpstream {
             s.last.store(self.inner.now_ms(), Ordering::Relaxed);
         }
         match parts.method {
-            Method::POST => {
-                let bytes = match body.collect().await {
-                    Ok(b) => b.to_bytes(),
-                    Err(_) => {
-                        return http_error(
-                            StatusCode::BAD_REQUEST,
-                            None,
-                            PARSE_ERROR,
-                            "request body could not be read",
-                        )
-                    }
-                };
-                self.post(session, client, &bytes).await
-            }
+            Method::POST => match crate::proxy::upstream::request_body(body).await {
+                Ok(bytes) => self.post(session, client, &bytes).await,
+                Err(res) => res,
+            },
             Method::GET => match session {
                 Some(s) => self.get(&s),
                 None => http_error(

@@ -126,6 +126,8 @@ impl std::fmt::Debug for StdioUpstream {
     }
 }
 
+/// One child's worth of state: a downstream session (`id` is its `Mcp-Session-Id`), or one
+/// client's stateless requests (no id).
 struct Session {
     id: Option<String>,
     client: Arc<str>,
