@@ -28,7 +28,7 @@ use http_body_util::BodyExt;
 use super::conn::{DrivenBody, Pool, SendError};
 use super::{hop_by_hop, new_session_id, MCP_SESSION_ID};
 use crate::config::Limits;
-use crate::jsonrpc::{request_id, INTERNAL_ERROR, SESSION_NOT_FOUND, UPSTREAM_FAILED};
+use crate::jsonrpc::{request_id, INTERNAL_ERROR, UPSTREAM_FAILED};
 use crate::layer::response::http_error;
 use crate::proxy::body::{boxed, full, Body, BodyTimedOut, BoxError, IdleTimeoutBody};
 use crate::proxy::metrics::Metrics;
@@ -146,14 +146,7 @@ impl HttpUpstream {
             .get(MCP_SESSION_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let not_found = |bytes: &Bytes| {
-            http_error(
-                StatusCode::NOT_FOUND,
-                id_of(bytes).as_ref(),
-                SESSION_NOT_FOUND,
-                "session not found: it ended or expired; initialize a new one",
-            )
-        };
+        let not_found = |bytes: &Bytes| super::session_not_found(id_of(bytes).as_ref());
         let upstream_session = match &gw_session {
             None => None,
             Some(s) => match inner.local_session(s, &client_name) {

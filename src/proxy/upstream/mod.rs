@@ -57,6 +57,17 @@ async fn request_body(body: Body) -> Result<bytes::Bytes, Response<Body>> {
     })
 }
 
+/// The answer to a request for a session that is unknown, ended, expired or another client's
+/// (answering request `id`): 404, and the client initializes a new one.
+fn session_not_found(id: Option<&serde_json::Value>) -> Response<Body> {
+    crate::layer::response::http_error(
+        ::http::StatusCode::NOT_FOUND,
+        id,
+        crate::jsonrpc::SESSION_NOT_FOUND,
+        "session not found: it ended or expired; initialize a new one",
+    )
+}
+
 /// A fresh session id: 128 random bits, hex.
 pub fn new_session_id() -> String {
     use ring::rand::SecureRandom;

@@ -178,12 +178,7 @@ impl StdioUpstream {
                 }
             }
         }
-        http_error(
-            StatusCode::NOT_FOUND,
-            None,
-            SESSION_NOT_FOUND,
-            "session not found: it ended or expired; initialize a new one",
-        )
+        crate::proxy::upstream::session_not_found(None)
     }
 
     /// Handles one Streamable HTTP request.
