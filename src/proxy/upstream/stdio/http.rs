@@ -396,17 +396,16 @@ impl StdioUpstream {
         orig: Value,
     ) -> Response<Body> {
         let up = &*self.inner;
-        let end_fresh = |s: &Arc<Session>| {
-            if let Some(id) = &s.id {
+        // Forgets the session this `initialize` opened (`fresh`) when opening it failed.
+        let end_if_fresh = |s: &Arc<Session>| {
+            if let (true, Some(id)) = (fresh, &s.id) {
                 up.sessions.remove(id);
             }
         };
         let (stdin, generation) = match session.ensure_child(up, !is_init).await {
             Ok(x) => x,
             Err(e) => {
-                if fresh {
-                    end_fresh(&session);
-                }
+                end_if_fresh(&session);
                 return http_error(StatusCode::BAD_GATEWAY, Some(&orig), UPSTREAM_FAILED, &e);
             }
         };
@@ -424,9 +423,7 @@ impl StdioUpstream {
         let started = Instant::now();
         if stdin.send(line(&msg)).await.is_err() {
             lock(&session.router).pending.remove(&n);
-            if fresh {
-                end_fresh(&session);
-            }
+            end_if_fresh(&session);
             return http_error(
                 StatusCode::BAD_GATEWAY,
                 Some(&orig),
@@ -444,9 +441,7 @@ impl StdioUpstream {
         up.metrics.upstream_latency(&up.name, started.elapsed());
         match first {
             Err(_) => {
-                if fresh {
-                    end_fresh(&session);
-                }
+                end_if_fresh(&session);
                 // The guard cancels the request in the child.
                 http_error(
                     StatusCode::GATEWAY_TIMEOUT,
@@ -471,7 +466,7 @@ impl StdioUpstream {
                     if v.get("result").is_some() {
                         set_session_id(&mut r, &session);
                     } else {
-                        end_fresh(&session);
+                        end_if_fresh(&session);
                         tokio::spawn(async move { session.shutdown().await });
                     }
                 }
