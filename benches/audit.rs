@@ -3,6 +3,7 @@
 //! `cargo bench --bench audit -- --warm-up-time 1 --measurement-time 3`
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -230,9 +230,9 @@ use report::report_text;
 /// request and restore it (with the flow-policy hooks), parse the 4 KB response, tokenize it,
 /// serialize it. The CPU part of the latency bench's added latency.
 fn bench_one_call(c: &mut Criterion) {
+    use mcp_pii_gateway::exchange::PolicyHooks;
+    use mcp_pii_gateway::exchange::{ExchangeCtx, PiiCore, RequestInfo};
     use mcp_pii_gateway::json;
-    use mcp_pii_gateway::layer::core::{ExchangeCtx, PiiCore, RequestInfo};
-    use mcp_pii_gateway::layer::policy_hooks::PolicyHooks;
     let detector = Arc::new(Detector::builtin());
     let hooks = Arc::new(PolicyHooks::new(Default::default(), detector.clone()));
     let vault = Arc::new(MemoryVault::builder().build());

@@ -15,6 +15,8 @@
 
 use std::fmt;
 
+use crate::jsonrpc;
+
 /// The crate's result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -176,23 +178,25 @@ impl Error {
         }
     }
 
-    /// The JSON-RPC error code for this error.
+    /// The JSON-RPC error code for this error ([`crate::jsonrpc`]).
     ///
-    /// Client errors are `-32602` (invalid params) for placeholders and input, `-32001` for
-    /// policy denials; upstream failures are `-32002`; internal ones `-32603`.
+    /// Client errors are [`INVALID_PARAMS`](jsonrpc::INVALID_PARAMS) for placeholders and
+    /// input, [`ACCESS_DENIED`](jsonrpc::ACCESS_DENIED) for policy denials; upstream failures
+    /// are [`UPSTREAM_FAILED`](jsonrpc::UPSTREAM_FAILED); internal ones
+    /// [`INTERNAL_ERROR`](jsonrpc::INTERNAL_ERROR).
     pub fn jsonrpc_code(&self) -> i64 {
         match &self.kind {
-            ErrorKind::UnknownPlaceholder { .. } | ErrorKind::BadInput { .. } => -32602,
-            ErrorKind::PolicyDenied { .. } => -32001,
-            ErrorKind::Upstream { .. } => -32002,
-            _ => -32603,
+            ErrorKind::UnknownPlaceholder { .. } | ErrorKind::BadInput { .. } => jsonrpc::INVALID_PARAMS,
+            ErrorKind::PolicyDenied { .. } => jsonrpc::ACCESS_DENIED,
+            ErrorKind::Upstream { .. } => jsonrpc::UPSTREAM_FAILED,
+            _ => jsonrpc::INTERNAL_ERROR,
         }
     }
 
     /// This error as a JSON-RPC error object (`{"code":..,"message":..}`), safe to send to the
     /// client: it says as little as needed and never echoes a sensitive value.
     pub fn to_jsonrpc_error(&self) -> serde_json::Value {
-        serde_json::json!({ "code": self.jsonrpc_code(), "message": self.to_string() })
+        jsonrpc::error_object(self.jsonrpc_code(), &self.to_string())
     }
 }
 

@@ -11,18 +11,21 @@
 //! - [`vault::Vault`] maps values to placeholders per scope ([`vault::MemoryVault`] in this
 //!   process, [`vault::RedisVault`] shared by replicas).
 //! - [`rewrite::Rewriter`] walks JSON values and JSON-RPC messages in either direction.
-//! - [`layer::PiiLayer`] is the tower layer for `http` services (yours, behind one `.layer(..)`,
-//!   or the gateway's upstreams), made of [`layer::ScopeLayer`], [`layer::TraceLayer`] and
-//!   [`layer::RewriteLayer`] over the transport-free [`layer::core::PiiCore`].
 //! - [`policy::Policy`] decides which server may receive which placeholders (pure evaluation);
 //!   [`audit`] records every decision in a hash-chained JSON Lines log and verifies, replays
 //!   and searches it.
+//! - [`exchange::PiiCore`] is one exchange without a transport: restore toward the server,
+//!   tokenize toward the model, with [`exchange::PolicyHooks`] deciding and recording.
+//! - [`layer::PiiLayer`] is the tower layer for `http` services (yours, behind one `.layer(..)`,
+//!   or the gateway's upstreams), made of [`layer::ScopeLayer`], [`layer::TraceLayer`] and
+//!   [`layer::RewriteLayer`], which drives a [`exchange::PiiCore`].
+//! - [`jsonrpc`] names the JSON-RPC error codes the gateway answers with.
 //! - [`config::Config`] is a validated `gateway.toml`; [`proxy`] is the reverse proxy built from
 //!   it (HTTP front, Streamable HTTP and stdio upstreams).
 //!
-//! Arrows point inward: `detect`, `rewrite`, `policy` and `audit` know nothing of HTTP, sockets
-//! or tower; `vault` knows Redis (the shared backend) and nothing above it; `layer` and `proxy`
-//! use tower; `proxy` and the `serve` command own the sockets.
+//! Arrows point inward: `detect`, `rewrite`, `policy`, `audit` and `exchange` know nothing of
+//! HTTP, sockets or tower; `vault` knows Redis (the shared backend) and nothing above it; `layer`
+//! and `proxy` use tower; `proxy` and the `serve` command own the sockets.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -41,7 +44,9 @@ pub mod audit;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod exchange;
 pub mod json;
+pub mod jsonrpc;
 pub mod layer;
 pub mod policy;
 pub mod proxy;

@@ -91,7 +91,7 @@ fn replay_under_the_recorded_policy_reproduces_every_decision() {
 #[test]
 fn replay_under_a_stricter_policy_lists_exactly_the_expected_changes() {
     let r = the_run("replay-strict");
-    let strict = Policy::from_str(STRICT).unwrap();
+    let strict = STRICT.parse::<Policy>().unwrap();
     let report = replay(&r.files, Some(&strict)).unwrap();
     assert!(report.unreplayable.is_empty(), "{report}");
     // Independent oracle: a decision changes when a placeholder relied on the removed flow, or

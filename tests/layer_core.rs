@@ -10,9 +10,9 @@ use std::sync::Arc;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use mcp_pii_gateway::detect::Detector;
+use mcp_pii_gateway::exchange::{ExchangeCtx, PiiCore, ToModel, ToServer};
 use mcp_pii_gateway::layer::{
     body::{full, Body},
-    core::{ExchangeCtx, PiiCore, ToModel, ToServer},
     PiiLayer,
 };
 use mcp_pii_gateway::rewrite::Rewriter;

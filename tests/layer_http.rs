@@ -765,11 +765,11 @@ struct OwnOriginsOnly {
     tokenized: std::sync::atomic::AtomicUsize,
 }
 
-impl mcp_pii_gateway::layer::core::Hooks for OwnOriginsOnly {
+impl mcp_pii_gateway::exchange::Hooks for OwnOriginsOnly {
     fn check_restore(
         &self,
-        ctx: &mcp_pii_gateway::layer::core::ExchangeCtx,
-        request: Option<&mcp_pii_gateway::layer::core::RequestInfo>,
+        ctx: &mcp_pii_gateway::exchange::ExchangeCtx,
+        request: Option<&mcp_pii_gateway::exchange::RequestInfo>,
         _msg: &Value,
         plan: &mcp_pii_gateway::rewrite::RestorePlan,
     ) -> mcp_pii_gateway::Result<()> {
@@ -786,8 +786,8 @@ impl mcp_pii_gateway::layer::core::Hooks for OwnOriginsOnly {
     }
     fn tokenized(
         &self,
-        _ctx: &mcp_pii_gateway::layer::core::ExchangeCtx,
-        _answers: Option<&mcp_pii_gateway::layer::core::RequestInfo>,
+        _ctx: &mcp_pii_gateway::exchange::ExchangeCtx,
+        _answers: Option<&mcp_pii_gateway::exchange::RequestInfo>,
         report: &mcp_pii_gateway::rewrite::TokenizeReport,
     ) -> mcp_pii_gateway::Result<()> {
         self.tokenized

@@ -13,10 +13,9 @@ use http_body_util::BodyExt;
 use mcp_pii_gateway::audit::{
     replay_lines, search_lines, verify_lines, Auditor, Fingerprinter, MemorySink, Record, RecordType,
 };
+use mcp_pii_gateway::exchange::{untracked_kinds, ExchangeCtx, PiiCore, PolicyHooks, ToModel};
 use mcp_pii_gateway::layer::{
     body::{full, Body},
-    core::{ExchangeCtx, PiiCore, ToModel},
-    policy_hooks::{untracked_kinds, PolicyHooks},
     PiiLayer,
 };
 use mcp_pii_gateway::policy::Policy;
@@ -95,7 +94,7 @@ fn setup_hooks(policy: &str, limit: Option<usize>) -> (PiiCore, Arc<MemorySink>,
         Fingerprinter::new(&[7u8; 32]).unwrap(),
     ));
     let hooks = PolicyHooks::new(
-        Policy::from_str(policy).unwrap(),
+        policy.parse::<Policy>().unwrap(),
         base.rewriter().detector().clone(),
     )
     .with_auditor(auditor, base.rewriter().vault().clone());
@@ -365,4 +364,30 @@ fn untracked_kinds_skip_the_envelope_and_placeholders() {
     assert!(untracked_kinds(&d, &msg).is_empty());
     let msg = json!([{"jsonrpc":"2.0","id":1,"method":"x","params":{"k":{"joao.silva@example.net":1}}}]);
     assert_eq!(untracked_kinds(&d, &msg).len(), 1);
+}
+
+#[test]
+fn untracked_kinds_skip_what_the_rewriter_leaves_untouched() {
+    let d = mcp_pii_gateway::detect::Detector::builtin();
+    // "+12025550143" is a phone number, and also well-formed base64.
+    let call = |item: Value| json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"upload","arguments":{"file":item}}});
+    let text = call(json!({"type": "text", "text": "+12025550143"}));
+    assert_eq!(
+        untracked_kinds(&d, &text).len(),
+        1,
+        "a phone number in text is counted"
+    );
+    let image = call(json!({"type": "image", "data": "+12025550143", "mimeType": "image/png"}));
+    assert!(
+        untracked_kinds(&d, &image).is_empty(),
+        "an image's base64 data is not read"
+    );
+    let blob = call(json!({"uri": "file:///a.bin", "blob": "+12025550143"}));
+    assert!(
+        untracked_kinds(&d, &blob).is_empty(),
+        "a resource's base64 blob is not read"
+    );
+    // Correlation tokens are relayed untouched, so they are not counted either.
+    let progress = json!({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"+12025550143","progress":1}});
+    assert!(untracked_kinds(&d, &progress).is_empty());
 }

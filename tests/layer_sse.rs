@@ -7,10 +7,8 @@
 
 use std::sync::Arc;
 
-use mcp_pii_gateway::layer::{
-    core::{ExchangeCtx, PiiCore},
-    sse::SseRewriter,
-};
+use mcp_pii_gateway::exchange::{ExchangeCtx, PiiCore};
+use mcp_pii_gateway::layer::sse::SseRewriter;
 use mcp_pii_gateway::vault::ScopeId;
 use proptest::prelude::*;
 use serde_json::json;

@@ -2,6 +2,7 @@
 //! every branch, a regression group) and properties (determinism, monotonicity).
 #![allow(clippy::unwrap_used)]
 
+use std::str::FromStr;
 use std::sync::Arc;
 
 use mcp_pii_gateway::detect::Kind;

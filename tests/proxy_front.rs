@@ -266,8 +266,10 @@ async fn sessions_are_mapped_and_credentials_stay_in_the_gateway() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, _, _) = send(Method::DELETE, &url, &[("mcp-session-id", &sid)], "").await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _, _) = send(Method::POST, &url, &[("mcp-session-id", &sid)], call).await;
+    let (status, _, body) = send(Method::POST, &url, &[("mcp-session-id", &sid)], call).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a deleted session is gone");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], -32003, "session not found: {body}");
 
     let seen = gw.seen.lock().unwrap();
     assert_eq!(seen.len(), 3);

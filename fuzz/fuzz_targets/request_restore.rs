@@ -10,7 +10,7 @@
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use mcp_pii_gateway::json;
-use mcp_pii_gateway::layer::core::{ExchangeCtx, PiiCore, ToModel};
+use mcp_pii_gateway::exchange::{ExchangeCtx, PiiCore, ToModel};
 use mcp_pii_gateway::vault::{Placeholder, ScopeId};
 use mcp_pii_gateway_fuzz::grammar::Gen;
 use mcp_pii_gateway_fuzz::placeholder_ranges;

@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, StreamBody};
 use libfuzzer_sys::fuzz_target;
 use mcp_pii_gateway::json;
 use mcp_pii_gateway::layer::body::{full, Body};
-use mcp_pii_gateway::layer::core::{ExchangeCtx, PiiCore, ToModel};
+use mcp_pii_gateway::exchange::{ExchangeCtx, PiiCore, ToModel};
 use mcp_pii_gateway::layer::sse::SseRewriter;
 use mcp_pii_gateway::layer::PiiLayer;
 use mcp_pii_gateway::vault::ScopeId;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use super::log::{BatchedLog, FlushGuard};
 use anyhow::Context as _;
 use mcp_pii_gateway::config::Config;
+use mcp_pii_gateway::jsonrpc;
 use mcp_pii_gateway::proxy::client::McpHttpClient;
 use mcp_pii_gateway::proxy::stack::Gateway;
 use mcp_pii_gateway::proxy::{stdio_front, tls};
@@ -344,9 +345,7 @@ pub fn run_demo_upstream() -> ExitCode {
         }
         let reply = match demo_handle(&msg) {
             Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-            Err((code, message)) => {
-                json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
-            }
+            Err((code, message)) => jsonrpc::error_response(id, jsonrpc::error_object(code, &message)),
         };
         if writeln!(out, "{reply}").and_then(|_| out.flush()).is_err() {
             break;
@@ -407,9 +406,9 @@ fn demo_handle(msg: &Value) -> Result<Value, (i64, String)> {
                     }
                     Ok(json!({"content": [{"type": "text", "text": format!("Queued an email to {to}")}]}))
                 }
-                other => Err((-32602, format!("unknown tool {other}"))),
+                other => Err((jsonrpc::INVALID_PARAMS, format!("unknown tool {other}"))),
             }
         }
-        other => Err((-32601, format!("method not found: {other}"))),
+        other => Err((jsonrpc::METHOD_NOT_FOUND, format!("method not found: {other}"))),
     }
 }

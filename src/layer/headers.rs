@@ -15,8 +15,8 @@
 use base64::{prelude::BASE64_STANDARD, Engine};
 use http::{HeaderMap, HeaderValue};
 
-use super::core::{ExchangeCtx, PiiCore};
 use crate::error::{Error, Result};
+use crate::exchange::{ExchangeCtx, PiiCore};
 
 const PREFIX: &str = "=?base64?";
 const SUFFIX: &str = "?=";

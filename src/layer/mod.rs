@@ -26,8 +26,11 @@
 //! - [`rewrite::RewriteLayer`]: restore toward the server (all or nothing; unknown placeholders
 //!   and policy denials answer a JSON-RPC error and forward nothing), tokenize toward the model
 //!   (JSON bodies, SSE event by event as they arrive). Fails closed.
-//! - [`core::PiiCore`]: the same message logic without HTTP, for stdio transports; its
-//!   [`core::Hooks`] are where flow policy and audit plug in ([`policy_hooks::PolicyHooks`]).
+//!
+//! [`RewriteLayer`] drives the transport-free [`PiiCore`](crate::exchange::PiiCore), whose
+//! [`Hooks`](crate::exchange::Hooks) are where flow policy and audit plug in
+//! ([`PolicyHooks`](crate::exchange::PolicyHooks)). The gateway's stdio front and stdio
+//! upstreams speak Streamable HTTP at this boundary, so they go through these layers too.
 //!
 //! `PiiLayer` is `ScopeLayer` → `TraceLayer` → `RewriteLayer`, outermost first. Ordering
 //! matters: the scope must be known before the trace span opens and before rewriting, and any
@@ -52,10 +55,8 @@
 //!   error bodies, never service errors.
 
 pub mod body;
-pub mod core;
 pub mod headers;
 mod pii;
-pub mod policy_hooks;
 pub mod response;
 pub mod rewrite;
 pub mod scope;

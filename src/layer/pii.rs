@@ -19,11 +19,11 @@ use std::sync::Arc;
 use http::HeaderName;
 use tower_layer::Layer;
 
-use super::core::{Hooks, PiiCore};
 use super::rewrite::{Rewrite, RewriteLayer};
 use super::scope::{Clients, Scope, ScopeLayer};
 use super::trace::{Trace, TraceLayer};
 use crate::detect::Detector;
+use crate::exchange::{Hooks, PiiCore};
 use crate::rewrite::Rewriter;
 use crate::vault::Vault;
 

@@ -21,7 +21,7 @@
 //! later requests will look for its placeholders.
 //!
 //! ```
-//! use mcp_pii_gateway::layer::{body::{full, Body}, core::PiiCore, rewrite::RewriteLayer, scope::ScopeLayer};
+//! use mcp_pii_gateway::{exchange::PiiCore, layer::{body::{full, Body}, rewrite::RewriteLayer, scope::ScopeLayer}};
 //! use tower::{ServiceBuilder, ServiceExt};
 //! let svc = ServiceBuilder::new()
 //!     .layer(ScopeLayer::new())
@@ -47,15 +47,18 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::body::{boxed, full, Body, BoxError};
-use super::core::{
-    error_kind, error_object, error_reply, method_of, responses_as_errors, unanswered_errors, ExchangeCtx,
-    PiiCore, RequestInfo, ToModel, ToServer,
-};
 use super::headers::restore_mirror_headers;
-use super::response::{json_response, jsonrpc_error_response};
+use super::response::{http_error, json_response};
 use super::scope::{ClientScope, ScopeSource, MCP_SESSION_ID};
 use super::sse::SseRewriter;
+use crate::exchange::{
+    error_kind, error_reply, method_of, responses_as_errors, unanswered_errors, ExchangeCtx, PiiCore,
+    RequestInfo, ToModel, ToServer,
+};
 use crate::json;
+use crate::jsonrpc::{
+    error_object, error_response, INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, UPSTREAM_FAILED,
+};
 
 /// Default [`RewriteLayer::max_request_body`]: 4 MiB.
 pub const DEFAULT_MAX_REQUEST_BODY: usize = 4 << 20;
@@ -204,10 +207,10 @@ async fn exchange<E>(
     let Some(cs) = parts.extensions.get::<ClientScope>().cloned() else {
         tracing::error!("no ClientScope in the request: put ScopeLayer in front of RewriteLayer");
         record("outcome", "internal_error");
-        return Ok(jsonrpc_error_response(
+        return Ok(http_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            Value::Null,
-            -32603,
+            None,
+            INTERNAL_ERROR,
             "internal gateway error: the request has no scope",
         ));
     };
@@ -221,10 +224,10 @@ async fn exchange<E>(
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Ok(too_large()),
         Err(_) => {
             record("outcome", "bad_request");
-            return Ok(jsonrpc_error_response(
+            return Ok(http_error(
                 StatusCode::BAD_REQUEST,
-                Value::Null,
-                -32600,
+                None,
+                INVALID_REQUEST,
                 "bad request: the request body could not be read",
             ));
         }
@@ -240,13 +243,13 @@ async fn exchange<E>(
             Err(e) => {
                 record("outcome", "bad_request");
                 let (code, what) = if e.is_limit() {
-                    (-32600, "the gateway cannot read the request")
+                    (INVALID_REQUEST, "the gateway cannot read the request")
                 } else {
-                    (-32700, "parse error")
+                    (PARSE_ERROR, "parse error")
                 };
-                return Ok(jsonrpc_error_response(
+                return Ok(http_error(
                     StatusCode::BAD_REQUEST,
-                    Value::Null,
+                    None,
                     code,
                     &format!("{what}: {e}; nothing was forwarded"),
                 ));
@@ -472,15 +475,12 @@ fn withhold(ctx: &ExchangeCtx, why: &str) -> Response<Body> {
     record("outcome", "withheld");
     tracing::warn!(server = %ctx.server, "{why}; the response was withheld");
     let err = error_object(
-        -32002,
+        UPSTREAM_FAILED,
         &format!("upstream error: {why}; the gateway withheld the response"),
     );
     let mut res = match unanswered_errors(ctx, &[], &err) {
         Some(msg) => json_response(StatusCode::OK, &msg),
-        None => json_response(
-            StatusCode::BAD_GATEWAY,
-            &super::core::error_response(Value::Null, err),
-        ),
+        None => json_response(StatusCode::BAD_GATEWAY, &error_response(Value::Null, err)),
     };
     res.extensions_mut().insert(Refused::Withheld);
     res
@@ -544,10 +544,10 @@ impl Refused {
 
 fn too_large() -> Response<Body> {
     record("outcome", "too_large");
-    jsonrpc_error_response(
+    http_error(
         StatusCode::PAYLOAD_TOO_LARGE,
-        Value::Null,
-        -32600,
+        None,
+        INVALID_REQUEST,
         "the request body exceeds the gateway's size limit",
     )
 }

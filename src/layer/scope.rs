@@ -47,8 +47,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::body::Body;
-use super::response::jsonrpc_error_response;
+use super::response::http_error;
 use crate::error::{Error, Result};
+use crate::jsonrpc::{ACCESS_DENIED, INVALID_REQUEST};
 use crate::vault::ScopeId;
 
 /// The `Mcp-Session-Id` header.
@@ -447,7 +448,7 @@ impl Config {
             let Some(info) = token.and_then(|t| self.clients.lookup(t)) else {
                 return Err(Refusal::new(
                     StatusCode::UNAUTHORIZED,
-                    -32001,
+                    ACCESS_DENIED,
                     "unauthorized: a valid bearer token is required",
                 ));
             };
@@ -455,7 +456,7 @@ impl Config {
                 if !info.may_use(server) {
                     return Err(Refusal::new(
                         StatusCode::FORBIDDEN,
-                        -32001,
+                        ACCESS_DENIED,
                         "forbidden: this client may not use this server",
                     ));
                 }
@@ -471,7 +472,7 @@ impl Config {
                     let Some(value) = v.to_str().ok().filter(|_| ok) else {
                         return Err(Refusal::new(
                             StatusCode::BAD_REQUEST,
-                            -32600,
+                            INVALID_REQUEST,
                             "bad request: the scope header must be 1 to 256 visible ASCII characters",
                         ));
                     };
@@ -480,7 +481,7 @@ impl Config {
                             // 429, not 400: the request is well-formed; the client holds too
                             // many scopes right now, and one frees up when it idles out.
                             status: StatusCode::TOO_MANY_REQUESTS,
-                            code: -32600,
+                            code: INVALID_REQUEST,
                             message: Cow::Owned(format!(
                                 "too many scopes: this client already holds {} distinct scope \
                                  header values (limits.max_scopes_per_client); reuse one, or retry \
@@ -495,7 +496,7 @@ impl Config {
                 _ if self.required => {
                     return Err(Refusal::new(
                         StatusCode::BAD_REQUEST,
-                        -32600,
+                        INVALID_REQUEST,
                         "bad request: the scope header is required",
                     ))
                 }
@@ -552,7 +553,7 @@ where
             }
             Err(r) => {
                 tracing::warn!(status = r.status.as_u16(), "request refused: {}", r.message);
-                let mut res = jsonrpc_error_response(r.status, serde_json::Value::Null, r.code, &r.message);
+                let mut res = http_error(r.status, None, r.code, &r.message);
                 if r.status == StatusCode::UNAUTHORIZED {
                     res.headers_mut().insert(
                         http::header::WWW_AUTHENTICATE,

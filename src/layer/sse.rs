@@ -11,7 +11,7 @@
 //! error responses for the exchange's unanswered requests and ends.
 //!
 //! ```
-//! use mcp_pii_gateway::layer::{core::{ExchangeCtx, PiiCore}, sse::SseRewriter};
+//! use mcp_pii_gateway::{exchange::{ExchangeCtx, PiiCore}, layer::sse::SseRewriter};
 //! use mcp_pii_gateway::vault::ScopeId;
 //! let ctx = ExchangeCtx::new(ScopeId::new("anonymous", "default"), "crm");
 //! let mut sse = SseRewriter::new(PiiCore::builtin(), ctx.into(), 1 << 20);
@@ -29,7 +29,8 @@ use serde_json::Value;
 
 use crate::json;
 
-use super::core::{error_object, response_id, unanswered_errors, ExchangeCtx, PiiCore, ToModel};
+use crate::exchange::{response_id, unanswered_errors, ExchangeCtx, PiiCore, ToModel};
+use crate::jsonrpc::{error_object, UPSTREAM_FAILED};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -135,7 +136,7 @@ impl SseRewriter {
             // An unreadable event may have been a response: the requests still unanswered
             // get an error rather than waiting on a stream that has ended.
             let err = error_object(
-                -32002,
+                UPSTREAM_FAILED,
                 "an event in the server's stream could not be read and was withheld",
             );
             if let Some(msg) = unanswered_errors(&self.ctx, &self.answered, &err) {
@@ -363,7 +364,7 @@ impl SseRewriter {
         tracing::warn!(server = %self.ctx.server, "{why}; the stream was ended");
         self.failed = true;
         self.buf = Vec::new();
-        let err = error_object(-32002, &format!("{why}; the gateway ended the stream"));
+        let err = error_object(UPSTREAM_FAILED, &format!("{why}; the gateway ended the stream"));
         if let Some(msg) = unanswered_errors(&self.ctx, &self.answered, &err) {
             out.extend_from_slice(b"event: message\ndata: ");
             out.extend_from_slice(serialize(&msg).as_bytes());
@@ -472,7 +473,7 @@ mod tests {
     #[test]
     fn oversized_block_fails_closed_with_errors_for_unanswered_requests() {
         let ctx = ExchangeCtx::new(ScopeId::new("anonymous", "default"), "crm").with_requests(vec![
-            crate::layer::core::RequestInfo::from_message(
+            crate::exchange::RequestInfo::from_message(
                 &serde_json::json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"t"}}),
             )
             .unwrap(),

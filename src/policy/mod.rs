@@ -14,6 +14,7 @@
 //! can rebuild it ([`Policy::from_canonical`]).
 //!
 //! ```
+//! use std::str::FromStr;
 //! use std::sync::Arc;
 //! use mcp_pii_gateway::detect::Kind;
 //! use mcp_pii_gateway::policy::{FlowItem, FlowRequest, Policy};
@@ -170,9 +171,12 @@ impl Default for Policy {
 
 impl std::str::FromStr for Policy {
     type Err = Error;
-    /// Same as [`Policy::from_str`].
+    /// Parses a policy table given as TOML text (the body of `[policy]`, i.e. top-level
+    /// `cross_server`, `untracked_pii`, `[[flows]]`).
     fn from_str(text: &str) -> Result<Policy> {
-        Policy::from_str(text)
+        let value: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::config(vec![format!("policy: not valid TOML: {}", e.message())]))?;
+        Policy::from_toml_value(&toml::Value::Table(value))
     }
 }
 
@@ -278,15 +282,6 @@ impl Policy {
             canonical,
             hash,
         }
-    }
-
-    /// Parses a policy table given as TOML text (the body of `[policy]`, i.e. top-level
-    /// `cross_server`, `untracked_pii`, `[[flows]]`).
-    #[allow(clippy::should_implement_trait)]
-    pub fn from_str(text: &str) -> Result<Policy> {
-        let value: toml::Table = toml::from_str(text)
-            .map_err(|e| Error::config(vec![format!("policy: not valid TOML: {}", e.message())]))?;
-        Policy::from_toml_value(&toml::Value::Table(value))
     }
 
     /// Validates the `[policy]` table of a configuration. Every problem is listed in one
@@ -505,7 +500,7 @@ impl Policy {
         Policy::from_toml_value(&toml::Value::Table(t))
     }
 
-    /// This policy as a bare policy TOML text (accepted by [`from_str`](Self::from_str)).
+    /// This policy as a bare policy TOML text (accepted by [`str::parse`]).
     pub fn to_toml(&self) -> String {
         let mut s = format!(
             "cross_server = \"{}\"\nuntracked_pii = \"{}\"\n",

@@ -42,11 +42,12 @@ use tower::ServiceExt;
 
 use super::aggregate::Aggregate;
 use super::body::{boxed, full, Body, BoxError};
-use super::jsonrpc::{error_response, from_error, request_id, GATEWAY_REJECTED};
 use super::metrics::{Metrics, Outcome};
 use super::upstream::{Upstream, MCP_SESSION_ID};
 use crate::config::{normalize_origin, Config, Limits};
 use crate::error::Error;
+use crate::jsonrpc::{request_id, INTERNAL_ERROR, INVALID_REQUEST};
+use crate::layer::response::{from_error, http_error};
 use crate::layer::scope::ScopeLimiter;
 use crate::vault::{SessionStore, Vault};
 
@@ -490,10 +491,10 @@ impl Front {
                         st.metrics.add_rejected();
                         return (
                             server,
-                            error_response(
+                            http_error(
                                 StatusCode::SERVICE_UNAVAILABLE,
                                 request_id(&bytes).as_ref(),
-                                GATEWAY_REJECTED,
+                                INVALID_REQUEST,
                                 "too many sessions: the gateway holds its maximum of MCP sessions \
                                  (limits.max_sessions); retry after sessions end; nothing was forwarded",
                             ),
@@ -516,10 +517,10 @@ impl Front {
                 Ok(e) => from_error(&e, None),
                 Err(e) => {
                     tracing::warn!(server = %route_name, error = %e, "service failed");
-                    error_response(
+                    http_error(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         None,
-                        -32603,
+                        INTERNAL_ERROR,
                         "internal gateway error",
                     )
                 }
@@ -658,7 +659,7 @@ fn text(status: StatusCode, ctype: &'static str, body: String) -> Response<Body>
 
 fn reject(st: &State, status: StatusCode, msg: &str) -> Response<Body> {
     st.metrics.add_rejected();
-    error_response(status, None, GATEWAY_REJECTED, msg)
+    http_error(status, None, INVALID_REQUEST, msg)
 }
 
 fn rejectb(st: &State, status: StatusCode, msg: &str) -> Box<Response<Body>> {

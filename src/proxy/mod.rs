@@ -17,7 +17,6 @@ pub mod aggregate;
 pub mod body;
 pub mod client;
 pub mod front;
-pub mod jsonrpc;
 pub(crate) mod lines;
 pub mod metrics;
 pub mod sse;

@@ -19,17 +19,19 @@ use std::time::Duration;
 
 use http::{header, HeaderValue, Method, Request, StatusCode};
 use http_body_util::BodyExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use bytes::Bytes;
 
 use crate::json;
+use crate::jsonrpc::{
+    error_object, error_response, scan_prefix, INVALID_REQUEST, PARSE_ERROR, UPSTREAM_FAILED,
+};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, Mutex};
 
 use super::body::{empty, full, Body};
 use super::front::ServerService;
-use super::jsonrpc::{scan_prefix, GATEWAY_REJECTED};
 use super::lines::{read_line_bounded, Ends, LineRead};
 use super::sse::SseParser;
 use super::upstream::ClientName;
@@ -105,7 +107,7 @@ where
                 let msg = format!(
                     "request larger than the gateway's size limit ([limits] max_body_bytes = {max_line} bytes); nothing was forwarded"
                 );
-                reject_line(&sh, &buf, GATEWAY_REJECTED, &msg);
+                reject_line(&sh, &buf, INVALID_REQUEST, &msg);
                 continue;
             }
             LineRead::Line => buf.strip_suffix(b"\r").unwrap_or(&buf),
@@ -118,7 +120,7 @@ where
         let msg: Value = match json::parse(l) {
             Ok(p) => p.value,
             Err(e) => {
-                reject_line(&sh, l, -32700, &format!("parse error: {e}"));
+                reject_line(&sh, l, PARSE_ERROR, &format!("parse error: {e}"));
                 continue;
             }
         };
@@ -263,17 +265,19 @@ fn reject_line(sh: &Shared, line: &[u8], code: i64, msg: &str) {
         Some(id) if !scan.outcome || scan.method => id,
         _ => Value::Null,
     };
-    let e = json!({"jsonrpc":"2.0","id":id,"error":{"code":code,"message":msg}});
-    let _ = sh
-        .out
-        .send(serde_json::to_vec(&e).expect("a Value always serializes"));
+    send_error(sh, id, code, msg);
 }
 
 fn error_line(sh: &Shared, id: Option<&Value>, msg: &str) {
-    let e = json!({"jsonrpc":"2.0","id":id.cloned().unwrap_or(Value::Null),"error":{"code":-32002,"message":msg}});
+    send_error(sh, id.cloned().unwrap_or(Value::Null), UPSTREAM_FAILED, msg);
+}
+
+/// Writes a JSON-RPC error response to the client.
+fn send_error(sh: &Shared, id: Value, code: i64, msg: &str) {
+    let e = error_response(id, error_object(code, msg));
     let _ = sh
         .out
-        .send(serde_json::to_vec(&e).expect("a Value always serializes"));
+        .send(serde_json::to_vec(&e).expect("a serde_json::Value always serializes"));
 }
 
 /// Writes every message of a JSON or SSE body to the output; returns the last response seen.

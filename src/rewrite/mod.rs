@@ -425,6 +425,23 @@ impl<'a> TokenizePass<'a> {
 /// inside placeholder-shaped text doesn't split it); partly overlapping cuts are joined, taking
 /// the detector's kind if one of them is a detector match. Any disjoint set of cuts keeps the
 /// rewrite lossless; joining keeps every detected byte out of the output.
+/// Calls `f` with every string value and member name of the JSON-RPC message (or batch) `msg`
+/// that the `*_message` methods read; the members they leave untouched (envelope, correlation
+/// tokens, base64 blobs: see [Messages](self#messages)) are skipped.
+pub fn for_each_message_text(msg: &Value, f: &mut dyn FnMut(&str)) {
+    let walked: std::result::Result<(), std::convert::Infallible> =
+        walk::walk_ref(msg, Ctx::message(msg), &mut |visit| {
+            match visit {
+                Visit::Str(s, _) => f(s),
+                Visit::Object(m, _) => m.keys().for_each(|k| f(k)),
+            }
+            Ok(())
+        });
+    if let Err(never) = walked {
+        match never {}
+    }
+}
+
 fn merge_cuts(cuts: &mut Vec<Cut>) {
     if cuts.len() < 2 {
         return;

@@ -131,7 +131,7 @@ pub fn run(dir: &Path, steps: usize, rotate_bytes: u64) -> Run {
     );
     let fp = Fingerprinter::from_key_text(KEY_HEX).unwrap();
     let auditor = Auditor::new(sink.clone(), fp);
-    let policy = Policy::from_str(POLICY).unwrap();
+    let policy = POLICY.parse::<Policy>().unwrap();
     let vault = MemoryVault::builder().build();
     let people = people(12);
     let scopes = [ScopeId::new("agent-a", "run-1"), ScopeId::new("agent-b", "run-2")];

@@ -49,12 +49,15 @@ use tokio::sync::mpsc;
 
 use super::body::{boxed, empty, full, Body, BoxError};
 use super::front::{call_service, ServerService};
-use super::jsonrpc::{error_body, SESSION_NOT_FOUND, UPSTREAM_FAILED};
 use super::sse::SseParser;
 use super::upstream::MCP_SESSION_ID;
 use crate::audit::Auditor;
 use crate::config::{Expose, Limits};
 use crate::json::{self, Parsed, Step};
+use crate::jsonrpc::{
+    error_object, error_response, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND,
+    PARSE_ERROR, SESSION_NOT_FOUND, UPSTREAM_FAILED,
+};
 use crate::layer::scope::{ClientScope, Delegated};
 use crate::policy::Policy;
 use crate::rewrite::Rewriter;
@@ -245,7 +248,7 @@ impl Aggregate {
             return json_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 None,
-                -32603,
+                INTERNAL_ERROR,
                 "internal gateway error",
             );
         };
@@ -271,7 +274,7 @@ impl Aggregate {
             _ => json_error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 None,
-                -32600,
+                INVALID_REQUEST,
                 "use POST, GET or DELETE",
             ),
         }
@@ -282,7 +285,7 @@ impl Aggregate {
             return Err(Box::new(json_error(
                 StatusCode::BAD_REQUEST,
                 None,
-                -32600,
+                INVALID_REQUEST,
                 "bad request: no Mcp-Session-Id header; /mcp speaks the session-based protocol: send initialize first",
             )));
         };
@@ -308,7 +311,7 @@ impl Aggregate {
                 return json_error(
                     StatusCode::BAD_REQUEST,
                     None,
-                    -32600,
+                    INVALID_REQUEST,
                     "request body could not be read",
                 )
             }
@@ -319,7 +322,7 @@ impl Aggregate {
                 return json_error(
                     StatusCode::BAD_REQUEST,
                     None,
-                    -32700,
+                    PARSE_ERROR,
                     &format!("parse error: {e}"),
                 )
             }
@@ -328,7 +331,7 @@ impl Aggregate {
             return json_error(
                 StatusCode::BAD_REQUEST,
                 None,
-                -32600,
+                INVALID_REQUEST,
                 "JSON-RPC batches are not supported on /mcp (MCP removed them in 2025-06-18): send one message per request",
             );
         }
@@ -343,7 +346,7 @@ impl Aggregate {
             return json_error(
                 StatusCode::OK,
                 id.as_ref(),
-                -32601,
+                METHOD_NOT_FOUND,
                 "method not found: /mcp speaks the session-based protocol (initialize)",
             );
         }
@@ -358,7 +361,12 @@ impl Aggregate {
                 accepted()
             }
             (Some(m), Some(id)) => self.request(&session, &cs, &m, msg, &id).await,
-            (None, None) => json_error(StatusCode::BAD_REQUEST, None, -32600, "not a JSON-RPC message"),
+            (None, None) => json_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                INVALID_REQUEST,
+                "not a JSON-RPC message",
+            ),
         }
     }
 
@@ -439,7 +447,7 @@ impl Aggregate {
             return json_error(
                 StatusCode::BAD_REQUEST,
                 None,
-                -32600,
+                INVALID_REQUEST,
                 "this response answers no request the gateway sent (unknown or already answered id)",
             );
         };
@@ -561,7 +569,7 @@ impl Aggregate {
             _ => json_error(
                 StatusCode::OK,
                 Some(id),
-                -32601,
+                METHOD_NOT_FOUND,
                 &format!("method not found: {method}"),
             ),
         }
@@ -586,7 +594,7 @@ impl Aggregate {
             return json_error(
                 StatusCode::OK,
                 Some(id),
-                -32602,
+                INVALID_PARAMS,
                 &format!("unknown name {name:?}: names on /mcp are <server>__<name>"),
             );
         };
@@ -594,7 +602,7 @@ impl Aggregate {
             return json_error(
                 StatusCode::OK,
                 Some(id),
-                -32602,
+                INVALID_PARAMS,
                 &format!("unknown name {name:?}"),
             );
         }
@@ -625,7 +633,7 @@ impl Aggregate {
             return json_error(
                 StatusCode::OK,
                 Some(id),
-                -32602,
+                INVALID_PARAMS,
                 &format!(
                     "unknown resource {uri:?}: resources on /mcp are {}<server>/<uri>",
                     names::SCHEME
@@ -818,7 +826,7 @@ impl Aggregate {
                         cs.may_use(&self.sh.members[i].name).then_some((i, Some(c)))
                     })
                     .collect(),
-                None => return json_error(StatusCode::OK, Some(id), -32602, "invalid cursor"),
+                None => return json_error(StatusCode::OK, Some(id), INVALID_PARAMS, "invalid cursor"),
             },
         };
         let mut items: Vec<Vec<u8>> = Vec::new();
@@ -1149,7 +1157,7 @@ impl Aggregate {
                 return json_error(
                     StatusCode::CONFLICT,
                     None,
-                    -32600,
+                    INVALID_REQUEST,
                     "a GET stream is already open for this session",
                 );
             }
@@ -1247,7 +1255,7 @@ impl Aggregate {
                         return json_error(
                             StatusCode::OK,
                             Some(id),
-                            -32603,
+                            INTERNAL_ERROR,
                             &format!("internal gateway error: {e}"),
                         )
                     }
@@ -1272,7 +1280,7 @@ impl Aggregate {
             _ => json_error(
                 StatusCode::OK,
                 Some(id),
-                -32602,
+                INVALID_PARAMS,
                 &format!("unknown tool {name:?}"),
             ),
         }
@@ -1382,6 +1390,11 @@ fn raw_json(status: StatusCode, bytes: Bytes) -> Response<Body> {
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
+}
+
+fn error_body(id: Option<&Value>, code: i64, message: &str) -> Vec<u8> {
+    let v = error_response(id.cloned().unwrap_or(Value::Null), error_object(code, message));
+    serde_json::to_vec(&v).expect("a Value always serializes")
 }
 
 fn json_error(status: StatusCode, id: Option<&Value>, code: i64, message: &str) -> Response<Body> {

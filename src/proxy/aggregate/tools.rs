@@ -14,7 +14,7 @@ use super::PolicySource;
 use crate::audit::{Auditor, PlaceholderRecord, Record};
 use crate::config::Expose;
 use crate::detect::Kind;
-use crate::layer::policy_hooks::untracked_kinds;
+use crate::exchange::untracked_kinds;
 use crate::layer::scope::ClientScope;
 use crate::policy::{CrossServer, FlowItem, FlowRequest, Policy, Reveal};
 use crate::rewrite::Rewriter;

@@ -28,8 +28,9 @@ use http_body_util::BodyExt;
 use super::conn::{DrivenBody, Pool, SendError};
 use super::{hop_by_hop, new_session_id, MCP_SESSION_ID};
 use crate::config::Limits;
+use crate::jsonrpc::{request_id, INTERNAL_ERROR, UPSTREAM_FAILED};
+use crate::layer::response::http_error;
 use crate::proxy::body::{boxed, full, Body, BodyTimedOut, BoxError, IdleTimeoutBody};
-use crate::proxy::jsonrpc::{error_response, request_id, SESSION_NOT_FOUND};
 use crate::proxy::metrics::Metrics;
 use crate::vault::{SessionStore, SharedSession};
 
@@ -130,18 +131,10 @@ impl HttpUpstream {
         let inner = &*self.inner;
         let (parts, body) = req.into_parts();
         let client_name = super::client_of(&parts.extensions);
-        // Requests are small and already buffered by the layer above; collect to know the id
-        // for error responses.
-        let bytes = match body.collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => {
-                return error_response(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    -32700,
-                    "request body could not be read",
-                )
-            }
+        // Collected to know the id for error responses.
+        let bytes = match super::request_body(body).await {
+            Ok(b) => b,
+            Err(res) => return res,
         };
         // The request's id, for the error responses only: parsed when one is needed.
         let is_post = parts.method == Method::POST;
@@ -153,14 +146,7 @@ impl HttpUpstream {
             .get(MCP_SESSION_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let not_found = |bytes: &Bytes| {
-            error_response(
-                StatusCode::NOT_FOUND,
-                id_of(bytes).as_ref(),
-                SESSION_NOT_FOUND,
-                "session not found: it ended or expired; initialize a new one",
-            )
-        };
+        let not_found = |bytes: &Bytes| super::session_not_found(id_of(bytes).as_ref());
         let upstream_session = match &gw_session {
             None => None,
             Some(s) => match inner.local_session(s, &client_name) {
@@ -176,10 +162,10 @@ impl HttpUpstream {
                     Ok(None) => return not_found(&bytes),
                     Err(e) => {
                         tracing::warn!(server = %inner.name, error = %e, "shared session store unavailable");
-                        return error_response(
+                        return http_error(
                             StatusCode::SERVICE_UNAVAILABLE,
                             id_of(&bytes).as_ref(),
-                            -32603,
+                            INTERNAL_ERROR,
                             "the session store (Redis) is unavailable; retry shortly; nothing was forwarded",
                         );
                     }
@@ -221,10 +207,10 @@ impl HttpUpstream {
         let res = match tokio::time::timeout(inner.timeout, inner.pool.send(up)).await {
             Err(_) => {
                 tracing::warn!(server = %inner.name, "upstream timed out");
-                return error_response(
+                return http_error(
                     StatusCode::GATEWAY_TIMEOUT,
                     id_of(&bytes).as_ref(),
-                    -32002,
+                    UPSTREAM_FAILED,
                     &format!("upstream {} did not answer in time", inner.name),
                 );
             }
@@ -235,7 +221,12 @@ impl HttpUpstream {
                     (None, SendError::Connect(_)) => format!("upstream {} is unreachable", inner.name),
                     (None, _) => format!("upstream {} failed", inner.name),
                 };
-                return error_response(StatusCode::BAD_GATEWAY, id_of(&bytes).as_ref(), -32002, &msg);
+                return http_error(
+                    StatusCode::BAD_GATEWAY,
+                    id_of(&bytes).as_ref(),
+                    UPSTREAM_FAILED,
+                    &msg,
+                );
             }
             Ok(Ok(r)) => r,
         };
@@ -248,10 +239,10 @@ impl HttpUpstream {
             .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
         {
             tracing::warn!(server = %inner.name, "upstream sent a compressed body; refused");
-            return error_response(
+            return http_error(
                 StatusCode::BAD_GATEWAY,
                 id_of(&bytes).as_ref(),
-                -32002,
+                UPSTREAM_FAILED,
                 &format!(
                     "upstream {} sent a compressed (Content-Encoding) response, which the gateway cannot inspect",
                     inner.name
@@ -368,7 +359,7 @@ impl HttpUpstream {
                     ),
                 };
                 tracing::warn!(server = %inner.name, status = status.as_u16(), "upstream response body failed");
-                error_response(status, id_of(&bytes).as_ref(), -32002, &msg)
+                http_error(status, id_of(&bytes).as_ref(), UPSTREAM_FAILED, &msg)
             }
         }
     }

@@ -43,6 +43,31 @@ pub fn client_of(ext: &::http::Extensions) -> Arc<str> {
         .unwrap_or_else(|| Arc::from("anonymous"))
 }
 
+/// The whole body of a request to an upstream (small, and already buffered by the layer above),
+/// or the 400 to answer when it cannot be read.
+async fn request_body(body: Body) -> Result<bytes::Bytes, Response<Body>> {
+    use http_body_util::BodyExt;
+    body.collect().await.map(|b| b.to_bytes()).map_err(|_| {
+        crate::layer::response::http_error(
+            ::http::StatusCode::BAD_REQUEST,
+            None,
+            crate::jsonrpc::PARSE_ERROR,
+            "request body could not be read",
+        )
+    })
+}
+
+/// The answer to a request for a session that is unknown, ended, expired or another client's
+/// (answering request `id`): 404, and the client initializes a new one.
+fn session_not_found(id: Option<&serde_json::Value>) -> Response<Body> {
+    crate::layer::response::http_error(
+        ::http::StatusCode::NOT_FOUND,
+        id,
+        crate::jsonrpc::SESSION_NOT_FOUND,
+        "session not found: it ended or expired; initialize a new one",
+    )
+}
+
 /// A fresh session id: 128 random bits, hex.
 pub fn new_session_id() -> String {
     use ring::rand::SecureRandom;

@@ -1,49 +1,64 @@
-//! JSON-RPC error responses made by the gateway itself.
+//! JSON-RPC as the gateway writes it: the error codes it answers with, the one builder of
+//! error responses, and the few things it reads from a message without parsing it whole.
 //!
-//! Every failure the gateway produces becomes `{"jsonrpc":"2.0","id":..,"error":{..}}` with an
-//! HTTP status that says whose fault it was. Messages never hold values from the request.
+//! Every failure the gateway produces reaches the client as
+//! `{"jsonrpc":"2.0","id":..,"error":{"code":..,"message":..}}`. Messages name placeholders,
+//! kinds, JSON paths and servers, never values from the request. The HTTP side (statuses, the
+//! response around such a message) is [`crate::layer::response`].
+//!
+//! | code | constant | meaning |
+//! |---|---|---|
+//! | -32700 | [`PARSE_ERROR`] | the message is not JSON the gateway can read |
+//! | -32600 | [`INVALID_REQUEST`] | not a message the gateway relays, or refused before reading it (Host, Origin, size and session limits) |
+//! | -32601 | [`METHOD_NOT_FOUND`] | no such method (the demo server) |
+//! | -32602 | [`INVALID_PARAMS`] | an unknown placeholder, or other bad input |
+//! | -32603 | [`INTERNAL_ERROR`] | the gateway failed (vault unavailable, audit log, a bug) |
+//! | -32001 | [`ACCESS_DENIED`] | a flow policy denied the request, or the client lacks a valid token or may not use the server |
+//! | -32002 | [`UPSTREAM_FAILED`] | the server failed, timed out, exited, or sent what the gateway cannot relay |
+//! | -32003 | [`SESSION_NOT_FOUND`] | the MCP session is unknown, ended or expired: initialize a new one |
+//!
+//! ```
+//! use mcp_pii_gateway::jsonrpc::{error_object, error_response, UPSTREAM_FAILED};
+//! let msg = error_response(serde_json::json!(7), error_object(UPSTREAM_FAILED, "upstream crm exited"));
+//! assert_eq!(msg.to_string(), r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32002,"message":"upstream crm exited"}}"#);
+//! ```
 
-use http::{header, HeaderValue, Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use super::body::{full, Body};
-use crate::error::{Error, Origin};
+/// The message is not JSON the gateway can read.
+pub const PARSE_ERROR: i64 = -32700;
+/// Not a JSON-RPC message the gateway relays, or a request refused before it was read (Host,
+/// Origin, body size, too many sessions or processes, a method other than POST/GET/DELETE).
+pub const INVALID_REQUEST: i64 = -32600;
+/// The method does not exist.
+pub const METHOD_NOT_FOUND: i64 = -32601;
+/// Invalid parameters: an unknown placeholder, or other bad input.
+pub const INVALID_PARAMS: i64 = -32602;
+/// The gateway itself failed (the vault or session store is unavailable, the audit log cannot
+/// be written, a bug).
+pub const INTERNAL_ERROR: i64 = -32603;
+/// Access denied: a flow policy denied the request, or the client has no valid bearer token or
+/// may not use the server.
+pub const ACCESS_DENIED: i64 = -32001;
+/// The upstream server failed: it exited, timed out, is unreachable, or sent something the
+/// gateway cannot relay.
+pub const UPSTREAM_FAILED: i64 = -32002;
+/// The MCP session (`Mcp-Session-Id`) is unknown, ended or expired; the client initializes a
+/// new one. Sent with HTTP 404 (421 when the session runs on another replica).
+pub const SESSION_NOT_FOUND: i64 = -32003;
 
-/// JSON-RPC error code: the session is unknown or expired (re-initialize).
-pub const SESSION_NOT_FOUND: i64 = -32001;
-/// JSON-RPC error code for gateway-level rejections (Host, Origin, auth, limits).
-pub const GATEWAY_REJECTED: i64 = -32600;
-
-/// A JSON-RPC error response body.
-pub fn error_body(id: Option<&Value>, code: i64, message: &str) -> Vec<u8> {
-    let v = json!({"jsonrpc": "2.0", "id": id.cloned().unwrap_or(Value::Null), "error": {"code": code, "message": message}});
-    serde_json::to_vec(&v).expect("a json! value always serializes")
+/// A JSON-RPC error object `{"code":code,"message":message}`.
+pub fn error_object(code: i64, message: &str) -> Value {
+    json!({ "code": code, "message": message })
 }
 
-/// An HTTP response carrying a JSON-RPC error.
-pub fn error_response(status: StatusCode, id: Option<&Value>, code: i64, message: &str) -> Response<Body> {
-    let mut r = Response::new(full(error_body(id, code, message)));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-/// The HTTP status for a gateway [`Error`].
-pub fn status_for(e: &Error) -> StatusCode {
-    if e.is_policy_denied() {
-        return StatusCode::FORBIDDEN;
-    }
-    match e.origin() {
-        Origin::Client => StatusCode::BAD_REQUEST,
-        Origin::Upstream => StatusCode::BAD_GATEWAY,
-        Origin::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// The response for a gateway [`Error`] answering request `id`.
-pub fn from_error(e: &Error, id: Option<&Value>) -> Response<Body> {
-    error_response(status_for(e), id, e.jsonrpc_code(), &e.to_string())
+/// A JSON-RPC error response `{"jsonrpc":"2.0","id":id,"error":error}`.
+pub fn error_response(id: Value, error: Value) -> Value {
+    let mut m = Map::with_capacity(3);
+    m.insert("jsonrpc".into(), Value::String("2.0".into()));
+    m.insert("id".into(), id);
+    m.insert("error".into(), error);
+    Value::Object(m)
 }
 
 /// The `id` of a single JSON-RPC request in `body`, if it parses and has one.
@@ -54,10 +69,6 @@ pub fn request_id(body: &[u8]) -> Option<Value> {
     }
     serde_json::from_slice::<IdOnly>(body).ok().and_then(|m| m.id)
 }
-
-/// JSON-RPC error code for upstream failures (the server exited, timed out, or sent something
-/// the gateway cannot relay).
-pub const UPSTREAM_FAILED: i64 = -32002;
 
 /// What the first bytes of a JSON-RPC message say about its top level, for a message too large
 /// to parse whole: only its prefix was kept.

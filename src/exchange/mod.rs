@@ -1,8 +1,13 @@
-//! The transport-free message core: restore toward servers, tokenize toward the model.
+//! One exchange between a client and a server, without any transport: placeholders restored
+//! toward the server, PII tokenized toward the model, and the flow policy and audit log that
+//! decide and record what crosses.
 //!
 //! [`PiiCore`] works on parsed JSON-RPC messages (`serde_json::Value`, one message or a batch)
-//! and knows nothing of HTTP; the tower layers drive it (the proxy's stdio front and stdio
-//! upstreams reach it through those layers too).
+//! and knows nothing of HTTP. In the gateway, [`RewriteLayer`](crate::layer::RewriteLayer)
+//! (and its SSE rewriter) drives it for every transport: the HTTP front, the stdio front (an
+//! in-process Streamable HTTP client of the same stack) and stdio upstreams (child processes
+//! behind a Streamable HTTP emulation) all reach it through that layer. Another transport can
+//! drive it directly.
 //!
 //! - [`PiiCore::to_server`] plans the restore of a whole message (every batch element), asks the
 //!   [`Hooks`] (flow policy) about every plan, then applies them all: all or nothing. On error
@@ -10,10 +15,14 @@
 //! - [`PiiCore::to_model`] tokenizes and never fails: when tokenizing fails it replaces the
 //!   message by a JSON-RPC error response for the same id, or tells the caller to drop it
 //!   ([`ToModel::Dropped`]). The raw message is never released.
+//! - [`ExchangeCtx`] carries who, in which scope, with which server, and the requests a
+//!   response may answer ([`RequestInfo`], by JSON-RPC id).
+//! - [`Hooks`] are where flow policy and audit plug in; [`PolicyHooks`] enforces a
+//!   [`Policy`](crate::policy::Policy) and, with an [`Auditor`](crate::audit::Auditor), records
+//!   every decision and exchange.
 //!
 //! ```
-//! use std::sync::Arc;
-//! use mcp_pii_gateway::layer::core::{ExchangeCtx, PiiCore, ToServer};
+//! use mcp_pii_gateway::exchange::{ExchangeCtx, PiiCore, ToServer};
 //! use mcp_pii_gateway::vault::ScopeId;
 //! let core = PiiCore::builtin();
 //! let ctx = ExchangeCtx::new(ScopeId::new("anonymous", "default"), "crm");
@@ -21,151 +30,27 @@
 //! assert!(matches!(core.to_server(&mut msg, &ctx).unwrap(), ToServer::Unchanged));
 //! ```
 
+mod ctx;
+mod hooks;
+mod policy;
+mod reply;
+
+pub use ctx::{method_of, safe_name, ExchangeCtx, RequestInfo};
+pub use hooks::{Hooks, NoHooks};
+pub use policy::{untracked_kinds, PolicyHooks, PENDING_LIMIT};
+pub use reply::{error_kind, error_reply, response_id, responses_as_errors, unanswered_errors};
+
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::detect::Detector;
 use crate::error::{Error, Result};
-use crate::rewrite::{RestorePlan, Rewriter, TokenizeReport};
-use crate::vault::{MemoryVault, ScopeId};
-
-/// One client→server request of an exchange: what a response with the same id answers.
-///
-/// Method and tool names are kept only when they look like protocol names (no PII can hide in
-/// them): see [`RequestInfo::from_message`].
-#[derive(Clone, PartialEq)]
-pub struct RequestInfo {
-    /// The JSON-RPC id (number or string), as sent. Never log it: clients choose it.
-    pub id: Value,
-    /// The method, e.g. `tools/call`.
-    pub method: Arc<str>,
-    /// The tool name, for `tools/call`.
-    pub tool: Option<Arc<str>>,
-}
-
-impl fmt::Debug for RequestInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestInfo")
-            .field("method", &self.method)
-            .field("tool", &self.tool)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RequestInfo {
-    /// The request in one message object, if it is a request (has a non-null `id` and a
-    /// `method`). Method and tool names that do not look like protocol names are replaced by
-    /// `"<other>"`, so the info is always safe to log.
-    pub fn from_message(msg: &Value) -> Option<RequestInfo> {
-        let obj = msg.as_object()?;
-        let id = obj.get("id").filter(|id| !id.is_null())?;
-        let method = obj.get("method")?.as_str()?;
-        let tool = if method == "tools/call" {
-            obj.get("params")
-                .and_then(|p| p.get("name"))
-                .and_then(Value::as_str)
-                .map(safe_name)
-        } else {
-            None
-        };
-        Some(RequestInfo {
-            id: id.clone(),
-            method: safe_name(method),
-            tool,
-        })
-    }
-
-    /// Every request in a message or batch, in order.
-    pub fn collect(msg: &Value) -> Vec<RequestInfo> {
-        match msg {
-            Value::Array(items) => items.iter().filter_map(RequestInfo::from_message).collect(),
-            other => RequestInfo::from_message(other).into_iter().collect(),
-        }
-    }
-}
-
-/// The method of a message (the first one of a batch) as a name safe to log; `None` for a
-/// response.
-pub fn method_of(msg: &Value) -> Option<Arc<str>> {
-    let first = match msg {
-        Value::Array(items) => items.first()?,
-        other => other,
-    };
-    first.get("method")?.as_str().map(safe_name)
-}
-
-/// A name safe to log: protocol-looking names (`[A-Za-z0-9_./-]`, at most 64 bytes, no run of
-/// 5 or more digits) as they are, anything else as `<other>`.
-pub fn safe_name(name: &str) -> Arc<str> {
-    let mut digits = 0;
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| {
-            digits = if b.is_ascii_digit() { digits + 1 } else { 0 };
-            digits < 5 && (b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-'))
-        });
-    if ok {
-        Arc::from(name)
-    } else {
-        Arc::from("<other>")
-    }
-}
-
-/// The context of one exchange: who, in which scope, with which server, since when, and which
-/// client requests it carries (to correlate responses by JSON-RPC id).
-#[derive(Clone, Debug)]
-pub struct ExchangeCtx {
-    /// The client name (`anonymous` when no clients are configured).
-    pub client: Arc<str>,
-    /// The placeholder scope.
-    pub scope: ScopeId,
-    /// The upstream server's name.
-    pub server: Arc<str>,
-    /// When the exchange started.
-    pub started: Instant,
-    /// The client→server requests of this exchange (empty for GET streams and notifications).
-    pub requests: Arc<[RequestInfo]>,
-}
-
-impl ExchangeCtx {
-    /// A context for `scope` with `server`, starting now, with no requests.
-    pub fn new(scope: ScopeId, server: impl Into<Arc<str>>) -> ExchangeCtx {
-        ExchangeCtx {
-            client: Arc::from(scope.client()),
-            scope,
-            server: server.into(),
-            started: Instant::now(),
-            requests: Arc::from(Vec::new()),
-        }
-    }
-    /// A context for one client→server message: [`new`](Self::new) plus the message's requests.
-    pub fn for_message(scope: ScopeId, server: impl Into<Arc<str>>, msg: &Value) -> ExchangeCtx {
-        ExchangeCtx::new(scope, server).with_requests(RequestInfo::collect(msg))
-    }
-    /// The same context carrying `requests` (see [`RequestInfo::collect`]).
-    pub fn with_requests(mut self, requests: Vec<RequestInfo>) -> ExchangeCtx {
-        self.requests = Arc::from(requests);
-        self
-    }
-    /// The same context with another scope (e.g. the session id a server assigned in its
-    /// answer to `initialize`).
-    pub fn with_scope(mut self, scope: ScopeId) -> ExchangeCtx {
-        self.client = Arc::from(scope.client());
-        self.scope = scope;
-        self
-    }
-    /// The request a response with `id` answers, if it belongs to this exchange.
-    pub fn request_for(&self, id: &Value) -> Option<&RequestInfo> {
-        self.requests.iter().find(|r| &r.id == id)
-    }
-    /// The first request's method, for logs (`None` for GET streams).
-    pub fn method(&self) -> Option<&str> {
-        self.requests.first().map(|r| &*r.method)
-    }
-}
+use crate::jsonrpc::error_response;
+use crate::rewrite::Rewriter;
+use crate::vault::MemoryVault;
+use reply::withheld_error;
 
 /// What [`PiiCore::to_server`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,58 +93,6 @@ impl ToModel {
         matches!(self, ToModel::Tokenized { .. } | ToModel::Replaced)
     }
 }
-
-/// Extension points for flow policy and audit. Every method has a no-op default.
-///
-/// Hooks run synchronously on the message path: keep them cheap and never log values.
-pub trait Hooks: Send + Sync + 'static {
-    /// Decides whether a client→server message may be forwarded to `ctx.server`; called once per
-    /// message (once per batch element) before anything is applied, also when `plan` is empty
-    /// (so a policy can look for PII the model typed itself: `msg` is the message as the client
-    /// sent it, with placeholders). `request` is the request the element is (`None` for
-    /// notifications and responses to server-initiated requests). For a mirror header value
-    /// (`Mcp-Name`, `Mcp-Param-*`) `msg` is that value as a JSON string. An error rejects the
-    /// whole message: nothing is forwarded.
-    fn check_restore(
-        &self,
-        ctx: &ExchangeCtx,
-        request: Option<&RequestInfo>,
-        msg: &Value,
-        plan: &RestorePlan,
-    ) -> Result<()> {
-        let _ = (ctx, request, msg, plan);
-        Ok(())
-    }
-    /// A client→server message was restored (`placeholders` > 0) and will be forwarded.
-    fn restored(&self, ctx: &ExchangeCtx, placeholders: usize) {
-        let _ = (ctx, placeholders);
-    }
-    /// A client→server message was rejected with `error`; nothing was forwarded.
-    fn rejected(&self, ctx: &ExchangeCtx, error: &Error) {
-        let _ = (ctx, error);
-    }
-    /// A server→client message was tokenized and is about to be released. `answers` is the
-    /// request it answers, when it is a response to a request of this exchange. An error
-    /// withholds the message (fail closed: replaced by an error response, or dropped).
-    fn tokenized(
-        &self,
-        ctx: &ExchangeCtx,
-        answers: Option<&RequestInfo>,
-        report: &TokenizeReport,
-    ) -> Result<()> {
-        let _ = (ctx, answers, report);
-        Ok(())
-    }
-    /// Tokenizing a server→client message failed; it was replaced or dropped.
-    fn withheld(&self, ctx: &ExchangeCtx, error: &Error) {
-        let _ = (ctx, error);
-    }
-}
-
-/// Hooks that do nothing (the default).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoHooks;
-impl Hooks for NoHooks {}
 
 /// The transport-free core: a [`Rewriter`] plus [`Hooks`]. Cheap to clone; share one per
 /// gateway (the server name travels in the [`ExchangeCtx`]).
@@ -573,173 +406,5 @@ impl PiiCore {
         } else {
             Some(out)
         })
-    }
-}
-
-/// A short, value-free name for an error's kind, for log lines (error messages name
-/// placeholders and JSON paths; logs get only this).
-pub fn error_kind(e: &Error) -> &'static str {
-    if e.is_unknown_placeholder() {
-        "unknown_placeholder"
-    } else if e.is_policy_denied() {
-        "policy_denied"
-    } else if e.is_scope_full() {
-        "scope_full"
-    } else if e.is_bad_input() {
-        "bad_input"
-    } else if e.is_upstream() {
-        "upstream"
-    } else if e.is_vault_unavailable() {
-        "vault_unavailable"
-    } else {
-        "internal"
-    }
-}
-
-/// The JSON-RPC error object sent instead of a response that could not be tokenized.
-fn withheld_error(e: &Error) -> Value {
-    let mut err = e.to_jsonrpc_error();
-    if let Some(obj) = err.as_object_mut() {
-        obj.insert(
-            "message".into(),
-            Value::String(format!(
-                "the gateway withheld the server's response because it could not tokenize it: {e}; \
-                 the request itself reached the server and may have taken effect"
-            )),
-        );
-    }
-    err
-}
-
-/// The id of a response (`result` or `error` member and a non-null id), if `msg` is one.
-pub fn response_id(msg: &Value) -> Option<Value> {
-    let obj = msg.as_object()?;
-    if obj.contains_key("method") || !(obj.contains_key("result") || obj.contains_key("error")) {
-        return None;
-    }
-    obj.get("id").filter(|id| !id.is_null()).cloned()
-}
-
-/// A JSON-RPC error response `{"jsonrpc":"2.0","id":id,"error":error}`.
-pub fn error_response(id: Value, error: Value) -> Value {
-    let mut m = Map::with_capacity(3);
-    m.insert("jsonrpc".into(), Value::String("2.0".into()));
-    m.insert("id".into(), id);
-    m.insert("error".into(), error);
-    Value::Object(m)
-}
-
-/// What to answer a client whose message `msg` was rejected with `err`: an error response for
-/// each request in it (an object for one message, an array for a batch), or `None` when it held
-/// no request (notifications and responses get no answer).
-pub fn error_reply(msg: &Value, err: &Error) -> Option<Value> {
-    let error = nothing_forwarded(err);
-    match msg {
-        Value::Array(items) => {
-            let out: Vec<Value> = items
-                .iter()
-                .filter_map(RequestInfo::from_message)
-                .map(|r| error_response(r.id, error.clone()))
-                .collect();
-            (!out.is_empty()).then_some(Value::Array(out))
-        }
-        other => RequestInfo::from_message(other).map(|r| error_response(r.id, error)),
-    }
-}
-
-/// `err` as a JSON-RPC error object for a client message that was not forwarded, saying so.
-fn nothing_forwarded(err: &Error) -> Value {
-    let mut error = err.to_jsonrpc_error();
-    if let Some(Value::String(m)) = error.get_mut("message") {
-        if !m.ends_with("nothing was forwarded") {
-            m.push_str("; nothing was forwarded");
-        }
-    }
-    error
-}
-
-/// What to forward to the server instead of a rejected client→server message that holds
-/// responses (the client's answers to server-initiated requests) but no request: an error
-/// response with the same id for each response, so the server does not wait for an answer that
-/// will never come (an object for one message, an array for a batch). Notifications are left
-/// out. `None` when there is no response in `msg`.
-pub fn responses_as_errors(msg: &Value, err: &Error) -> Option<Value> {
-    let error = nothing_forwarded(err);
-    match msg {
-        Value::Array(items) => {
-            let out: Vec<Value> = items
-                .iter()
-                .filter_map(response_id)
-                .map(|id| error_response(id, error.clone()))
-                .collect();
-            (!out.is_empty()).then_some(Value::Array(out))
-        }
-        other => response_id(other).map(|id| error_response(id, error)),
-    }
-}
-
-/// Error responses for the requests of `ctx` whose ids are not in `answered`, as one message
-/// (an object for one, an array for several); `None` when all were answered.
-pub fn unanswered_errors(ctx: &ExchangeCtx, answered: &[Value], error: &Value) -> Option<Value> {
-    let mut out: Vec<Value> = ctx
-        .requests
-        .iter()
-        .filter(|r| !answered.contains(&r.id))
-        .map(|r| error_response(r.id.clone(), error.clone()))
-        .collect();
-    match out.len() {
-        0 => None,
-        1 => out.pop(),
-        _ => Some(Value::Array(out)),
-    }
-}
-
-/// A JSON-RPC error object with `code` and `message`.
-pub fn error_object(code: i64, message: &str) -> Value {
-    json!({ "code": code, "message": message })
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn safe_names() {
-        assert_eq!(&*safe_name("tools/call"), "tools/call");
-        assert_eq!(&*safe_name("notifications/progress"), "notifications/progress");
-        assert_eq!(&*safe_name("ana.lima@example.org"), "<other>");
-        assert_eq!(&*safe_name("call 2025550143"), "<other>");
-        assert_eq!(&*safe_name("x12345"), "<other>");
-        assert_eq!(&*safe_name(""), "<other>");
-    }
-
-    #[test]
-    fn request_info_and_replies() {
-        let batch = json!([
-            {"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send"}},
-            {"jsonrpc":"2.0","method":"notifications/initialized"},
-            {"jsonrpc":"2.0","id":"a","method":"ping"}
-        ]);
-        let reqs = RequestInfo::collect(&batch);
-        assert_eq!(reqs.len(), 2);
-        assert_eq!(reqs[0].tool.as_deref(), Some("send"));
-        let e = Error::unknown_placeholder("[EMAIL_9]", "/params/arguments/to");
-        let reply = error_reply(&batch, &e).unwrap();
-        assert_eq!(reply.as_array().unwrap().len(), 2);
-        assert_eq!(reply[1]["id"], "a");
-        assert_eq!(reply[0]["error"]["code"], -32602);
-        let note = json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{}});
-        assert!(error_reply(&note, &e).is_none());
-    }
-
-    #[test]
-    fn response_ids() {
-        assert_eq!(
-            response_id(&json!({"jsonrpc":"2.0","id":3,"result":{}})),
-            Some(json!(3))
-        );
-        assert_eq!(response_id(&json!({"jsonrpc":"2.0","id":null,"error":{}})), None);
-        assert_eq!(response_id(&json!({"jsonrpc":"2.0","id":3,"method":"x"})), None);
     }
 }

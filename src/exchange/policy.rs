@@ -1,32 +1,4 @@
 //! Flow policy and audit log as [`Hooks`]: [`PolicyHooks`].
-//!
-//! - Every client→server message that carries placeholders (or, unless the policy says
-//!   `untracked_pii = "allow"`, PII the vault never issued) is evaluated under the
-//!   [`Policy`] for its target server and tool; with an [`Auditor`] the decision is recorded
-//!   (placeholders, kinds, origins, rule ids, value fingerprints) before anything is forwarded,
-//!   and a failure to record rejects the message.
-//! - With an auditor, every response to a request of the exchange gets an `exchange` record
-//!   (placeholders minted in the response and restored in the request it answers, outcome,
-//!   duration); a failure to record withholds the response.
-//!
-//! The placeholders restored in a request are kept from its (allowed) decision until its
-//! response, keyed by the exchange (client, server, the [`ExchangeCtx::started`] instant that
-//! every clone of one exchange's context shares) and the request's JSON-RPC id. The scope is not
-//! part of the key: it may change between request and response (the session id a server assigns
-//! in its answer to `initialize`). Requests that never get a response (rejected, withheld, no
-//! body) leave an entry no later exchange can match; at most [`PENDING_LIMIT`] entries are kept
-//! (see [`PolicyHooks::with_pending_limit`]), the oldest are forgotten beyond that.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use mcp_pii_gateway::detect::Detector;
-//! use mcp_pii_gateway::layer::{core::PiiCore, policy_hooks::PolicyHooks, PiiLayer};
-//! use mcp_pii_gateway::policy::Policy;
-//! let core = PiiCore::builtin();
-//! let hooks = PolicyHooks::new(Policy::default(), core.rewriter().detector().clone());
-//! let layer = PiiLayer::with_core(core.with_hooks(Arc::new(hooks)), "crm");
-//! # let _ = layer;
-//! ```
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -34,19 +6,47 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::core::{error_kind, method_of, ExchangeCtx, Hooks, RequestInfo};
+use super::{error_kind, method_of, ExchangeCtx, Hooks, RequestInfo};
 use crate::audit::{Auditor, PlaceholderRecord, Record};
 use crate::detect::{Detector, Kind};
 use crate::error::{Error, Result};
 use crate::policy::{FlowItem, FlowRequest, Policy, UntrackedPii};
-use crate::rewrite::{RestorePlan, TokenizeReport};
+use crate::rewrite::{for_each_message_text, RestorePlan, TokenizeReport};
 use crate::vault::{Secret, Vault};
 
 /// How many requests' restored placeholders [`PolicyHooks`] keeps, by default, until their
 /// responses are recorded.
 pub const PENDING_LIMIT: usize = 4096;
 
-/// Flow policy (and optionally the audit log) as [`Hooks`]; see the [module docs](self).
+/// Flow policy (and optionally the audit log) as [`Hooks`].
+///
+/// - Every client→server message that carries placeholders (or, unless the policy says
+///   `untracked_pii = "allow"`, PII the vault never issued) is evaluated under the
+///   [`Policy`] for its target server and tool; with an [`Auditor`] the decision is recorded
+///   (placeholders, kinds, origins, rule ids, value fingerprints) before anything is forwarded,
+///   and a failure to record rejects the message.
+/// - With an auditor, every response to a request of the exchange gets an `exchange` record
+///   (placeholders minted in the response and restored in the request it answers, outcome,
+///   duration); a failure to record withholds the response.
+///
+/// The placeholders restored in a request are kept from its (allowed) decision until its
+/// response, keyed by the exchange (client, server, the [`ExchangeCtx::started`] instant that
+/// every clone of one exchange's context shares) and the request's JSON-RPC id. The scope is not
+/// part of the key: it may change between request and response (the session id a server assigns
+/// in its answer to `initialize`). Requests that never get a response (rejected, withheld, no
+/// body) leave an entry no later exchange can match; at most [`PENDING_LIMIT`] entries are kept
+/// (see [`PolicyHooks::with_pending_limit`]), the oldest are forgotten beyond that.
+///
+/// ```
+/// use std::sync::Arc;
+/// use mcp_pii_gateway::exchange::{PiiCore, PolicyHooks};
+/// use mcp_pii_gateway::layer::PiiLayer;
+/// use mcp_pii_gateway::policy::Policy;
+/// let core = PiiCore::builtin();
+/// let hooks = PolicyHooks::new(Policy::default(), core.rewriter().detector().clone());
+/// let layer = PiiLayer::with_core(core.with_hooks(Arc::new(hooks)), "crm");
+/// # let _ = layer;
+/// ```
 pub struct PolicyHooks {
     policy: RwLock<Arc<Policy>>,
     detector: Arc<Detector>,
@@ -54,7 +54,7 @@ pub struct PolicyHooks {
     pending: Mutex<Pending>,
 }
 
-/// Identifies one request of one exchange; see the [module docs](self).
+/// Identifies one request of one exchange; see [`PolicyHooks`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct PendingKey {
     client: Arc<str>,
@@ -289,13 +289,13 @@ impl Hooks for PolicyHooks {
     }
 }
 
-/// The kinds of PII found in the strings and keys of `msg` (placeholders are not PII), each
-/// once, in rule order. The JSON-RPC envelope (`jsonrpc`, `id`, `method`) is skipped.
+/// The kinds of PII found in `msg` (placeholders are not PII), each once, in rule order. Only
+/// what restoring reads is looked at: the members the rewriter leaves untouched (the envelope,
+/// correlation tokens, base64 blobs) are skipped, as [`for_each_message_text`] says.
 pub fn untracked_kinds(detector: &Detector, msg: &Value) -> Vec<Kind> {
     let mut found: Vec<Kind> = Vec::new();
     let mut spans = Vec::new();
-    let mut stack: Vec<(&Value, bool)> = vec![(msg, true)];
-    let mut check = |s: &str, found: &mut Vec<Kind>| {
+    for_each_message_text(msg, &mut |s| {
         if !detector.might_contain(s) {
             return;
         }
@@ -305,23 +305,7 @@ pub fn untracked_kinds(detector: &Detector, msg: &Value) -> Vec<Kind> {
                 found.push(sp.kind);
             }
         }
-    };
-    while let Some((v, envelope)) = stack.pop() {
-        match v {
-            Value::String(s) => check(s, &mut found),
-            Value::Array(items) => stack.extend(items.iter().map(|i| (i, envelope))),
-            Value::Object(m) => {
-                for (k, child) in m {
-                    if envelope && matches!(k.as_str(), "jsonrpc" | "id" | "method") {
-                        continue;
-                    }
-                    check(k, &mut found);
-                    stack.push((child, false));
-                }
-            }
-            _ => {}
-        }
-    }
+    });
     let order = detector.kinds();
     found.sort_by_key(|k| order.iter().position(|o| o == k).unwrap_or(usize::MAX));
     found
