@@ -462,3 +462,35 @@ fn colliding_server_names_are_a_configuration_error() {
         .to_string();
     assert!(e.contains("aggregate.expose"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_can_keep_its_own_names() {
+    let g = gateway("[aggregate]\nunprefixed = \"crm\"").await;
+    let c = client(&g.url).await;
+    let names: Vec<String> = c
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(names.contains(&"lookup_customer".to_owned()), "{names:?}");
+    assert!(names.contains(&"mail__send_email".to_owned()), "{names:?}");
+    assert!(!names.contains(&"crm__lookup_customer".to_owned()), "{names:?}");
+    let found = call(&c, "lookup_customer", json!({"id": 3})).await.unwrap();
+    assert_eq!(found["structuredContent"]["email"], "[EMAIL_1]");
+    let r = c
+        .read_resource(ReadResourceRequestParams::new("card://3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&r).unwrap()["contents"][0]["uri"],
+        "card://3"
+    );
+    assert_eq!(g.crm.lock().unwrap().last().unwrap(), "card://3");
+    let _ = c.cancel().await;
+    let e = Config::from_toml_str("[aggregate]\nunprefixed = \"nope\"\n", |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("aggregate.unprefixed"), "{e}");
+}

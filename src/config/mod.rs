@@ -112,6 +112,11 @@ pub struct AggregateConfig {
     pub enabled: bool,
     /// What its `tools/list` holds (default: [`Expose::All`]).
     pub expose: Expose,
+    /// One server whose tools, prompts and resources keep their own names on `/mcp` (no
+    /// `<server>__` prefix, no `mcp-gateway://` URI): for clients written against that one
+    /// server. Its names that look like another server's (`crm__x` while `crm` exists) or a
+    /// gateway tool's are shadowed. Default: none.
+    pub unprefixed: Option<String>,
 }
 
 impl Default for AggregateConfig {
@@ -119,6 +124,7 @@ impl Default for AggregateConfig {
         AggregateConfig {
             enabled: true,
             expose: Expose::All,
+            unprefixed: None,
         }
     }
 }
@@ -876,6 +882,13 @@ fn aggregate_part(raw: Option<RawAggregate>, servers: &[ServerConfig], p: &mut P
             Some(other) => p.push(format!(
                 "aggregate.expose: {other:?} is not one of \"all\", \"search\""
             )),
+        }
+        if let Some(u) = r.unprefixed {
+            if servers.iter().any(|s| s.name == u) {
+                a.unprefixed = Some(u);
+            } else {
+                p.push(format!("aggregate.unprefixed: {u:?} is not a configured server"));
+            }
         }
     }
     if a.enabled {

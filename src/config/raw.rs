@@ -153,6 +153,8 @@ pub struct RawAggregate {
     pub enabled: Option<bool>,
     /// `all` or `search`.
     pub expose: Option<String>,
+    /// The server whose names are not prefixed.
+    pub unprefixed: Option<String>,
 }
 
 /// `[[clients]]`.

@@ -286,6 +286,7 @@ impl Front {
             let aggregate = Aggregate::new(AggregateParts {
                 members,
                 expose: config.aggregate.expose,
+                unprefixed: config.aggregate.unprefixed.clone(),
                 rewriter,
                 policy: view.policy,
                 auditor: view.auditor,

@@ -83,6 +83,10 @@ pub struct AggregateParts {
     pub members: Vec<(String, ServerService)>,
     /// What `tools/list` holds.
     pub expose: Expose,
+    /// The server whose names are not prefixed (see [`AggregateConfig::unprefixed`]).
+    ///
+    /// [`AggregateConfig::unprefixed`]: crate::config::AggregateConfig::unprefixed
+    pub unprefixed: Option<String>,
     /// The rewriter (detector and vault) of the stacks, for `check_flow` and
     /// `describe_placeholders`.
     pub rewriter: Rewriter,
@@ -124,6 +128,7 @@ struct Shared {
     by_prefix: HashMap<String, usize>,
     by_name: HashMap<Arc<str>, usize>,
     expose: Expose,
+    unprefixed: Option<usize>,
     own: tools::Own,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     limits: Limits,
@@ -192,8 +197,10 @@ impl Aggregate {
                 Member { name, prefix, svc }
             })
             .collect();
+        let unprefixed = parts.unprefixed.as_deref().and_then(|u| by_name.get(u).copied());
         Aggregate {
             sh: Arc::new(Shared {
+                unprefixed,
                 members,
                 by_prefix,
                 by_name,
@@ -628,7 +635,8 @@ impl Aggregate {
             .unwrap_or("")
             .to_owned();
         let found = names::unwrap_uri(&uri)
-            .and_then(|(server, inner)| Some((*self.sh.by_name.get(server)?, inner.to_owned())));
+            .and_then(|(server, inner)| Some((*self.sh.by_name.get(server)?, inner.to_owned())))
+            .or_else(|| self.sh.unprefixed.map(|m| (m, uri.clone())));
         let Some((m, inner)) = found.filter(|(m, _)| cs.may_use(&self.sh.members[*m].name)) else {
             return json_error(
                 StatusCode::OK,
@@ -647,8 +655,9 @@ impl Aggregate {
     }
 
     fn member_of_name(&self, name: &str) -> Option<(usize, String)> {
-        let (prefix, inner) = names::split(name)?;
-        Some((*self.sh.by_prefix.get(prefix)?, inner.to_owned()))
+        let prefixed = names::split(name)
+            .and_then(|(prefix, inner)| Some((*self.sh.by_prefix.get(prefix)?, inner.to_owned())));
+        prefixed.or_else(|| self.sh.unprefixed.map(|m| (m, name.to_owned())))
     }
 
     /// Sends one client request to member `m` and relays its answer: JSON stays JSON; an SSE
@@ -755,6 +764,7 @@ impl Aggregate {
     /// answers.
     fn outward(&self, s: &Session, m: usize, p: &mut Parsed<'static>, answers: Option<&str>) {
         let server = self.sh.members[m].name.clone();
+        let rename = self.sh.unprefixed != Some(m);
         let v = &mut p.value;
         let method = v.get("method").and_then(Value::as_str).map(str::to_owned);
         match (method.as_deref(), v.get("id").is_some()) {
@@ -764,7 +774,7 @@ impl Aggregate {
                 lock(&s.pending).insert(gid.clone(), (m, inner));
                 v["id"] = Value::String(gid);
             }
-            (Some("notifications/resources/updated"), false) => {
+            (Some("notifications/resources/updated"), false) if rename => {
                 wrap_uri_at(v, "/params/uri", &server);
             }
             (Some("notifications/tools/list_changed"), false) => {
@@ -772,7 +782,7 @@ impl Aggregate {
                     *c = None;
                 }
             }
-            (None, _) => {
+            (None, _) if rename => {
                 let Some(result) = v.get_mut("result") else { return };
                 match answers {
                     Some("tools/call") => wrap_content(result.get_mut("content"), &server),
@@ -905,6 +915,7 @@ impl Aggregate {
         };
         let server = self.sh.members[m].name.clone();
         let prefix = &self.sh.members[m].prefix;
+        let rename = self.sh.unprefixed != Some(m);
         let policy = (self.sh.own.policy)();
         let mut out = Vec::with_capacity(list.len());
         for i in 0..list.len() {
@@ -916,11 +927,18 @@ impl Aggregate {
                     let Some(name) = item.value.get("name").and_then(Value::as_str).map(str::to_owned) else {
                         continue;
                     };
-                    item.value["name"] = Value::String(names::join(prefix, &name));
+                    if rename {
+                        item.value["name"] = Value::String(names::join(prefix, &name));
+                    } else if tools::is_own(&name) || self.member_of_name(&name).is_some_and(|(o, _)| o != m)
+                    {
+                        tracing::warn!(server = %server, name, "left out of /mcp: the name is taken by the gateway or by another server's prefix");
+                        continue;
+                    }
                     if key == "tools" {
                         tools::annotate(&mut item.value, &server, &name, &policy);
                     }
                 }
+                _ if !rename => {}
                 "resources" => wrap_uri_at(&mut item.value, "/uri", &server),
                 _ => {
                     if let Some(Value::String(t)) = item.value.get_mut("uriTemplate") {
