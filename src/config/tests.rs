@@ -677,3 +677,13 @@ client_key_file = "other.key"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_readme_shows_the_annotated_example() {
+    let readme = include_str!("../../README.md");
+    let example = include_str!("example.toml");
+    assert!(
+        readme.contains(example),
+        "README.md's annotated gateway.toml must be src/config/example.toml, byte for byte"
+    );
+}
