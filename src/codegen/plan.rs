@@ -1,0 +1,287 @@
+//! What is written where: every server's directory and every tool's file and function name for
+//! one language, decided once, deterministically, with every collision explained; plus the text
+//! both languages share (the flow-policy sentences, first sentences, cleaned descriptions).
+
+use std::collections::BTreeMap;
+
+use super::catalog::{Catalog, Otherwise, Tool};
+use super::names::{py_ident, ts_function, ts_ident, Namer};
+use super::Lang;
+
+/// The layout of the tree for one language.
+#[derive(Debug)]
+pub(crate) struct Plan<'a> {
+    /// Servers in name order.
+    pub servers: Vec<ServerPlan<'a>>,
+}
+
+/// One server's directory.
+#[derive(Debug)]
+pub(crate) struct ServerPlan<'a> {
+    /// The real server name.
+    pub name: &'a str,
+    /// Its directory under `servers/` (also its module name).
+    pub dir: String,
+    /// Why `dir` is not the plain sanitised name, if it is not.
+    pub note: Option<String>,
+    /// Its tools in name order.
+    pub tools: Vec<ToolPlan<'a>>,
+}
+
+/// One tool's file and function.
+#[derive(Debug)]
+pub(crate) struct ToolPlan<'a> {
+    /// The tool.
+    pub tool: &'a Tool,
+    /// The file name without extension (Python: also the module name).
+    pub file: String,
+    /// The function name.
+    pub function: String,
+    /// Why the names carry a suffix, if they do.
+    pub note: Option<String>,
+}
+
+/// Names a generated tool module imports, which a tool function must not take.
+const TS_MODULE_NAMES: &[&str] = &["callMCPTool", "ToolResult"];
+const PY_MODULE_NAMES: &[&str] = &[
+    "annotations",
+    "Any",
+    "Literal",
+    "NotRequired",
+    "TypedDict",
+    "ToolResult",
+    "call_mcp_tool",
+];
+/// File names a server directory holds besides the tools.
+const TS_FILES: &[&str] = &["index"];
+const PY_FILES: &[&str] = &["__init__"];
+
+impl<'a> Plan<'a> {
+    /// The layout of `catalog` in `lang`.
+    pub fn new(catalog: &'a Catalog, lang: Lang) -> Plan<'a> {
+        let mut dirs = Namer::default();
+        let mut dir_owner: BTreeMap<String, &str> = BTreeMap::new();
+        let mut servers = Vec::new();
+        for (name, tools) in &catalog.servers {
+            let base = match lang {
+                Lang::Python => py_ident(name),
+                Lang::TypeScript => ts_ident(name),
+            };
+            let dir = dirs.claim(&base);
+            let note = (dir != base).then(|| {
+                format!(
+                    "Server {name:?} is in `{dir}`: `{base}` is taken by server {:?} (the names \
+                     collide once made valid module names).",
+                    dir_owner[&base.to_ascii_lowercase()]
+                )
+            });
+            dir_owner.entry(base.to_ascii_lowercase()).or_insert(name);
+            servers.push(ServerPlan {
+                name,
+                dir,
+                note,
+                tools: plan_tools(tools, lang),
+            });
+        }
+        Plan { servers }
+    }
+}
+
+fn plan_tools(tools: &[Tool], lang: Lang) -> Vec<ToolPlan<'_>> {
+    let (module_names, files) = match lang {
+        Lang::TypeScript => (TS_MODULE_NAMES, TS_FILES),
+        Lang::Python => (PY_MODULE_NAMES, PY_FILES),
+    };
+    let mut file_names = Namer::with_reserved(files);
+    let mut functions = Namer::with_reserved(module_names);
+    let mut owner: BTreeMap<String, &str> = BTreeMap::new();
+    let mut out = Vec::new();
+    for tool in tools {
+        let (file, function) = match lang {
+            Lang::TypeScript => (ts_ident(&tool.name), ts_function(&tool.name)),
+            Lang::Python => (py_ident(&tool.name), py_ident(&tool.name)),
+        };
+        let claimed = Namer::claim_together(&mut [&mut file_names, &mut functions], &[&file, &function]);
+        let note = (claimed[0] != file).then(|| {
+            let by = [&file, &function]
+                .iter()
+                .find_map(|n| owner.get(&n.to_ascii_lowercase()))
+                .map(|o| format!("tool {o:?}"))
+                .unwrap_or_else(|| "a name the generated code uses".to_string());
+            format!(
+                "Named `{}`: `{function}` is taken by {by} on this server (the names collide \
+                 once made valid).",
+                claimed[1]
+            )
+        });
+        owner.entry(file.to_ascii_lowercase()).or_insert(&tool.name);
+        owner.entry(function.to_ascii_lowercase()).or_insert(&tool.name);
+        let mut claimed = claimed.into_iter();
+        out.push(ToolPlan {
+            tool,
+            file: claimed.next().expect("two names"),
+            function: claimed.next().expect("two names"),
+            note,
+        });
+    }
+    out
+}
+
+/// Text from a server made safe to embed: `\r\n` → `\n`, other control characters dropped,
+/// trimmed.
+pub(crate) fn clean(text: &str) -> String {
+    text.replace("\r\n", "\n")
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// The first sentence of a description, on one line and at most 200 characters.
+pub(crate) fn first_sentence(description: Option<&str>) -> String {
+    let text = clean(description.unwrap_or(""));
+    let line = text.lines().next().unwrap_or("").trim();
+    let end = line
+        .char_indices()
+        .find(|&(i, c)| {
+            matches!(c, '.' | '!' | '?') && line[i + c.len_utf8()..].starts_with(char::is_whitespace)
+        })
+        .map(|(i, c)| i + c.len_utf8())
+        .unwrap_or(line.len());
+    let sentence = &line[..end];
+    if sentence.chars().count() > 200 {
+        let cut: String = sentence.chars().take(199).collect();
+        format!("{}…", cut.trim_end())
+    } else {
+        sentence.to_string()
+    }
+}
+
+/// What the flow policy means for `tool`, as sentences for its doc comment.
+pub(crate) fn flow_text(tool: &Tool) -> String {
+    let own = format!("placeholders from {} itself are always accepted", tool.server);
+    let otherwise = match tool.otherwise {
+        Otherwise::Deny => "refused (cross_server = deny)",
+        Otherwise::Allow => "accepted (cross_server = allow)",
+    };
+    if tool.receives.is_empty() {
+        return format!(
+            "Flow policy: no flow names this tool; placeholders from other servers are \
+             {otherwise}, and {own}."
+        );
+    }
+    let flows: Vec<String> = tool
+        .receives
+        .iter()
+        .map(|f| {
+            let kind = if f.kind == "*" { "any placeholder" } else { &f.kind };
+            let from = if f.from == "*" { "any server" } else { &f.from };
+            format!("{kind} from {from} (flow {})", f.rule)
+        })
+        .collect();
+    format!(
+        "Flow policy: receives {}. Placeholders from any other server are {otherwise}; {own}.",
+        flows.join("; ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::catalog::Flow;
+    use super::*;
+    use serde_json::json;
+
+    fn tool(server: &str, name: &str) -> Tool {
+        Tool {
+            name: name.into(),
+            qualified: format!("{}__{name}", server.replace('-', "_")),
+            server: server.into(),
+            description: None,
+            input_schema: json!({"type": "object"}),
+            output_schema: None,
+            receives: Vec::new(),
+            otherwise: Otherwise::Deny,
+        }
+    }
+
+    #[test]
+    fn flow_sentences() {
+        let mut t = tool("mail", "send");
+        assert_eq!(
+            flow_text(&t),
+            "Flow policy: no flow names this tool; placeholders from other servers are refused \
+             (cross_server = deny), and placeholders from mail itself are always accepted."
+        );
+        t.receives = vec![
+            Flow {
+                from: "crm".into(),
+                kind: "EMAIL".into(),
+                rule: "crm-to-mail".into(),
+            },
+            Flow {
+                from: "*".into(),
+                kind: "*".into(),
+                rule: "any".into(),
+            },
+        ];
+        t.otherwise = Otherwise::Allow;
+        assert_eq!(
+            flow_text(&t),
+            "Flow policy: receives EMAIL from crm (flow crm-to-mail); any placeholder from any \
+             server (flow any). Placeholders from any other server are accepted (cross_server = \
+             allow); placeholders from mail itself are always accepted."
+        );
+    }
+
+    #[test]
+    fn first_sentences() {
+        assert_eq!(
+            first_sentence(Some("Looks up a customer. By email.")),
+            "Looks up a customer."
+        );
+        assert_eq!(first_sentence(Some("v1.2 is out\nmore")), "v1.2 is out");
+        assert_eq!(first_sentence(Some("  \r\n")), "");
+        assert_eq!(first_sentence(None), "");
+        let long = "x".repeat(500);
+        assert_eq!(first_sentence(Some(&long)).chars().count(), 200);
+    }
+
+    #[test]
+    fn collisions_get_suffixes_and_notes() {
+        let mut c = Catalog::default();
+        c.servers.insert(
+            "crm-eu".into(),
+            vec![
+                tool("crm-eu", "get-user"),
+                tool("crm-eu", "get_user"),
+                tool("crm-eu", "index"),
+            ],
+        );
+        c.servers.insert("crm_eu".into(), vec![tool("crm_eu", "x")]);
+        let p = Plan::new(&c, Lang::Python);
+        assert_eq!(p.servers[0].dir, "crm_eu");
+        assert_eq!(p.servers[1].dir, "crm_eu_2");
+        assert!(p.servers[1]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("taken by server \"crm-eu\""));
+        let tools = &p.servers[0].tools;
+        assert_eq!(tools[0].function, "get_user");
+        assert_eq!(tools[1].function, "get_user_2");
+        assert!(tools[1].note.as_deref().unwrap().contains("tool \"get-user\""));
+        let p = Plan::new(&c, Lang::TypeScript);
+        let tools = &p.servers[0].tools;
+        assert_eq!(
+            (tools[1].file.as_str(), tools[1].function.as_str()),
+            ("get_user_2", "getUser_2")
+        );
+        assert_eq!(tools[2].file, "index_2");
+        assert!(tools[2]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("a name the generated code uses"));
+    }
+}
