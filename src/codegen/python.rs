@@ -7,10 +7,11 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use super::names::{self, Namer};
 use super::plan::{clean, flow_text, Plan, ServerPlan, ToolPlan};
 use super::schema::{ObjectDef, Ty, Types};
 use super::typescript::optional_input;
-use super::{names, File, Options, HEADER};
+use super::{File, Options, HEADER};
 
 const RUNTIME: &str = include_str!("runtime/_client.py");
 
@@ -49,13 +50,23 @@ fn server(s: &ServerPlan<'_>) -> Vec<File> {
     let mut index = format!("# {HEADER}\n{}\n", docstring(&text, ""));
     let mut files = Vec::new();
     let mut all = Vec::new();
+    // Type names are unique in the whole package (and apart from every function name).
+    let mut reserved = vec![
+        "Any",
+        "Literal",
+        "NotRequired",
+        "TypedDict",
+        "ToolResult",
+        "call_mcp_tool",
+    ];
+    reserved.extend(s.tools.iter().map(|t| t.function.as_str()));
+    let mut type_names = Namer::with_reserved(&reserved);
     for t in &s.tools {
         let _ = writeln!(index, "from .{} import {}", t.file, t.function);
         all.push(str_lit(&t.function));
-        files.push(File::new(
-            format!("servers/{}/{}.py", s.dir, t.file),
-            tool_file(t),
-        ));
+        let (text, names) = tool_file(t, type_names);
+        type_names = names;
+        files.push(File::new(format!("servers/{}/{}.py", s.dir, t.file), text));
     }
     let _ = writeln!(index, "\n__all__ = [{}]", all.join(", "));
     files.push(File::new(format!("servers/{}/__init__.py", s.dir), index));
@@ -66,18 +77,11 @@ fn server(s: &ServerPlan<'_>) -> Vec<File> {
 #[derive(Default)]
 struct Imports(BTreeSet<&'static str>);
 
-fn tool_file(t: &ToolPlan<'_>) -> String {
+/// The file of one tool, and `type_names` with its type names taken.
+fn tool_file(t: &ToolPlan<'_>, type_names: Namer) -> (String, Namer) {
     let tool = t.tool;
     let base = names::type_name(&tool.name);
-    let mut types = Types::with_reserved(&[
-        "Any",
-        "Literal",
-        "NotRequired",
-        "TypedDict",
-        "ToolResult",
-        "call_mcp_tool",
-        &t.function,
-    ]);
+    let mut types = Types::with_names(type_names);
     let input_name = format!("{base}Input");
     let input = types.add(&tool.input_schema, &input_name);
     let output = tool
@@ -127,7 +131,7 @@ fn tool_file(t: &ToolPlan<'_>) -> String {
         let _ = writeln!(head, "from typing import {}\n", list.join(", "));
     }
     head.push_str("from .._client import ToolResult, call_mcp_tool\n");
-    head + &body
+    (head + &body, types.into_names())
 }
 
 /// A `TypedDict`: class syntax when every key is a plain identifier, else the functional form.

@@ -94,6 +94,20 @@ impl Types {
         }
     }
 
+    /// Types whose names are unique in `names` too (names shared by several files that are
+    /// re-exported together); get it back with [`into_names`](Self::into_names).
+    pub fn with_names(names: Namer) -> Types {
+        Types {
+            objects: Vec::new(),
+            names,
+        }
+    }
+
+    /// The namer, holding every name taken so far.
+    pub fn into_names(self) -> Namer {
+        self.names
+    }
+
     /// The type of `schema`; object types get names from `name` (made unique in this file).
     pub fn add(&mut self, schema: &Value, name: &str) -> Ty {
         self.ty(schema, name, 0)

@@ -6,9 +6,10 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use super::names::{self, Namer};
 use super::plan::{clean, flow_text, Plan, ServerPlan, ToolPlan};
 use super::schema::{Ty, Types};
-use super::{names, File, Options, HEADER};
+use super::{File, Options, HEADER};
 
 const RUNTIME: &str = include_str!("runtime/_client.ts");
 
@@ -39,21 +40,23 @@ fn server(s: &ServerPlan<'_>) -> Vec<File> {
     }
     index.push_str("\n */\n");
     let mut files = Vec::new();
+    // `index.ts` re-exports every file: type names are unique in the whole directory.
+    let mut type_names = Namer::with_reserved(&["callMCPTool", "ToolResult"]);
     for t in &s.tools {
         let _ = writeln!(index, "export * from \"./{}.js\";", t.file);
-        files.push(File::new(
-            format!("servers/{}/{}.ts", s.dir, t.file),
-            tool_file(t),
-        ));
+        let (text, names) = tool_file(t, type_names);
+        type_names = names;
+        files.push(File::new(format!("servers/{}/{}.ts", s.dir, t.file), text));
     }
     files.push(File::new(format!("servers/{}/index.ts", s.dir), index));
     files
 }
 
-fn tool_file(t: &ToolPlan<'_>) -> String {
+/// The file of one tool, and `type_names` with its type names taken.
+fn tool_file(t: &ToolPlan<'_>, type_names: Namer) -> (String, Namer) {
     let tool = t.tool;
     let base = names::type_name(&tool.name);
-    let mut types = Types::with_reserved(&["callMCPTool", "ToolResult"]);
+    let mut types = Types::with_names(type_names);
     let input_name = format!("{base}Input");
     let input = types.add(&tool.input_schema, &input_name);
     let output = tool
@@ -121,7 +124,8 @@ fn tool_file(t: &ToolPlan<'_>) -> String {
         t.function,
         json_str(&tool.qualified)
     );
-    format!("// {HEADER}\nimport {{ {import} }} from \"../_client.js\";\n{body}")
+    let text = format!("// {HEADER}\nimport {{ {import} }} from \"../_client.js\";\n{body}");
+    (text, types.into_names())
 }
 
 /// The name to use for a top-level type: the object's own name, or a new alias for anything
