@@ -461,3 +461,82 @@ fn symbolic_links_are_not_written_through() {
     assert!(e.to_string().contains("not writing through it"), "{e}");
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
 }
+
+#[test]
+fn typescript_script_calls_tools_through_the_runtime() {
+    let Some((node, modules)) = node() else { return };
+    let fake = FakeMcp::start(crm_and_mail(), 2, None);
+    let dir = temp_dir("typescript-e2e");
+    let out = codegen_cli(&[
+        "--url",
+        &fake.url,
+        "--lang",
+        "typescript",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&modules, dir.join("node_modules")).unwrap();
+    std::fs::write(dir.join("package.json"), r#"{"type": "module"}"#).unwrap();
+    std::fs::write(
+        dir.join("main.ts"),
+        r#"import { crm, mail } from "./servers/index.js";
+import { close, ToolError } from "./servers/_client.js";
+
+const customer = await crm.lookupCustomer({ id: "c-1" });
+const email: string = customer.email;
+console.log("structured", email, JSON.stringify(customer.name));
+const sent = await mail.sendEmail({ to: email, body: "hi" });
+console.log("unstructured", JSON.stringify(sent.content));
+try {
+  await crm.alwaysFails();
+} catch (e) {
+  console.log("error", e instanceof ToolError ? e.message : String(e));
+}
+await close();
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("tsconfig.json"),
+        json!({"compilerOptions": {
+            "strict": true, "target": "es2022", "module": "nodenext", "moduleResolution": "nodenext",
+            "types": ["node"], "skipLibCheck": true, "outDir": "build"},
+          "include": ["servers/**/*.ts", "main.ts"]})
+        .to_string(),
+    )
+    .unwrap();
+    let tsc = Command::new(&node)
+        .current_dir(&dir)
+        .arg(modules.join("typescript/bin/tsc"))
+        .args(["-p", "tsconfig.json"])
+        .output()
+        .unwrap();
+    assert!(tsc.status.success(), "{}", String::from_utf8_lossy(&tsc.stdout));
+    let run = Command::new(&node)
+        .current_dir(&dir)
+        .arg("build/main.js")
+        .env("MCP_GATEWAY_URL", &fake.url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("structured [EMAIL_1] \"Ana\""), "{stdout}");
+    assert!(
+        stdout.contains(r#"unstructured [{"type":"text","text":"sent"}]"#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("error crm__always_fails: it failed on purpose"),
+        "{stdout}"
+    );
+    assert_eq!(
+        fake.calls.lock().unwrap()[1]["arguments"],
+        json!({"to": "[EMAIL_1]", "body": "hi"})
+    );
+}

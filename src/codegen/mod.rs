@@ -25,8 +25,9 @@
 //! What each tool file holds:
 //! - the input and output types from `inputSchema` / `outputSchema` ([`schema`]): TypeScript
 //!   interfaces or Python `TypedDict`s (required keys plain, the others optional), arrays,
-//!   enums and `const` as literal types, unions, nested objects as named types; what is not
-//!   modelled (`$ref`, `allOf` of several schemas, tuples) is `unknown` / `Any`;
+//!   enums and `const` as literal types, unions, nested objects and local `$ref`s
+//!   (`#/$defs/...`) as named types; what is not modelled (remote or cyclic `$ref`, `allOf` of
+//!   several schemas, tuples) is `unknown` / `Any`;
 //! - a doc comment with the tool's description and what the flow policy means for it: which
 //!   kinds it receives from which servers by which flow rule, whether placeholders from other
 //!   servers are refused or accepted, and that its own server's placeholders always are;
@@ -217,8 +218,8 @@ fn readme(catalog: &Catalog, plan: &Plan<'_>, lang: Lang) -> String {
             if let Some((s, t)) = example {
                 let _ = write!(
                     r,
-                    "from servers.{} import {}\n\n\nasync def main():\n    result = await {}({{...}})\n",
-                    s.dir, t.function, t.function
+                    "from servers.{} import {}\n\n\nasync def main():\n    # The input: see servers/{}/{}.py\n    result = await {}({{}})\n",
+                    s.dir, t.function, s.dir, t.file, t.function
                 );
             } else {
                 r.push_str("from servers._client import search_tools\n\n\nasync def main():\n    result = await search_tools(\"...\")\n");

@@ -1,7 +1,8 @@
 //! JSON Schema → a small type model both emitters render: primitives, literals (`enum`,
-//! `const`), arrays, maps, unions (`anyOf`, `oneOf`, type lists) and named object types. What
-//! it does not model (`$ref`, `allOf` of several, tuples, `not`, ...) becomes "any value"
-//! (`unknown` / `Any`), never a guess.
+//! `const`), arrays, maps, unions (`anyOf`, `oneOf`, type lists), named object types, and local
+//! references (`#/$defs/Name`) as one named type each. What it does not model (remote or
+//! cyclic `$ref`, `allOf` of several, tuples, `not`, ...) becomes "any value" (`unknown` /
+//! `Any`), never a guess.
 //!
 //! ```
 //! use mcp_pii_gateway::codegen::schema::{Ty, Types};
@@ -16,6 +17,8 @@
 //! assert_eq!(obj.name, "LookupInput");
 //! assert!(obj.fields[0].required && !obj.fields[1].required);
 //! ```
+
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
@@ -83,15 +86,18 @@ pub struct Types {
     /// Every object type, children before parents.
     pub objects: Vec<ObjectDef>,
     names: Namer,
+    /// The schema being added (what local `$ref`s point into), its name, the types of the
+    /// references resolved in it, and those being resolved (a cycle becomes "any value").
+    root: Value,
+    root_name: String,
+    refs: BTreeMap<String, Ty>,
+    resolving: Vec<String>,
 }
 
 impl Types {
     /// Types with `reserved` names unavailable.
     pub fn with_reserved(reserved: &[&str]) -> Types {
-        Types {
-            objects: Vec::new(),
-            names: Namer::with_reserved(reserved),
-        }
+        Types::with_names(Namer::with_reserved(reserved))
     }
 
     /// Types whose names are unique in `names` too (names shared by several files that are
@@ -100,6 +106,10 @@ impl Types {
         Types {
             objects: Vec::new(),
             names,
+            root: Value::Null,
+            root_name: String::new(),
+            refs: BTreeMap::new(),
+            resolving: Vec::new(),
         }
     }
 
@@ -110,7 +120,12 @@ impl Types {
 
     /// The type of `schema`; object types get names from `name` (made unique in this file).
     pub fn add(&mut self, schema: &Value, name: &str) -> Ty {
-        self.ty(schema, name, 0)
+        self.root = schema.clone();
+        self.root_name = name.to_string();
+        self.refs.clear();
+        let ty = self.ty(schema, name, 0);
+        self.root = Value::Null;
+        ty
     }
 
     /// Claims a type name for something else in the file (an alias).
@@ -122,8 +137,11 @@ impl Types {
         let Value::Object(s) = schema else {
             return Ty::Any;
         };
-        if depth > MAX_DEPTH || s.contains_key("$ref") {
+        if depth > MAX_DEPTH {
             return Ty::Any;
+        }
+        if let Some(r) = s.get("$ref") {
+            return self.reference(r.as_str().unwrap_or(""), depth);
         }
         if let Some(c) = s.get("const") {
             return literal(std::slice::from_ref(c));
@@ -162,6 +180,31 @@ impl Types {
             None if s.contains_key("items") => self.of_type("array", s, name, depth),
             None => Ty::Any,
         }
+    }
+
+    /// A local reference (`#/$defs/Name`, `#/definitions/Name`, any JSON pointer into the
+    /// schema): its type, one per reference, named after its last segment. Anything else, or a
+    /// reference that loops back to itself, is "any value".
+    fn reference(&mut self, r: &str, depth: usize) -> Ty {
+        let Some(pointer) = r.strip_prefix('#') else {
+            return Ty::Any;
+        };
+        if let Some(t) = self.refs.get(r) {
+            return t.clone();
+        }
+        if self.resolving.iter().any(|x| x == r) {
+            return Ty::Any;
+        }
+        let Some(target) = self.root.pointer(pointer).cloned() else {
+            return Ty::Any;
+        };
+        let last = pointer.rsplit('/').next().unwrap_or("");
+        let name = format!("{}{}", self.root_name, type_name(last));
+        self.resolving.push(r.to_string());
+        let t = self.ty(&target, &name, depth + 1);
+        self.resolving.pop();
+        self.refs.insert(r.to_string(), t.clone());
+        t
     }
 
     fn of_type(&mut self, t: &str, s: &Map<String, Value>, name: &str, depth: usize) -> Ty {
@@ -287,6 +330,8 @@ mod tests {
             (json!({}), Ty::Any),
             (json!(true), Ty::Any),
             (json!({"$ref": "#/$defs/X"}), Ty::Any),
+            (json!({"$ref": "https://example.org/s.json"}), Ty::Any),
+            (json!({"$ref": "#"}), Ty::Any),
             (json!({"type": "frobnicate"}), Ty::Any),
             (json!({"allOf": [{"type": "string"}, {"minLength": 1}]}), Ty::Any),
             (json!({"allOf": [{"type": "string"}]}), Ty::String),
@@ -350,6 +395,32 @@ mod tests {
         assert!(top.fields[2].required && !top.fields[0].required);
         assert_eq!(objects[0].fields[0].description.as_deref(), Some("the city"));
         assert!(!objects[0].open, "open only when additionalProperties says so");
+    }
+
+    #[test]
+    fn local_references_are_followed_once_and_cycles_end() {
+        let (t, objects) = ty(json!({
+            "type": "object",
+            "$defs": {
+                "Address": {"type": "object", "properties": {"city": {"type": "string"}}},
+                "Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}},
+                "Kind": {"enum": ["a", "b"]}
+            },
+            "properties": {
+                "home": {"$ref": "#/$defs/Address"},
+                "work": {"$ref": "#/$defs/Address"},
+                "list": {"$ref": "#/$defs/Node"},
+                "kind": {"$ref": "#/$defs/Kind"}
+            }
+        }));
+        let names: Vec<_> = objects.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["TAddress", "TNode", "T"]);
+        let top = &objects[2];
+        assert_eq!(top.fields[0].ty, Ty::Object(0));
+        assert_eq!(top.fields[1].ty, Ty::Object(0));
+        assert_eq!(objects[1].fields[0].ty, Ty::Any, "a cycle ends in any value");
+        assert_eq!(top.fields[3].ty, Ty::Literal(vec![json!("a"), json!("b")]));
+        assert_eq!(t, Ty::Object(2));
     }
 
     #[test]

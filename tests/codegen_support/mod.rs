@@ -113,7 +113,10 @@ pub fn synthetic_catalog() -> Vec<Value> {
         }, "required": ["email", "from"], "additionalProperties": true}),
         json!({"type": "object"}),
         json!({"type": "object", "properties": {}, "additionalProperties": false}),
-        json!({"type": "object", "properties": {"q": {"type": "string"}}}),
+        json!({"type": "object", "properties": {"q": {"type": "string"},
+            "thing": {"$ref": "#/$defs/Thing"}, "things": {"type": "array", "items": {"$ref": "#/$defs/Thing"}}},
+            "$defs": {"Thing": {"type": "object", "properties": {"id": {"type": "string"},
+                "parent": {"$ref": "#/$defs/Thing"}}, "required": ["id"]}}}),
         json!({"type": "object", "properties": {"nested": {"type": "object", "properties": {
             "deeper": {"type": "object", "properties": {"deepest": {"type": "array", "items": {
                 "type": "object", "properties": {"x": {"oneOf": [{"type": "integer"}, {"type": "null"}]}}}}}}}}}}),
