@@ -188,6 +188,7 @@ pub(crate) fn flow_text(tool: &Tool) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::super::catalog::Flow;
     use super::*;
     use serde_json::json;

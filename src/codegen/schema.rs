@@ -310,6 +310,7 @@ fn union(tys: Vec<Ty>) -> Ty {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
 
