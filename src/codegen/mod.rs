@@ -151,6 +151,19 @@ impl File {
             contents: contents.into(),
         }
     }
+
+    /// The runtime from its template: the marker line after `comment`, and the scope header's
+    /// name (a literal of the language, or `none`) in place of `__SCOPE_HEADER__`.
+    fn runtime(path: &str, comment: &str, template: &str, scope: Option<String>, none: &str) -> File {
+        let scope = scope.unwrap_or_else(|| none.to_string());
+        File::new(
+            path,
+            format!(
+                "{comment} {HEADER}\n{}",
+                template.replace("__SCOPE_HEADER__", &scope)
+            ),
+        )
+    }
 }
 
 /// The files of the `servers/` tree for `catalog`, sorted by path. Pure: the same catalog and

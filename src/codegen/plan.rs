@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::catalog::{Catalog, Otherwise, Tool};
-use super::names::{py_ident, ts_function, ts_ident, Namer};
+use super::names::{py_ident, ts_function, ts_ident, type_name, Namer};
+use super::schema::{Ty, Types};
 use super::Lang;
 
 /// The layout of the tree for one language.
@@ -41,9 +42,9 @@ pub(crate) struct ToolPlan<'a> {
     pub note: Option<String>,
 }
 
-/// Names a generated tool module imports, which a tool function must not take.
-const TS_MODULE_NAMES: &[&str] = &["callMCPTool", "ToolResult"];
-const PY_MODULE_NAMES: &[&str] = &[
+/// Names a generated tool module imports, which a tool function or type must not take.
+pub(crate) const TS_MODULE_NAMES: &[&str] = &["callMCPTool", "ToolResult"];
+pub(crate) const PY_MODULE_NAMES: &[&str] = &[
     "annotations",
     "Any",
     "Literal",
@@ -127,6 +128,23 @@ fn plan_tools(tools: &[Tool], lang: Lang) -> Vec<ToolPlan<'_>> {
     out
 }
 
+/// A string literal valid in both languages: JSON's escapes (`\"`, `\\`, `\n`, `\uXXXX`, ...)
+/// are TypeScript's and Python's, and serde_json escapes nothing else.
+pub(crate) fn string_literal(s: &str) -> String {
+    serde_json::to_string(s).expect("a string always serializes")
+}
+
+/// Union members joined with ` | `, each once, in order.
+pub(crate) fn union_of(members: impl Iterator<Item = String>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for m in members {
+        if !parts.contains(&m) {
+            parts.push(m);
+        }
+    }
+    parts.join(" | ")
+}
+
 /// Text from a server made safe to embed: `\r\n` → `\n`, other control characters dropped,
 /// trimmed.
 pub(crate) fn clean(text: &str) -> String {
@@ -156,6 +174,57 @@ pub(crate) fn first_sentence(description: Option<&str>) -> String {
     } else {
         sentence.to_string()
     }
+}
+
+/// A tool's types: its object types (names unique in the namer it was given) and the input's
+/// and output's types with the names they asked for.
+pub(crate) struct ToolTypes {
+    /// The object types.
+    pub types: Types,
+    /// The input's name and type.
+    pub input: (String, Ty),
+    /// The output's name and type, when the tool has an `outputSchema`.
+    pub output: Option<(String, Ty)>,
+}
+
+impl ToolTypes {
+    /// The types of `tool`, named after it and unique in `names`.
+    pub fn new(tool: &Tool, names: Namer) -> ToolTypes {
+        let base = type_name(&tool.name);
+        let mut types = Types::with_names(names);
+        let input_name = format!("{base}Input");
+        let input = types.add(&tool.input_schema, &input_name);
+        let output = tool.output_schema.as_ref().map(|s| {
+            let name = format!("{base}Output");
+            let ty = types.add(s, &name);
+            (name, ty)
+        });
+        ToolTypes {
+            types,
+            input: (input_name, input),
+            output,
+        }
+    }
+}
+
+/// A tool's doc text: its description, what the flow policy means for it, why its name has a
+/// suffix (if it has), and what it calls; `code` quotes code (`` ` `` or ``` `` ```).
+pub(crate) fn tool_doc(t: &ToolPlan<'_>, code: &str, result: &str) -> String {
+    let mut text = match &t.tool.description {
+        Some(d) => format!("{}\n\n", clean(d)),
+        None => String::new(),
+    };
+    text.push_str(&flow_text(t.tool));
+    if let Some(note) = &t.note {
+        text.push_str("\n\n");
+        text.push_str(note);
+    }
+    text.push_str(&format!(
+        "\n\nCalls {code}{}{code} on the gateway; returns the result's \
+         {code}structuredContent{code} when it has one, else {result}.",
+        t.tool.qualified
+    ));
+    text
 }
 
 /// What the flow policy means for `tool`, as sentences for its doc comment.

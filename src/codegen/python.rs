@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::names::{self, Namer};
-use super::plan::{clean, flow_text, Plan, ServerPlan, ToolPlan};
+use super::plan::{
+    clean, string_literal, tool_doc, union_of, Plan, ServerPlan, ToolPlan, ToolTypes, PY_MODULE_NAMES,
+};
 use super::schema::{ObjectDef, Ty, Types};
 use super::typescript::optional_input;
 use super::{File, Options, HEADER};
@@ -17,15 +19,8 @@ const RUNTIME: &str = include_str!("runtime/_client.py");
 
 /// Every file of the tree.
 pub(crate) fn render(plan: &Plan<'_>, options: &Options) -> Vec<File> {
-    let mut files = Vec::new();
-    let scope = match &options.scope_header {
-        Some(h) => str_lit(h),
-        None => "None".to_string(),
-    };
-    files.push(File::new(
-        "servers/_client.py",
-        format!("# {HEADER}\n{}", RUNTIME.replace("__SCOPE_HEADER__", &scope)),
-    ));
+    let scope = options.scope_header.as_deref().map(string_literal);
+    let mut files = vec![File::runtime("servers/_client.py", "#", RUNTIME, scope, "None")];
     let mut top = format!(
         "# {HEADER}\n\"\"\"The MCP servers behind the gateway, one subpackage each (see README.md).\"\"\"\n\n__all__ = ["
     );
@@ -33,7 +28,7 @@ pub(crate) fn render(plan: &Plan<'_>, options: &Options) -> Vec<File> {
         if i > 0 {
             top.push_str(", ");
         }
-        top.push_str(&str_lit(&s.dir));
+        top.push_str(&string_literal(&s.dir));
         files.extend(server(s));
     }
     top.push_str("]\n");
@@ -51,19 +46,12 @@ fn server(s: &ServerPlan<'_>) -> Vec<File> {
     let mut files = Vec::new();
     let mut all = Vec::new();
     // Type names are unique in the whole package (and apart from every function name).
-    let mut reserved = vec![
-        "Any",
-        "Literal",
-        "NotRequired",
-        "TypedDict",
-        "ToolResult",
-        "call_mcp_tool",
-    ];
+    let mut reserved = PY_MODULE_NAMES.to_vec();
     reserved.extend(s.tools.iter().map(|t| t.function.as_str()));
     let mut type_names = Namer::with_reserved(&reserved);
     for t in &s.tools {
         let _ = writeln!(index, "from .{} import {}", t.file, t.function);
-        all.push(str_lit(&t.function));
+        all.push(string_literal(&t.function));
         let (text, names) = tool_file(t, type_names);
         type_names = names;
         files.push(File::new(format!("servers/{}/{}.py", s.dir, t.file), text));
@@ -80,14 +68,11 @@ struct Imports(BTreeSet<&'static str>);
 /// The file of one tool, and `type_names` with its type names taken.
 fn tool_file(t: &ToolPlan<'_>, type_names: Namer) -> (String, Namer) {
     let tool = t.tool;
-    let base = names::type_name(&tool.name);
-    let mut types = Types::with_names(type_names);
-    let input_name = format!("{base}Input");
-    let input = types.add(&tool.input_schema, &input_name);
-    let output = tool
-        .output_schema
-        .as_ref()
-        .map(|s| (format!("{base}Output"), types.add(s, &format!("{base}Output"))));
+    let ToolTypes {
+        mut types,
+        input: (input_name, input),
+        output,
+    } = ToolTypes::new(tool, type_names);
     let mut imports = Imports::default();
     let mut body = String::new();
     for o in &types.objects {
@@ -97,21 +82,7 @@ fn tool_file(t: &ToolPlan<'_>, type_names: Namer) -> (String, Namer) {
     let input_ty = alias(&mut body, &mut types, &input_name, &input, &mut imports);
     let output_ty = output.map(|(name, o)| alias(&mut body, &mut types, &name, &o, &mut imports));
 
-    let mut text = match &tool.description {
-        Some(d) => format!("{}\n\n", clean(d)),
-        None => String::new(),
-    };
-    text.push_str(&flow_text(tool));
-    if let Some(note) = &t.note {
-        text.push_str("\n\n");
-        text.push_str(note);
-    }
-    let _ = write!(
-        text,
-        "\n\nCalls ``{}`` on the gateway; returns the result's ``structuredContent`` when it has \
-         one, else the whole result as a dict.",
-        tool.qualified
-    );
+    let text = tool_doc(t, "``", "the whole result as a dict");
     let (param, arg) = if optional_input(&input, &types) {
         (format!("{input_ty} | None = None"), "input or {}")
     } else {
@@ -123,7 +94,7 @@ fn tool_file(t: &ToolPlan<'_>, type_names: Namer) -> (String, Namer) {
         "\n\nasync def {}(input: {param}) -> {ret}:\n{}\n    return await call_mcp_tool({}, {arg})\n",
         t.function,
         docstring(&text, "    "),
-        str_lit(&tool.qualified),
+        string_literal(&tool.qualified),
     );
     let mut head = format!("# {HEADER}\nfrom __future__ import annotations\n\n");
     if !imports.0.is_empty() {
@@ -165,12 +136,22 @@ fn object(out: &mut String, o: &ObjectDef, types: &Types, imports: &mut Imports)
         if let Some(d) = &o.description {
             out.push_str(&comment(d, ""));
         }
-        let _ = writeln!(out, "{} = TypedDict(\n    {},\n    {{", o.name, str_lit(&o.name));
+        let _ = writeln!(
+            out,
+            "{} = TypedDict(\n    {},\n    {{",
+            o.name,
+            string_literal(&o.name)
+        );
         for f in &o.fields {
             if let Some(d) = &f.description {
                 out.push_str(&comment(d, "        "));
             }
-            let _ = writeln!(out, "        {}: {},", str_lit(&f.key), field_ty(f, imports));
+            let _ = writeln!(
+                out,
+                "        {}: {},",
+                string_literal(&f.key),
+                field_ty(f, imports)
+            );
         }
         out.push_str("    },\n)\n");
     }
@@ -217,32 +198,18 @@ fn ty(t: &Ty, types: &Types, imports: &mut Imports) -> String {
         Ty::Array(inner) => format!("list[{}]", ty(inner, types, imports)),
         Ty::Map(inner) => format!("dict[str, {}]", ty(inner, types, imports)),
         Ty::Object(i) => types.objects[*i].name.clone(),
-        Ty::Union(ts) => {
-            let mut parts: Vec<String> = Vec::new();
-            for p in ts.iter().map(|t| ty(t, types, imports)) {
-                if !parts.contains(&p) {
-                    parts.push(p);
-                }
-            }
-            parts.join(" | ")
-        }
+        Ty::Union(ts) => union_of(ts.iter().map(|t| ty(t, types, imports))),
     }
 }
 
 fn literal(v: &Value) -> String {
     match v {
-        Value::String(s) => str_lit(s),
+        Value::String(s) => string_literal(s),
         Value::Bool(true) => "True".into(),
         Value::Bool(false) => "False".into(),
         Value::Null => "None".into(),
         other => other.to_string(),
     }
-}
-
-/// A Python string literal. JSON's escapes (`\"`, `\\`, `\n`, `\uXXXX`, ...) are Python's, and
-/// serde_json escapes nothing else.
-fn str_lit(s: &str) -> String {
-    serde_json::to_string(s).expect("a string always serializes")
 }
 
 /// A docstring at `indent`, closing on its own line. Backslashes are doubled; when the text

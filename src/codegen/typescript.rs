@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::names::{self, Namer};
-use super::plan::{clean, flow_text, Plan, ServerPlan, ToolPlan};
+use super::plan::{
+    clean, string_literal, tool_doc, union_of, Plan, ServerPlan, ToolPlan, ToolTypes, TS_MODULE_NAMES,
+};
 use super::schema::{Ty, Types};
 use super::{File, Options, HEADER};
 
@@ -15,15 +17,14 @@ const RUNTIME: &str = include_str!("runtime/_client.ts");
 
 /// Every file of the tree.
 pub(crate) fn render(plan: &Plan<'_>, options: &Options) -> Vec<File> {
-    let mut files = Vec::new();
-    let scope = match &options.scope_header {
-        Some(h) => json_str(h),
-        None => "undefined".to_string(),
-    };
-    files.push(File::new(
+    let scope = options.scope_header.as_deref().map(string_literal);
+    let mut files = vec![File::runtime(
         "servers/_client.ts",
-        format!("// {HEADER}\n{}", RUNTIME.replace("__SCOPE_HEADER__", &scope)),
-    ));
+        "//",
+        RUNTIME,
+        scope,
+        "undefined",
+    )];
     let mut top = format!("// {HEADER}\n// Every server, as a namespace.\n");
     for s in &plan.servers {
         let _ = writeln!(top, "export * as {} from \"./{}/index.js\";", s.dir, s.dir);
@@ -41,7 +42,7 @@ fn server(s: &ServerPlan<'_>) -> Vec<File> {
     index.push_str("\n */\n");
     let mut files = Vec::new();
     // `index.ts` re-exports every file: type names are unique in the whole directory.
-    let mut type_names = Namer::with_reserved(&["callMCPTool", "ToolResult"]);
+    let mut type_names = Namer::with_reserved(TS_MODULE_NAMES);
     for t in &s.tools {
         let _ = writeln!(index, "export * from \"./{}.js\";", t.file);
         let (text, names) = tool_file(t, type_names);
@@ -55,14 +56,11 @@ fn server(s: &ServerPlan<'_>) -> Vec<File> {
 /// The file of one tool, and `type_names` with its type names taken.
 fn tool_file(t: &ToolPlan<'_>, type_names: Namer) -> (String, Namer) {
     let tool = t.tool;
-    let base = names::type_name(&tool.name);
-    let mut types = Types::with_names(type_names);
-    let input_name = format!("{base}Input");
-    let input = types.add(&tool.input_schema, &input_name);
-    let output = tool
-        .output_schema
-        .as_ref()
-        .map(|s| (format!("{base}Output"), types.add(s, &format!("{base}Output"))));
+    let ToolTypes {
+        mut types,
+        input: (input_name, input),
+        output,
+    } = ToolTypes::new(tool, type_names);
     let mut body = String::new();
     for o in &types.objects {
         body.push('\n');
@@ -77,7 +75,7 @@ fn tool_file(t: &ToolPlan<'_>, type_names: Namer) -> (String, Namer) {
             let key = if names::is_plain_key(&f.key) {
                 f.key.clone()
             } else {
-                json_str(&f.key)
+                string_literal(&f.key)
             };
             let opt = if f.required { "" } else { "?" };
             let _ = writeln!(body, "  {key}{opt}: {};", ty(&f.ty, &types));
@@ -90,22 +88,7 @@ fn tool_file(t: &ToolPlan<'_>, type_names: Namer) -> (String, Namer) {
     let input_ty = alias(&mut body, &mut types, &input_name, &input);
     let output_ty = output.map(|(name, o)| alias(&mut body, &mut types, &name, &o));
 
-    let mut text = String::new();
-    if let Some(d) = &tool.description {
-        text.push_str(&clean(d));
-        text.push_str("\n\n");
-    }
-    text.push_str(&flow_text(tool));
-    if let Some(note) = &t.note {
-        text.push_str("\n\n");
-        text.push_str(note);
-    }
-    let _ = write!(
-        text,
-        "\n\nCalls `{}` on the gateway; returns the result's `structuredContent` when it has \
-         one, else the whole result.",
-        tool.qualified
-    );
+    let text = tool_doc(t, "`", "the whole result");
     body.push('\n');
     body.push_str(&doc(&text, ""));
     let default = if optional_input(&input, &types) {
@@ -122,7 +105,7 @@ fn tool_file(t: &ToolPlan<'_>, type_names: Namer) -> (String, Namer) {
         "export async function {}(input: {input_ty}{default}): Promise<{ret}> {{\n  return \
          callMCPTool<{ret}>({}, input);\n}}",
         t.function,
-        json_str(&tool.qualified)
+        string_literal(&tool.qualified)
     );
     let text = format!("// {HEADER}\nimport {{ {import} }} from \"../_client.js\";\n{body}");
     (text, types.into_names())
@@ -167,28 +150,15 @@ fn ty(t: &Ty, types: &Types) -> String {
         }
         Ty::Map(inner) => format!("Record<string, {}>", ty(inner, types)),
         Ty::Object(i) => types.objects[*i].name.clone(),
-        Ty::Union(ts) => {
-            let mut parts: Vec<String> = Vec::new();
-            for p in ts.iter().map(|t| ty(t, types)) {
-                if !parts.contains(&p) {
-                    parts.push(p);
-                }
-            }
-            parts.join(" | ")
-        }
+        Ty::Union(ts) => union_of(ts.iter().map(|t| ty(t, types))),
     }
 }
 
 fn literal(v: &Value) -> String {
     match v {
-        Value::String(s) => json_str(s),
+        Value::String(s) => string_literal(s),
         other => other.to_string(),
     }
-}
-
-/// A TypeScript string literal (JSON's escapes are TypeScript's).
-fn json_str(s: &str) -> String {
-    serde_json::to_string(s).expect("a string always serializes")
 }
 
 fn comment_safe(s: &str) -> String {
