@@ -271,7 +271,7 @@ fn cli_pages_through_tools_list_and_a_script_calls_tools_through_the_runtime() {
 import asyncio, json
 from servers.crm import lookup_customer, always_fails
 from servers.mail import send_email
-from servers._client import ToolError, search_tools
+from servers._client import ToolError, call_mcp_tool, search_tools
 
 async def main():
     customer = await lookup_customer({"id": "c-1"})
@@ -283,6 +283,10 @@ async def main():
         await always_fails()
     except ToolError as e:
         print("error", e)
+    try:
+        await call_mcp_tool("mail__denied", {"to": "[EMAIL_1]"})
+    except ToolError as e:
+        print("refused", e)
 
 asyncio.run(main())
 "#;
@@ -314,11 +318,32 @@ asyncio.run(main())
         !stderr.contains("Traceback") && !stderr.contains("Task exception"),
         "{stderr}"
     );
-    let calls = fake.calls.lock().unwrap();
-    assert_eq!(calls[1]["arguments"], json!({"to": "[EMAIL_1]", "body": "hi"}));
+    assert!(
+        stdout.contains("refused mail__denied: flow policy denied the request: [EMAIL_1] may not reach mail"),
+        "{stdout}"
+    );
+    {
+        let calls = fake.calls.lock().unwrap();
+        assert_eq!(
+            calls[1]["params"]["arguments"],
+            json!({"to": "[EMAIL_1]", "body": "hi"})
+        );
+        assert_eq!(calls[1]["headers"]["authorization"], "Bearer t0ken");
+        assert_eq!(calls[1]["headers"]["mcp-session-id"], "fake-1", "one session");
+    }
 
     // The scope header: its name comes from the environment when not built in.
     let scoped = "import asyncio\nfrom servers.crm import lookup_customer\nasyncio.run(lookup_customer({'id': 'x'}))\n";
+    let env = [
+        ("MCP_GATEWAY_URL", fake.url.as_str()),
+        ("MCP_GATEWAY_TOKEN", "t0ken"),
+        ("MCP_GATEWAY_SCOPE", "run-1"),
+        ("MCP_GATEWAY_SCOPE_HEADER", "x-run-id"),
+    ];
+    let out = run_python(&python, &dir, scoped, &env);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let last = fake.calls.lock().unwrap().last().unwrap().clone();
+    assert_eq!(last["headers"]["x-run-id"], "run-1");
     let out = run_python(
         &python,
         &dir,
@@ -536,7 +561,7 @@ await close();
         "{stdout}"
     );
     assert_eq!(
-        fake.calls.lock().unwrap()[1]["arguments"],
+        fake.calls.lock().unwrap()[1]["params"]["arguments"],
         json!({"to": "[EMAIL_1]", "body": "hi"})
     );
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use super::Catalog;
-use crate::config::Config;
+use crate::config::{Config, VaultBackend};
 use crate::error::{Error, Result};
 use crate::proxy::client::McpHttpClient;
 use crate::proxy::stack::Gateway;
@@ -120,7 +120,14 @@ pub async fn catalog_from_url(url: &str, headers: &[(String, String)]) -> Result
 /// [`catalog_from_url`] asks at `/mcp`, and stopped. When the configuration requires the scope
 /// header and `headers` lack it, a scope key of its own is sent. What the catalog holds depends
 /// on the client: pass its `authorization` header when the configuration has clients.
+///
+/// This gateway lives for one `tools/list`: it keeps its vault in memory and writes no audit
+/// log, so that it never appends to the hash chain of a gateway serving the same configuration.
 pub async fn catalog_from_config(config: &Config, headers: &[(String, String)]) -> Result<Catalog> {
+    let mut config = config.clone();
+    config.audit = None;
+    config.vault.backend = VaultBackend::Memory;
+    let config = &config;
     let gateway = Gateway::from_config(config)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await

@@ -206,13 +206,14 @@ pub fn synthetic_catalog() -> Vec<Value> {
 
 /// A fake `/mcp`: initialize, tools/list paged by `page` (cursors `"p1"`, `"p2"`, ...),
 /// tools/call answering `{"tool", "arguments"}` as structured content (a tool whose name holds
-/// `fails` reports an error), 405 for GET, 200 for DELETE. With `token` set, requests without
+/// `fails` reports an error, one whose name holds `denied` gets a JSON-RPC error as a flow the
+/// policy denies would), 405 for GET, 200 for DELETE. With `token` set, requests without
 /// `Authorization: Bearer <token>` get 401. It runs on a runtime of its own, so synchronous
 /// tests can use it.
 pub struct FakeMcp {
     /// `http://127.0.0.1:PORT/mcp`.
     pub url: String,
-    /// The tools/call params received, in order.
+    /// The tools/call requests received, in order: `{"params": ..., "headers": {name: value}}`.
     pub calls: Arc<Mutex<Vec<Value>>>,
     _rt: tokio::runtime::Runtime,
 }
@@ -286,6 +287,11 @@ async fn answer(
         Method::DELETE => return reply(StatusCode::OK, None),
         _ => return reply(StatusCode::METHOD_NOT_ALLOWED, None),
     }
+    let headers: serde_json::Map<String, Value> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or(""))))
+        .collect();
     let body = req.into_body().collect().await.unwrap().to_bytes();
     let msg: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if msg.get("id").is_none() {
@@ -311,8 +317,17 @@ async fn answer(
             r
         }
         "tools/call" => {
-            seen.lock().unwrap().push(params.clone());
+            seen.lock()
+                .unwrap()
+                .push(json!({"params": params, "headers": headers}));
             let name = params["name"].as_str().unwrap_or("");
+            if name.contains("denied") {
+                return reply(
+                    StatusCode::OK,
+                    Some(json!({"jsonrpc": "2.0", "id": msg["id"],
+                                "error": {"code": -32001, "message": "flow policy denied the request: [EMAIL_1] may not reach mail"}})),
+                );
+            }
             // Fits every output schema of `crm_and_mail` (lookup_customer's needs name and email).
             let structured = json!({"tool": name, "arguments": params["arguments"],
                                     "name": "Ana", "email": "[EMAIL_1]"});
