@@ -244,8 +244,8 @@ fn readme(catalog: &Catalog, plan: &Plan<'_>, lang: Lang) -> String {
             if let Some((s, t)) = example {
                 let _ = write!(
                     r,
-                    "import {{ {} }} from \"./servers/{}/index.js\";\nimport {{ close }} from \"./servers/_client.js\";\n\nconst result = await {}({{ /* ... */ }});\nawait close();\n",
-                    t.function, s.dir, t.function
+                    "import {{ {} }} from \"./servers/{}/index.js\";\nimport {{ close }} from \"./servers/_client.js\";\n\n// The input: see servers/{}/{}.ts\nconst result = await {}({{}});\nawait close();\n",
+                    t.function, s.dir, s.dir, t.file, t.function
                 );
             } else {
                 r.push_str("import { close, searchTools } from \"./servers/_client.js\";\n\nconst result = await searchTools(\"...\");\nawait close();\n");

@@ -211,9 +211,9 @@ impl Namer {
         }
     }
 
-    /// Takes the first `f(suffix)` free in this namer and in every namer of `also`, for the
-    /// suffixes `""`, `"_2"`, `"_3"`, ...; one suffix for names that must stay in step (a
-    /// tool's file and its function).
+    /// Takes `bases[i]` + suffix in `namers[i]` for the first suffix of `""`, `"_2"`, `"_3"`,
+    /// ... that is free in every namer: one suffix for names that must stay in step (a tool's
+    /// file and its function).
     pub fn claim_together(namers: &mut [&mut Namer], bases: &[&str]) -> Vec<String> {
         let mut n = 1;
         loop {
