@@ -252,15 +252,8 @@ fn typescript_tree_type_checks_strictly() {
 #[test]
 fn cli_pages_through_tools_list_and_a_script_calls_tools_through_the_runtime() {
     let fake = FakeMcp::start(crm_and_mail(), 2, Some("t0ken"));
-    let dir = temp_dir("cli-e2e");
-    let out_dir = dir.to_str().unwrap();
-    let args = [
-        "--url", &fake.url, "--lang", "python", "--out", out_dir, "--token", "t0ken",
-    ];
-    let out = codegen_cli(&args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("2 servers, 3 tools"), "{stderr}");
+    let (dir, said) = generate_from("cli-e2e", &fake.url, "python", &["--token", "t0ken"]);
+    assert!(said.contains("2 servers, 3 tools"), "{said}");
     let send = std::fs::read_to_string(dir.join("servers/mail/send_email.py")).unwrap();
     assert!(
         send.contains("Flow policy: receives EMAIL from crm (flow crm-to-mail). Placeholders from any other server are refused (cross_server = deny); placeholders from mail itself are always accepted."),
@@ -491,16 +484,7 @@ fn symbolic_links_are_not_written_through() {
 fn typescript_script_calls_tools_through_the_runtime() {
     let Some((node, modules)) = node() else { return };
     let fake = FakeMcp::start(crm_and_mail(), 2, None);
-    let dir = temp_dir("typescript-e2e");
-    let out = codegen_cli(&[
-        "--url",
-        &fake.url,
-        "--lang",
-        "typescript",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (dir, _) = generate_from("typescript-e2e", &fake.url, "typescript", &[]);
     #[cfg(unix)]
     std::os::unix::fs::symlink(&modules, dir.join("node_modules")).unwrap();
     std::fs::write(dir.join("package.json"), r#"{"type": "module"}"#).unwrap();

@@ -397,6 +397,18 @@ pub fn codegen_cli(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Generates the `lang` tree of the `/mcp` at `url` into a fresh directory with the CLI
+/// (`extra`: more flags, e.g. `--token`); returns the directory and what the CLI said.
+pub fn generate_from(name: &str, url: &str, lang: &str, extra: &[&str]) -> (TempDir, String) {
+    let dir = temp_dir(name);
+    let mut args = vec!["--url", url, "--lang", lang, "--out", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = codegen_cli(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "codegen failed: {stderr}");
+    (dir, stderr)
+}
+
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
