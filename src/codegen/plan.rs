@@ -70,13 +70,15 @@ impl<'a> Plan<'a> {
             };
             let dir = dirs.claim(&base);
             let note = (dir != base).then(|| {
+                let by = dir_owner
+                    .get(&base.to_ascii_lowercase())
+                    .map_or("another server".to_string(), |o| format!("server {o:?}"));
                 format!(
-                    "Server {name:?} is in `{dir}`: `{base}` is taken by server {:?} (the names \
-                     collide once made valid module names).",
-                    dir_owner[&base.to_ascii_lowercase()]
+                    "Server {name:?} is in `{dir}`: `{base}` is taken by {by} (the names collide \
+                     once made valid module names)."
                 )
             });
-            dir_owner.entry(base.to_ascii_lowercase()).or_insert(name);
+            dir_owner.insert(dir.to_ascii_lowercase(), name);
             servers.push(ServerPlan {
                 name,
                 dir,
@@ -95,7 +97,9 @@ fn plan_tools(tools: &[Tool], lang: Lang) -> Vec<ToolPlan<'_>> {
     };
     let mut file_names = Namer::with_reserved(files);
     let mut functions = Namer::with_reserved(module_names);
-    let mut owner: BTreeMap<String, &str> = BTreeMap::new();
+    // Who holds each name taken so far (names in lower case, as the namers compare them).
+    let mut file_owner: BTreeMap<String, &str> = BTreeMap::new();
+    let mut function_owner: BTreeMap<String, &str> = BTreeMap::new();
     let mut out = Vec::new();
     for tool in tools {
         let (file, function) = match lang {
@@ -104,19 +108,22 @@ fn plan_tools(tools: &[Tool], lang: Lang) -> Vec<ToolPlan<'_>> {
         };
         let claimed = Namer::claim_together(&mut [&mut file_names, &mut functions], &[&file, &function]);
         let note = (claimed[0] != file).then(|| {
-            let by = [&file, &function]
-                .iter()
-                .find_map(|n| owner.get(&n.to_ascii_lowercase()))
-                .map(|o| format!("tool {o:?}"))
-                .unwrap_or_else(|| "a name the generated code uses".to_string());
+            let (taken, owner) = if file_names_taken_by(&file_owner, &file, files) {
+                (&file, file_owner.get(&file.to_ascii_lowercase()))
+            } else {
+                (&function, function_owner.get(&function.to_ascii_lowercase()))
+            };
+            let by = owner.map_or("a name the generated code uses".to_string(), |o| {
+                format!("tool {o:?}")
+            });
             format!(
-                "Named `{}`: `{function}` is taken by {by} on this server (the names collide \
-                 once made valid).",
-                claimed[1]
+                "Named `{}` (file `{}`): `{taken}` is taken by {by} on this server (the names \
+                 collide once made valid).",
+                claimed[1], claimed[0]
             )
         });
-        owner.entry(file.to_ascii_lowercase()).or_insert(&tool.name);
-        owner.entry(function.to_ascii_lowercase()).or_insert(&tool.name);
+        file_owner.insert(claimed[0].to_ascii_lowercase(), &tool.name);
+        function_owner.insert(claimed[1].to_ascii_lowercase(), &tool.name);
         let mut claimed = claimed.into_iter();
         out.push(ToolPlan {
             tool,
@@ -126,6 +133,12 @@ fn plan_tools(tools: &[Tool], lang: Lang) -> Vec<ToolPlan<'_>> {
         });
     }
     out
+}
+
+/// Whether `file` was taken (by a tool in `owners`, or as one of the `reserved` file names).
+fn file_names_taken_by(owners: &BTreeMap<String, &str>, file: &str, reserved: &[&str]) -> bool {
+    let lower = file.to_ascii_lowercase();
+    owners.contains_key(&lower) || reserved.iter().any(|r| r.eq_ignore_ascii_case(file))
 }
 
 /// A string literal valid in both languages: JSON's escapes (`\"`, `\\`, `\n`, `\uXXXX`, ...)
@@ -341,6 +354,18 @@ mod tests {
         assert_eq!(tools[0].function, "get_user");
         assert_eq!(tools[1].function, "get_user_2");
         assert!(tools[1].note.as_deref().unwrap().contains("tool \"get-user\""));
+        let mut chain = Catalog::default();
+        for s in ["X", "x", "x_2"] {
+            chain.servers.insert(s.into(), vec![tool(s, "t")]);
+        }
+        let p = Plan::new(&chain, Lang::Python);
+        let dirs: Vec<_> = p.servers.iter().map(|s| s.dir.as_str()).collect();
+        assert_eq!(dirs, ["X", "x_2", "x_2_2"]);
+        assert!(p.servers[2]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("taken by server \"x\""));
         let p = Plan::new(&c, Lang::TypeScript);
         let tools = &p.servers[0].tools;
         assert_eq!(
