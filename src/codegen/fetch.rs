@@ -10,6 +10,8 @@
 //! ```
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -22,8 +24,12 @@ use crate::proxy::stack::Gateway;
 /// Pages beyond this many are refused (a server that never stops paging).
 const MAX_PAGES: usize = 10_000;
 
+/// How long one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The `tools` of every `tools/list` page at `url`, following `nextCursor`, in one session that
-/// is closed afterwards. `headers` go with every request (authorization, a scope header).
+/// is closed afterwards. `headers` go with every request (authorization, a scope header). A
+/// request unanswered after 60 s is an error.
 pub async fn list_tools(url: &str, headers: &[(String, String)]) -> Result<Vec<Value>> {
     if !url.starts_with("http://") {
         return Err(Error::bad_input(format!(
@@ -34,21 +40,21 @@ pub async fn list_tools(url: &str, headers: &[(String, String)]) -> Result<Vec<V
     for (name, value) in headers {
         client = client.with_header(name, value);
     }
-    let unreachable = |e: Error| Error::upstream(format!("cannot reach {url}: {e}"));
-    let init = client
-        .request(
-            "initialize",
-            json!({
+    let unreachable = |e: Error| {
+        let e = e.to_string();
+        let e = e.strip_prefix("upstream error: ").unwrap_or(&e);
+        Error::upstream(format!("cannot reach {url}: {e}"))
+    };
+    let hello = json!({
         "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "mcp-pii-gateway-codegen", "version": env!("CARGO_PKG_VERSION")}}),
-        )
+        "clientInfo": {"name": "mcp-pii-gateway-codegen", "version": env!("CARGO_PKG_VERSION")}});
+    let init = timed(client.request("initialize", hello))
         .await
         .map_err(unreachable)?;
     if init.response.get("result").is_none() {
         return Err(refused(url, "initialize", init.status, &init.response));
     }
-    client
-        .notify("notifications/initialized", json!({}))
+    timed(client.notify("notifications/initialized", json!({})))
         .await
         .map_err(unreachable)?;
     let mut tools = Vec::new();
@@ -59,7 +65,9 @@ pub async fn list_tools(url: &str, headers: &[(String, String)]) -> Result<Vec<V
             Some(c) => json!({ "cursor": c }),
             None => json!({}),
         };
-        let a = client.request("tools/list", params).await.map_err(unreachable)?;
+        let a = timed(client.request("tools/list", params))
+            .await
+            .map_err(unreachable)?;
         let Some(result) = a.response.get("result") else {
             return Err(refused(url, "tools/list", a.status, &a.response));
         };
@@ -92,6 +100,18 @@ pub async fn list_tools(url: &str, headers: &[(String, String)]) -> Result<Vec<V
     Err(Error::bad_input(format!(
         "{url}: tools/list did not end within {MAX_PAGES} pages"
     )))
+}
+
+/// `request`, or an error once [`REQUEST_TIMEOUT`] has passed.
+async fn timed<T>(request: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(REQUEST_TIMEOUT, request)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::upstream(format!(
+                "no answer within {} s",
+                REQUEST_TIMEOUT.as_secs()
+            )))
+        })
 }
 
 /// An answer without a result: says the status and the server's error message.
