@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use super::{File, HEADER};
 use crate::error::{Error, Result};
 
-/// What [`write`] did.
+/// What [`write()`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Written {
     /// Files created or changed, relative to `DIR`.
