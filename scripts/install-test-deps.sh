@@ -6,7 +6,8 @@
 #              (official MCP Python SDK `mcp`, `faker`, `phonenumbers`, ...)
 #   .ci/node/  npm project from scripts/interop/node/package{,-lock}.json:
 #              @modelcontextprotocol/server-everything, @modelcontextprotocol/conformance, node@22
-#              (the conformance CLI needs Node >= 22; the `node` package ships the binary)
+#              (the conformance CLI needs Node >= 22; the `node` package ships the binary),
+#              and for the code generator's tests typescript, @types/node, @modelcontextprotocol/sdk
 #   redis-server, redis-cli  Debian package redis-server (the Redis vault's tests)
 #
 # Needs: python3 (>= 3.11) with venv, npm. On a bare Debian machine it apt-installs python3-venv / npm
@@ -77,7 +78,9 @@ from importlib.metadata import version
 print("  python", ".".join(map(str, __import__("sys").version_info[:3])),
       " ".join(f"{p}=={version(p)}" for p in ("mcp", "mcp-types", "faker", "phonenumbers")))
 PY
-ver() { sed -n 's/^  "version": "\(.*\)",$/\1/p' "$nodedir/node_modules/$1/package.json" | head -1; }
+ver() { sed -n 's/^ *"version": "\(.*\)",$/\1/p' "$nodedir/node_modules/$1/package.json" | head -1; }
 echo "  node $("$nodedir/node_modules/node/bin/node" --version)" \
   "@modelcontextprotocol/server-everything@$(ver @modelcontextprotocol/server-everything)" \
-  "@modelcontextprotocol/conformance@$(ver @modelcontextprotocol/conformance)"
+  "@modelcontextprotocol/conformance@$(ver @modelcontextprotocol/conformance)" \
+  "@modelcontextprotocol/sdk@$(ver @modelcontextprotocol/sdk)" \
+  "typescript@$(ver typescript)" "@types/node@$(ver @types/node)"

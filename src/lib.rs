@@ -22,6 +22,8 @@
 //! - [`jsonrpc`] names the JSON-RPC error codes the gateway answers with.
 //! - [`config::Config`] is a validated `gateway.toml`; [`proxy`] is the reverse proxy built from
 //!   it (HTTP front, Streamable HTTP and stdio upstreams).
+//! - [`codegen`] writes the gateway's `/mcp` catalog as a typed `servers/` code API (TypeScript
+//!   or Python) for agents that call tools from code.
 //!
 //! Arrows point inward: `detect`, `rewrite`, `policy`, `audit` and `exchange` know nothing of
 //! HTTP, sockets or tower; `vault` knows Redis (the shared backend) and nothing above it; `layer`
@@ -41,6 +43,7 @@
 //! ```
 
 pub mod audit;
+pub mod codegen;
 pub mod config;
 pub mod detect;
 pub mod error;

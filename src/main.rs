@@ -29,6 +29,8 @@ enum Command {
     DemoUpstream,
     /// Compliance: verify the audit log, replay its decisions, search for one value.
     Audit(cli::audit::AuditArgs),
+    /// Write the gateway's catalog as a typed `servers/` code API (TypeScript or Python).
+    Codegen(cli::codegen::CodegenArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +42,6 @@ fn main() -> ExitCode {
         Command::Demo(args) => cli::serve::run_demo(args),
         Command::DemoUpstream => cli::serve::run_demo_upstream(),
         Command::Audit(args) => cli::audit::run(args),
+        Command::Codegen(args) => cli::codegen::run(args),
     }
 }
