@@ -200,7 +200,41 @@ asyncio.run(main())
         1,
         "paste received nothing, mail once: {received}"
     );
+
+    // The README's sandbox script, as printed there.
+    let readme = include_str!("../README.md");
+    assert!(
+        readme.contains(README_SCRIPT),
+        "README.md shows the script this test runs"
+    );
+    let out = run_python(
+        &python,
+        &tree,
+        README_SCRIPT,
+        &[("MCP_GATEWAY_URL", gw.url.as_str())],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "emailed [EMAIL_1]\n");
+    assert_eq!(outbox(&gw).lines().count(), 2);
+    assert!(outbox(&gw).lines().nth(1).unwrap().contains(EMAIL));
 }
+
+const README_SCRIPT: &str = r#"import asyncio
+from servers.crm import lookup_customer
+from servers.mail import send_email
+
+async def main():
+    customer = await lookup_customer({"id": 42})
+    await send_email({"to": customer["email"], "subject": "Your order"})
+    print("emailed", customer["email"])          # emailed [EMAIL_1]
+
+asyncio.run(main())
+"#;
 
 #[test]
 fn generated_typescript_runs_the_same_flow_under_node() {
