@@ -22,7 +22,7 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Speak MCP on stdin/stdout, relaying to one configured upstream.
     Stdio(cli::serve::StdioArgs),
-    /// Start the gateway in front of a bundled demo server and show what a client sees.
+    /// Start the gateway in front of bundled demo servers and show what a client sees on /mcp.
     Demo(cli::serve::DemoArgs),
     /// The bundled demo MCP server (stdio), used by `demo`.
     #[command(hide = true)]

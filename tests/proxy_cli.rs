@@ -50,7 +50,7 @@ fn demo_shows_placeholders_to_the_client_and_values_to_the_server() {
         String::from_utf8_lossy(&out.stderr)
     );
     let client_lines: String = text.lines().filter(|l| l.starts_with("client  <-")).collect();
-    let server_lines: String = text.lines().filter(|l| l.starts_with("server  got")).collect();
+    let server_lines: String = text.lines().filter(|l| l.starts_with("mail    got")).collect();
     assert!(
         client_lines.contains("[EMAIL_1]") && client_lines.contains("[PHONE_1]"),
         "{text}"
@@ -58,6 +58,12 @@ fn demo_shows_placeholders_to_the_client_and_values_to_the_server() {
     assert!(!client_lines.contains("@example.com"), "{text}");
     assert!(
         server_lines.contains("@example.com") && server_lines.contains("202-555-01"),
+        "{text}"
+    );
+    // The server no flow names gets nothing, and the client is told which rule refused it.
+    assert!(text.contains("paste   got nothing"), "{text}");
+    assert!(
+        text.contains("may not be sent to paste/send_email (rule default:cross_server=deny)"),
         "{text}"
     );
 }

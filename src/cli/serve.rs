@@ -265,19 +265,43 @@ fn tool_text(answer: &Value) -> String {
 
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find this executable")?;
-    let outbox = std::env::temp_dir().join(format!("mcp-pii-gateway-demo-{}.jsonl", std::process::id()));
-    let _ = std::fs::remove_file(&outbox);
+    let tmp = std::env::temp_dir();
+    let pid = std::process::id();
+    let outbox = |name: &str| tmp.join(format!("mcp-pii-gateway-demo-{pid}-{name}.jsonl"));
+    let (mail_box, paste_box) = (outbox("mail"), outbox("paste"));
+    for b in [&mail_box, &paste_box] {
+        let _ = std::fs::remove_file(b);
+    }
+    let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    let server = |name: &str, outbox: Option<&std::path::Path>| {
+        let env = outbox
+            .map(|o| {
+                format!(
+                    "env = {{ MCP_PII_DEMO_OUTBOX = {} }}\n",
+                    q(&o.display().to_string().replace('$', "$$"))
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "[[servers]]\nname = {}\ncommand = {}\nargs = [\"demo-upstream\"]\n{env}",
+            q(name),
+            q(&exe.display().to_string())
+        )
+    };
     let toml = format!(
-        "listen = {listen}\n[vault]\nbackend = \"memory\"\nidle_ttl = \"1h\"\n[[servers]]\nname = \"demo\"\ncommand = {exe}\nargs = [\"demo-upstream\"]\nenv = {{ MCP_PII_DEMO_OUTBOX = {outbox} }}\n",
-        listen = toml::Value::String(args.listen.clone()),
-        exe = toml::Value::String(exe.display().to_string()),
-        outbox = toml::Value::String(outbox.display().to_string().replace('$', "$$")),
+        "listen = {listen}\n[vault]\nbackend = \"memory\"\nidle_ttl = \"1h\"\n{crm}{mail}{paste}\
+         [policy]\ncross_server = \"deny\"\n[[policy.flows]]\nid = \"crm-to-mail\"\nfrom = \"crm\"\n\
+         to = \"mail/send_email\"\nkinds = [\"EMAIL\", \"PHONE\"]\n",
+        listen = q(&args.listen),
+        crm = server("crm", None),
+        mail = server("mail", Some(&mail_box)),
+        paste = server("paste", Some(&paste_box)),
     );
     let config = Config::from_toml_str(&toml, |_| None).map_err(|e| anyhow::anyhow!("{e}"))?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let url = format!("http://{}/servers/demo/mcp", listener.local_addr()?);
+    let url = format!("http://{}/mcp", listener.local_addr()?);
     let gw = gateway(&config)?;
     let front = gw.front().clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -285,37 +309,51 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         let _ = stop_rx.await;
     }));
 
-    println!("mcp-pii-gateway demo: gateway at {url}, in front of a bundled stdio MCP server\n");
+    println!(
+        "mcp-pii-gateway demo: gateway at {url}, in front of three bundled stdio MCP servers\n\
+         (crm, mail, paste); the policy's flow crm-to-mail lets CRM emails and phones reach mail only\n"
+    );
     let mut c = McpHttpClient::new(&url)?;
     c.initialize().await?;
-    let call = json!({"name": "lookup_customer", "arguments": {"id": 42}});
+    let call = json!({"name": "crm__lookup_customer", "arguments": {"id": 42}});
     println!("client  -> tools/call {call}");
     let a = c.request("tools/call", call).await?;
     println!("client  <- {}\n", tool_text(&a.response));
 
-    let email = a
-        .response
-        .pointer("/result/structuredContent/email")
-        .and_then(Value::as_str)
-        .unwrap_or("[EMAIL_1]")
-        .to_string();
-    let phone = a
-        .response
-        .pointer("/result/structuredContent/phone")
-        .and_then(Value::as_str)
-        .unwrap_or("[PHONE_1]")
-        .to_string();
-    let call = json!({"name": "send_email", "arguments": {"to": email, "subject": "Your order",
+    let field = |name: &str, default: &str| {
+        a.response
+            .pointer(&format!("/result/structuredContent/{name}"))
+            .and_then(Value::as_str)
+            .unwrap_or(default)
+            .to_string()
+    };
+    let (email, phone) = (field("email", "[EMAIL_1]"), field("phone", "[PHONE_1]"));
+    let call = json!({"name": "mail__send_email", "arguments": {"to": email, "subject": "Your order",
         "body": format!("We will call you at {phone} tomorrow.")}});
     println!("client  -> tools/call {call}");
-    let a = c.request("tools/call", call).await?;
-    let received = std::fs::read_to_string(&outbox).unwrap_or_default();
-    for l in received.lines() {
-        println!("server  got {l}");
+    let sent = c.request("tools/call", call).await?;
+    for l in std::fs::read_to_string(&mail_box).unwrap_or_default().lines() {
+        println!("mail    got {l}");
     }
-    println!("client  <- {}", tool_text(&a.response));
+    println!("client  <- {}\n", tool_text(&sent.response));
+
+    let call = json!({"name": "paste__send_email", "arguments": {"to": email}});
+    println!("client  -> tools/call {call}");
+    let refused = c.request("tools/call", call).await?;
+    let pasted = std::fs::read_to_string(&paste_box).unwrap_or_default();
+    println!(
+        "paste   got {}",
+        if pasted.is_empty() {
+            "nothing"
+        } else {
+            pasted.trim_end()
+        }
+    );
+    println!("client  <- {}", tool_text(&refused.response));
     let _ = c.close().await;
-    let _ = std::fs::remove_file(&outbox);
+    for b in [&mail_box, &paste_box] {
+        let _ = std::fs::remove_file(b);
+    }
 
     if args.serve {
         println!("\nserving at {url} (Ctrl-C to stop)");
