@@ -50,6 +50,50 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 
+    // Every subtree one or two steps down (what the aggregated endpoint takes out of a list)
+    // is written with its own source tokens: it reads back to its value and, for an exact
+    // parse, is a contiguous piece of the whole output.
+    let mut paths: Vec<Vec<json::Step<'_>>> = Vec::new();
+    let steps = |v: &Value| -> Vec<json::Step<'static>> {
+        match v {
+            Value::Array(a) => (0..a.len().min(8)).map(json::Step::Index).collect(),
+            _ => Vec::new(),
+        }
+    };
+    match &p.value {
+        Value::Object(m) => {
+            for (k, v) in m.iter().take(8) {
+                paths.push(vec![json::Step::Key(k)]);
+                for s in steps(v) {
+                    paths.push(vec![json::Step::Key(k), s]);
+                }
+                if let Value::Object(inner) = v {
+                    for k2 in inner.keys().take(8) {
+                        paths.push(vec![json::Step::Key(k), json::Step::Key(k2)]);
+                    }
+                }
+            }
+        }
+        v => {
+            for s in steps(v) {
+                paths.push(vec![s]);
+            }
+        }
+    }
+    for path in &paths {
+        let sub = p.subtree(path).expect("a path taken from the value exists");
+        let bytes = sub.to_vec();
+        let again = json::parse(&bytes).expect("a subtree's output parses");
+        assert_eq!(again.value, sub.value, "a subtree reads back differently");
+        if p.is_exact() {
+            assert!(
+                out.windows(bytes.len()).any(|w| w == bytes.as_slice()),
+                "an exact subtree is not a piece of the output: {:?}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+    }
+
     // Drop the first element of a top-level array (what to_model does to a batch element it
     // must withhold): the other elements must be written as if they stood alone.
     if let Value::Array(items) = &p.value {
