@@ -9,6 +9,10 @@
 
 use std::sync::{Arc, Mutex};
 
+#[allow(dead_code)]
+#[path = "codegen_support/mod.rs"]
+mod codegen_support;
+
 use mcp_pii_gateway::config::Config;
 use mcp_pii_gateway::proxy::stack::Gateway;
 use rmcp::{
@@ -493,4 +497,68 @@ async fn one_server_can_keep_its_own_names() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("aggregate.unprefixed"), "{e}");
+}
+
+#[test]
+fn lists_page_across_servers_with_each_servers_own_cursor() {
+    use codegen_support::{crm_and_mail, synthetic_catalog, FakeMcp};
+    let big = synthetic_catalog();
+    let small = crm_and_mail();
+    let (a, b) = (
+        FakeMcp::start(big.clone(), 7, None),
+        FakeMcp::start(small.clone(), 2, None),
+    );
+    let toml = format!(
+        "[[servers]]\nname = \"a\"\nurl = \"{}\"\n[[servers]]\nname = \"b\"\nurl = \"{}\"\n",
+        a.url, b.url
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let gw = Gateway::from_config(&Config::from_toml_str(&toml, |_| None).unwrap()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+        let front = gw.front().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(front.serve(listener, async {
+            let _ = rx.await;
+        }));
+        let c = client(&url).await;
+        // The first page: the gateway's tools, then one page of each server, at once.
+        let first = c.list_tools(None).await.unwrap();
+        let names: Vec<&str> = first.tools.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(names.len(), 2 + 7 + 2, "{names:?}");
+        assert_eq!(names.iter().filter(|n| n.starts_with("a__")).count(), 7);
+        assert_eq!(names.iter().filter(|n| n.starts_with("b__")).count(), 2);
+        assert!(first.next_cursor.is_some());
+        // Following the cursors gives every tool once, in each server's order.
+        let all = c.list_all_tools().await.unwrap();
+        let a_names: Vec<String> = all
+            .iter()
+            .filter_map(|t| t.name.strip_prefix("a__").map(str::to_owned))
+            .collect();
+        let want: Vec<String> = big
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(a_names, want);
+        assert_eq!(all.len(), 2 + big.len() + small.len());
+        // A cursor the gateway did not make is invalid params, not a crash or a guess.
+        let bad = c
+            .list_tools(Some(
+                rmcp::model::PaginatedRequestParams::default().with_cursor(Some("nope".into())),
+            ))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("invalid cursor"), "{bad}");
+        let _ = c.cancel().await;
+        let _ = tx.send(());
+        let _ = served.await;
+        drop(gw);
+    });
+    drop(rt);
 }
