@@ -9,7 +9,6 @@
 
 use std::sync::{Arc, Mutex};
 
-#[allow(dead_code)]
 #[path = "codegen_support/mod.rs"]
 mod codegen_support;
 
