@@ -81,6 +81,17 @@ impl Upstream {
         format!("queued for {}", args.to)
     }
 
+    #[tool(description = "Add a tool later: tells clients the tool list changed")]
+    async fn change(&self, context: RequestContext<RoleServer>) -> Result<String, ErrorData> {
+        let peer = context.peer.clone();
+        // After the answer, outside the request: the notification travels on the GET stream.
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let _ = peer.notify_tool_list_changed().await;
+        });
+        Ok("changing".into())
+    }
+
     #[tool(description = "Report the client's workspace roots")]
     async fn workspace(&self, context: RequestContext<RoleServer>) -> Result<String, ErrorData> {
         let roots = context
@@ -212,15 +223,21 @@ kinds = ["EMAIL", "PHONE"]
     }
 }
 
-/// A client that answers `roots/list` with a root holding a placeholder.
-#[derive(Clone)]
-struct RootsClient;
+/// A client that answers `roots/list` with a root holding a placeholder and counts
+/// `notifications/tools/list_changed`.
+#[derive(Clone, Default)]
+struct RootsClient {
+    changed: Arc<std::sync::atomic::AtomicUsize>,
+}
 
 impl ClientHandler for RootsClient {
     async fn list_roots(&self, _context: RequestContext<RoleClient>) -> Result<ListRootsResult, ErrorData> {
         Ok(ListRootsResult::new(vec![Root::new(
             "file:///home/[EMAIL_1]/work",
         )]))
+    }
+    async fn on_tool_list_changed(&self, _context: rmcp::service::NotificationContext<RoleClient>) {
+        self.changed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
     fn get_info(&self) -> ClientConfig {
         ClientConfig::new(
@@ -231,7 +248,7 @@ impl ClientHandler for RootsClient {
 }
 
 async fn client(url: &str) -> RunningService<RoleClient, RootsClient> {
-    RootsClient
+    RootsClient::default()
         .serve(StreamableHttpClientTransport::from_uri(url.to_owned()))
         .await
         .unwrap()
@@ -383,6 +400,21 @@ async fn one_endpoint_one_scope_real_values_only_where_policy_allows() {
     assert_eq!(
         g.mail.lock().unwrap().last().unwrap(),
         &format!("file:///home/{EMAIL}/work")
+    );
+
+    // A list change announced by one server outside any request reaches the client.
+    call(&c, "mail__change", json!({})).await.unwrap();
+    let changed = c.service().changed.clone();
+    for _ in 0..100 {
+        if changed.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        changed.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "tools/list_changed relayed once"
     );
 
     // The dead server: a clear error, the others unaffected.
