@@ -38,9 +38,8 @@ impl Drop for Running {
     }
 }
 
-fn config_text(dir: &Path, outbox: &Path) -> String {
+fn config_text(outbox: &Path) -> String {
     let exe = env!("CARGO_BIN_EXE_mcp-pii-gateway");
-    let _ = dir;
     format!(
         r#"listen = "127.0.0.1:0"
 [[servers]]
@@ -72,7 +71,7 @@ kinds = ["EMAIL", "PHONE"]
 fn start(name: &str) -> (Running, codegen_support::TempDir) {
     let dir = temp_dir(name);
     let outbox = dir.join("outbox.jsonl");
-    let text = config_text(&dir, &outbox);
+    let text = config_text(&outbox);
     let config_path = dir.join("gateway.toml");
     std::fs::write(&config_path, &text).unwrap();
     let config = Config::from_toml_str(&text, |_| None).unwrap();

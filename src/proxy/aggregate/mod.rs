@@ -1012,19 +1012,12 @@ impl Aggregate {
         body: Option<Vec<u8>>,
     ) -> Result<Response<Body>, UpError> {
         let up = self.up(s, m, cs).await?;
-        let req = self.inner_request(m, cs, &up, method, body);
+        let req = Self::inner_request(cs, &up, method, body);
         self.call_member(m, req).await
     }
 
-    fn inner_request(
-        &self,
-        m: usize,
-        cs: &ClientScope,
-        up: &Up,
-        method: Method,
-        body: Option<Vec<u8>>,
-    ) -> Request<Body> {
-        let _ = m;
+    /// A request to a server's stack within upstream session `up`, in the scope `cs`.
+    fn inner_request(cs: &ClientScope, up: &Up, method: Method, body: Option<Vec<u8>>) -> Request<Body> {
         let mut req = Request::new(body.map(full).unwrap_or_else(empty));
         *req.method_mut() = method;
         *req.uri_mut() = http::Uri::from_static("/mcp");
@@ -1065,7 +1058,7 @@ impl Aggregate {
         };
         let init = json!({"jsonrpc": "2.0", "id": format!("{OWN_ID}init"), "method": "initialize", "params": s.init});
         let body = serde_json::to_vec(&init).map_err(|e| UpError(e.to_string()))?;
-        let req = self.inner_request(m, cs, &fresh, Method::POST, Some(body));
+        let req = Self::inner_request(cs, &fresh, Method::POST, Some(body));
         let res = tokio::time::timeout(self.sh.limits.upstream_timeout, self.call_member(m, req))
             .await
             .map_err(|_| UpError(format!("server {name} did not answer initialize in time")))??;
@@ -1099,12 +1092,12 @@ impl Aggregate {
             get: Mutex::new(None),
         });
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        let req = self.inner_request(m, cs, &up, Method::POST, serde_json::to_vec(&note).ok());
+        let req = Self::inner_request(cs, &up, Method::POST, serde_json::to_vec(&note).ok());
         let _ = self.call_member(m, req).await?;
         let level = lock(&s.log_level).clone();
         if let Some(level) = level {
             let set = json!({"jsonrpc": "2.0", "id": format!("{OWN_ID}level"), "method": "logging/setLevel", "params": {"level": level}});
-            let req = self.inner_request(m, cs, &up, Method::POST, serde_json::to_vec(&set).ok());
+            let req = Self::inner_request(cs, &up, Method::POST, serde_json::to_vec(&set).ok());
             let _ = self.call_member(m, req).await;
         }
         if up.sid.is_some() {
@@ -1124,7 +1117,7 @@ impl Aggregate {
     async fn upstream_stream(self, s: Arc<Session>, m: usize, cs: ClientScope, up: std::sync::Weak<Up>) {
         loop {
             let Some(u) = up.upgrade() else { return };
-            let req = self.inner_request(m, &cs, &u, Method::GET, None);
+            let req = Self::inner_request(&cs, &u, Method::GET, None);
             drop(u);
             let Ok(res) = self.call_member(m, req).await else {
                 return;
@@ -1213,7 +1206,7 @@ impl Aggregate {
                 // The scope does not matter for a DELETE; the client does (sessions are bound
                 // to it).
                 let cs = ClientScope::from_session(&s.client, &s.id);
-                let req = self.inner_request(m, &cs, &up, Method::DELETE, None);
+                let req = Self::inner_request(&cs, &up, Method::DELETE, None);
                 let _ = self.call_member(m, req).await;
             }
         }
