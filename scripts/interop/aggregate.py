@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx2
 import mcp_types as types
+import phonenumbers
 
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -41,7 +42,7 @@ from mcp.shared.exceptions import MCPError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from py_crm_mail import customer  # noqa: E402
-from python_client import PLACEHOLDER, Report, dump, guarded, text_of  # noqa: E402
+from python_client import Report, dump, guarded, text_of  # noqa: E402
 
 MODES = {"auto": "auto", "session": "legacy"}
 OWN = {"search_tools", "check_flow", "describe_placeholders", "call_tool"}
@@ -140,15 +141,16 @@ async def run(args: argparse.Namespace, report: Report) -> None:
             print(f"INFO check_flow mail: {json.dumps(sc)}")
             rules = [p.get("rule_id") for p in sc.get("placeholders", [])]
             report.check("check_flow: mail__send_email allowed by rule crm-to-mail",
-                         sc.get("allowed") is True and rules == ["crm-to-mail"], json.dumps(sc))
+                         sc.get("allowed") is True and sc.get("rule_id") == "crm-to-mail" and rules == ["crm-to-mail"],
+                         json.dumps(sc))
             no = await client.call_tool("check_flow", {"tool": "paste__send_email", "arguments": {"to": ph["email"]}})
             sc = no.structured_content or {}
             print(f"INFO check_flow paste: {json.dumps(sc)}")
-            items = sc.get("placeholders", [])
-            report.check("check_flow: paste__send_email not allowed, with the deciding rule and a reason",
-                         sc.get("allowed") is False and bool(sc.get("reason")) and len(items) == 1
-                         and items[0].get("allowed") is False and bool(items[0].get("rule_id")),
-                         json.dumps(sc))
+            rules = [(p.get("allowed"), p.get("rule_id")) for p in sc.get("placeholders", [])]
+            deny = "default:cross_server=deny"  # no flow reaches paste: the policy's default decides
+            report.check("check_flow: paste__send_email not allowed, by the default rule, with a reason",
+                         sc.get("allowed") is False and sc.get("rule_id") == deny and rules == [(False, deny)]
+                         and ph["email"] in str(sc.get("reason")), json.dumps(sc))
 
         # Before any delivery: mail's answer holds the address too, which makes mail one of its origins.
         await guarded(report, "check_flow", check_flow)
@@ -193,7 +195,8 @@ async def run(args: argparse.Namespace, report: Report) -> None:
             domain = person["email"].rsplit("@", 1)[1]
             report.check("describe_placeholders gives the email's domain", email_f.get("domain") == domain,
                          json.dumps(email_f))
-            report.check("describe_placeholders gives the phone's country", bool(phone_f.get("country")),
+            country = phonenumbers.region_code_for_number(phonenumbers.parse(person["phone"]))
+            report.check("describe_placeholders gives the phone's country", phone_f.get("country") == country,
                          json.dumps(phone_f))
             report.check("describe_placeholders holds no value",
                          person["email"] not in dump(r) and person["phone"] not in dump(r), "raw value")
