@@ -3,7 +3,7 @@
 # gateway: the gateway must pass every check the upstream passes on its own.
 #
 #   scripts/conformance.sh [--gateway on|off|auto] [--upstream pyup|everything|all] [--suite active|all|pending]
-#                          [--scenario NAME] [--stdio on|off]
+#                          [--scenario NAME] [--stdio on|off] [--aggregate on|off]
 #   (env: CONFORMANCE_GATEWAY=on|off|auto, GATEWAY_BIN=path, GATEWAY_EXTRA_TOML='...toml lines...')
 #
 # Upstreams, started on free loopback ports and stopped on exit:
@@ -11,6 +11,9 @@
 #   everything  @modelcontextprotocol/server-everything (passes the fixture-independent scenarios)
 #   pyup-stdio, everything-stdio  the same servers as stdio child processes of the gateway (gateway leg
 #               only, compared with the direct HTTP run of the same server; --stdio off skips them)
+# The gateway leg also runs the suite against the aggregated endpoint /mcp (unless --aggregate off): one
+# more gateway per upstream, with that upstream as its only server and `[aggregate] unprefixed` set to
+# it, so the fixtures keep their names; compared with the direct run of the same upstream.
 # --gateway auto (default) runs the gateway leg when $GATEWAY_BIN exists; `on` makes a missing or
 # failing gateway an error. Prints both pass counts per upstream; exits 1 on any regression.
 # Needs scripts/install-test-deps.sh first. Result JSON stays in the printed log dir.
@@ -22,12 +25,14 @@ source "$here/interop/lib.sh"
 gateway_mode="${CONFORMANCE_GATEWAY:-auto}"
 which=all
 stdio=on
+aggregate=on
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --gateway) gateway_mode="$2"; shift 2 ;;
     --upstream) which="$2"; shift 2 ;;
     --stdio) stdio="$2"; shift 2 ;;
+    --aggregate) aggregate="$2"; shift 2 ;;
     --suite|--scenario) extra+=("$1" "$2"); shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
@@ -60,6 +65,17 @@ if gateway_wanted "$gateway_mode"; then
   start_gateway "$gw_port" "$INTEROP_LOGDIR/gateway.toml"
   use_gateway=1
 fi
+agg_urls=()
+if [ "$use_gateway" = 1 ] && [ "$aggregate" = on ]; then
+  for pair in "${upstreams[@]}"; do
+    name="${pair%%=*}"; agg_port="$(free_port)"
+    GATEWAY_EXTRA_TOML="${GATEWAY_EXTRA_TOML:-}
+[aggregate]
+unprefixed = \"$name\"" write_gateway_config "$INTEROP_LOGDIR/gateway-mcp-$name.toml" "$agg_port" "$pair"
+    start_bg "gateway-mcp-$name" "$agg_port" "$GATEWAY_BIN" serve --config "$INTEROP_LOGDIR/gateway-mcp-$name.toml"
+    agg_urls+=("$name=http://127.0.0.1:$agg_port/mcp")
+  done
+fi
 
 summary() { "$PY" "$here/interop/conformance_compare.py" summary "$1"; }
 status=0
@@ -76,6 +92,13 @@ if [ "$use_gateway" = 1 ]; then
     echo "== $name via gateway ($gw_url): $(summary "$INTEROP_LOGDIR/gateway-$name") (baseline: $baseline direct)"
     "$PY" "$here/interop/conformance_compare.py" compare "$INTEROP_LOGDIR/direct-$baseline" \
       "$INTEROP_LOGDIR/gateway-$name" || status=1
+  done
+  for pair in "${agg_urls[@]}"; do
+    name="${pair%%=*}"; agg_url="${pair#*=}"
+    run_suite "$agg_url" "$INTEROP_LOGDIR/mcp-$name" || { status=1; continue; }
+    echo "== $name via gateway /mcp ($agg_url, unprefixed): $(summary "$INTEROP_LOGDIR/mcp-$name") (baseline: $name direct)"
+    "$PY" "$here/interop/conformance_compare.py" compare "$INTEROP_LOGDIR/direct-$name" \
+      "$INTEROP_LOGDIR/mcp-$name" || status=1
   done
 else
   echo "== via gateway: SKIPPED (gateway mode '$gateway_mode', binary $GATEWAY_BIN)"

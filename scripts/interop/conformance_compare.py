@@ -19,8 +19,9 @@ import json
 # gateway; anything else that stops passing is a regression.
 OPTIONAL_INFO = {
     ("server-sse-multiple-streams", "server-sse-streams-functional"):
-        "SSE streams are optional (SEP-1699): a stdio upstream's emulated Streamable HTTP answers "
-        "with JSON when no notification or server request precedes the response",
+        "SSE streams are optional (SEP-1699): a stdio upstream's emulated Streamable HTTP, and the "
+        "aggregated endpoint /mcp, answer with JSON when no notification or server request precedes "
+        "the response",
 }
 import re
 import sys
