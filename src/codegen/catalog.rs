@@ -141,29 +141,17 @@ impl Tool {
         if prefix.is_empty() || prefix.ends_with('_') || tool.is_empty() {
             problem("not `<prefix>__<tool>` (empty part, or a prefix ending in `_`)".into());
         }
-        let input_schema = match t.get("inputSchema") {
-            Some(s @ Value::Object(_)) => s.clone(),
-            _ => {
-                problem("`inputSchema` is not an object".into());
-                Value::Null
+        // The MCP fields are read with rmcp's model type: what it refuses is not a tool.
+        let typed: rmcp::model::Tool = match serde_json::from_value(t.clone()) {
+            Ok(typed) => typed,
+            Err(e) => {
+                problem(format!("not an MCP tool definition ({e})"));
+                return Err(p);
             }
         };
-        let output_schema = match t.get("outputSchema") {
-            None | Some(Value::Null) => None,
-            Some(s @ Value::Object(_)) => Some(s.clone()),
-            Some(_) => {
-                problem("`outputSchema` is not an object".into());
-                None
-            }
-        };
-        let description = match t.get("description") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => {
-                problem("`description` is not a string".into());
-                None
-            }
-        };
+        let input_schema = Value::Object((*typed.input_schema).clone());
+        let output_schema = typed.output_schema.map(|o| Value::Object((*o).clone()));
+        let description = typed.description.map(|d| d.into_owned());
         let meta = t.get("_meta").and_then(Value::as_object);
         let meta_str = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str);
         let server = meta_str(META_SERVER).unwrap_or_default().to_string();
@@ -271,7 +259,7 @@ mod tests {
             "\"crm__x\": `_meta[\"mcp-pii-gateway/otherwise\"]`",
             "lacks a string kind, from or rule",
             "\"a_b__c\": no `_meta[\"mcp-pii-gateway/server\"]` string",
-            "\"crm__z\": `inputSchema` is not an object",
+            "\"crm__z\": not an MCP tool definition",
             "\"mail__send\": listed twice",
             "tools[6]: no string `name`",
         ] {
