@@ -81,6 +81,11 @@ impl Upstream {
         format!("queued for {}", args.to)
     }
 
+    #[tool(description = "The same customer as written by another system")]
+    async fn legacy_record(&self) -> String {
+        "contact: ANA.LIMA@EXAMPLE.ORG, tel. +1 (202) 555 0143".into()
+    }
+
     #[tool(description = "Add a tool later: tells clients the tool list changed")]
     async fn change(&self, context: RequestContext<RoleServer>) -> Result<String, ErrorData> {
         let peer = context.peer.clone();
@@ -201,7 +206,9 @@ kinds = ["EMAIL", "PHONE"]
 {extra}
 "#
     );
-    let config = Config::from_toml_str(&toml, |_| None).unwrap();
+    let key =
+        |name: &str| (name == "MCP_PII_AUDIT_KEY").then(|| "aggregate-test-audit-key-0123456789".to_owned());
+    let config = Config::from_toml_str(&toml, key).unwrap();
     let gw = Gateway::from_config(&config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
@@ -370,6 +377,22 @@ async fn one_endpoint_one_scope_real_values_only_where_policy_allows() {
     assert_eq!(facts[1]["country"], "US");
     assert_eq!(facts[2]["known"], false);
     assert!(!d.to_string().contains("ana.lima"));
+
+    // The same person written differently gets other placeholders; same_person tells so.
+    let legacy = call(&c, "crm__legacy_record", json!({})).await.unwrap();
+    assert_eq!(text(&legacy), "contact: [EMAIL_2], tel. [PHONE_2]");
+    let d = call(
+        &c,
+        "describe_placeholders",
+        json!({"placeholders": ["[EMAIL_1]", "[PHONE_1]", "[EMAIL_2]", "[PHONE_2]"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        d["structuredContent"]["same_person"],
+        json!([["[EMAIL_1]", "[EMAIL_2]"], ["[PHONE_1]", "[PHONE_2]"]]),
+        "{d}"
+    );
 
     // search_tools ranks by the tool's words.
     let s = call(
@@ -592,4 +615,62 @@ fn lists_page_across_servers_with_each_servers_own_cursor() {
         drop(gw);
     });
     drop(rt);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_describe_placeholders_answer_is_audited_and_the_log_verifies() {
+    let dir = std::env::temp_dir().join(format!("aggregate-audit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let log = dir.join("audit.jsonl");
+    let g = gateway(&format!(
+        "[audit]\npath = \"{}\"\nfsync = \"always\"\n",
+        log.display()
+    ))
+    .await;
+    let c = client(&g.url).await;
+    call(&c, "crm__lookup_customer", json!({"id": 1})).await.unwrap();
+    call(
+        &c,
+        "describe_placeholders",
+        json!({"placeholders": ["[EMAIL_1]"]}),
+    )
+    .await
+    .unwrap();
+    call(&c, "mail__send_email", json!({"to": "[EMAIL_1]"}))
+        .await
+        .unwrap();
+    let _ = c.cancel().await;
+    drop(g);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains(EMAIL) && !text.contains("ana.lima"),
+        "no value in the log"
+    );
+    let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let disclosure = records
+        .iter()
+        .find(|r| r["type"] == "disclosure")
+        .expect("a disclosure record");
+    assert_eq!(disclosure["tool"], "describe_placeholders");
+    assert_eq!(
+        disclosure["revealed"],
+        json!(["email.domain", "phone.country", "same_person"])
+    );
+    assert_eq!(disclosure["restored"][0]["placeholder"], "[EMAIL_1]");
+    assert!(disclosure["restored"][0]["fingerprint"].is_string());
+    // The calls behind /mcp are audited with their real server and tool.
+    assert!(records.iter().any(|r| r["type"] == "decision"
+        && r["server"] == "mail"
+        && r["tool"] == "send_email"
+        && r["rule_id"] == "crm-to-mail"));
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-pii-gateway"))
+        .args(["audit", "verify", log.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
