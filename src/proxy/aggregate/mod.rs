@@ -458,10 +458,17 @@ impl Aggregate {
                 "this response answers no request the gateway sent (unknown or already answered id)",
             );
         };
+        // One token (the gateway's string id) becomes one token (the server's string or number
+        // id): every other token of the answer is written back as the client sent it.
+        let one_token = inner_id.is_string() || inner_id.is_number();
         if let Some(o) = msg.value.as_object_mut() {
             o.insert("id".into(), inner_id);
         }
-        let body = Parsed::from(msg.value).to_vec();
+        let body = if one_token {
+            msg.to_vec()
+        } else {
+            Parsed::from(msg.value).to_vec()
+        };
         match self.send(s, m, cs, Method::POST, Some(body)).await {
             Ok(res) => {
                 let status = res.status();
