@@ -13,6 +13,10 @@
 #     --no-proxy          leave out mcp-proxy
 #     --also NAME=ENV     one more gateway process, started with the environment assignments in
 #                         ENV (space-separated), e.g. --also 'gateway warn=RUST_LOG=warn'
+#     --also-bin NAME=BIN one more gateway process running another build of the gateway (say,
+#                         the previous commit's, built aside), e.g. --also-bin 'before=/tmp/gw-old'
+#     --serve-args ARGS   extra arguments of every `serve` (e.g. '--runtime per-core')
+#     --also-args NAME=ARGS one more gateway process of this build with extra `serve` arguments
 #
 # Installs what it needs into .bench/ (git-ignored): mcp-proxy 0.6.0 with `cargo install`, and for
 # --python the Python packages of scripts/interop/requirements.txt in a venv, unless .ci/venv exists.
@@ -27,7 +31,7 @@ rm -rf "$run"
 mkdir -p "$run"
 
 python=0 calls="" rounds=5 sessions=16,64 secs=10 proxy=1
-also=()
+also=() also_bin=() also_args=() serve_args=""
 while [ $# -gt 0 ]; do
   case $1 in
     --python) python=1 ;;
@@ -37,6 +41,9 @@ while [ $# -gt 0 ]; do
     --secs) secs=$2; shift ;;
     --no-proxy) proxy=0 ;;
     --also) also+=("$2"); shift ;;
+    --also-bin) also_bin+=("$2"); shift ;;
+    --also-args) also_args+=("$2"); shift ;;
+    --serve-args) serve_args=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -119,20 +126,28 @@ TOML
   targets+=(--target "mcp-proxy 0.6.0=http://127.0.0.1:$mp_port/#up/$tool")
 fi
 
-# gateway NAME [ENV...]: one `serve` process in front of the upstream.
+# gateway NAME BIN ARGS [ENV...]: one `serve` process of BIN, with the extra arguments ARGS, in
+# front of the upstream.
 gateway() {
-  local name=$1; shift
+  local name=$1 bin=$2 args=$3; shift 3
   local port; port=$(free_port)
   local file=$run/gateway-$port.toml
   printf 'listen = "127.0.0.1:%s"\n[[servers]]\nname = "up"\nurl = "%s"\n' "$port" "$up_url" > "$file"
-  start "gateway-$port" env "$@" "$gateway" serve --config "$file"
+  # shellcheck disable=SC2086
+  start "gateway-$port" env "$@" "$bin" serve --config "$file" $args
   wait_port "$port"
   targets+=(--target "$name=http://127.0.0.1:$port/servers/up/mcp")
 }
-gateway "mcp-pii-gateway"
+gateway "mcp-pii-gateway" "$gateway" "$serve_args"
 for a in "${also[@]}"; do
   # shellcheck disable=SC2086
-  gateway "${a%%=*}" ${a#*=}
+  gateway "${a%%=*}" "$gateway" "$serve_args" ${a#*=}
+done
+for a in "${also_args[@]}"; do
+  gateway "${a%%=*}" "$gateway" "${a#*=}"
+done
+for a in "${also_bin[@]}"; do
+  gateway "${a%%=*}" "${a#*=}" "$serve_args"
 done
 
 echo "== $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -sr)"

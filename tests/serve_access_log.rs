@@ -33,8 +33,44 @@ fn plain(line: &str) -> String {
 
 #[tokio::test]
 async fn access_line_for_a_served_call_is_on_stderr_after_sigterm() {
+    served_call_then_sigterm(&[], "mt").await;
+}
+
+/// The same with one single-threaded runtime per CPU: it serves, logs and stops the same way.
+#[tokio::test]
+async fn per_core_runtime_serves_logs_and_stops_on_sigterm() {
+    served_call_then_sigterm(&["--runtime", "per-core"], "pc").await;
+}
+
+#[test]
+fn per_core_runtime_refuses_the_redis_vault() {
     let exe = env!("CARGO_BIN_EXE_mcp-pii-gateway");
-    let dir = std::env::temp_dir().join(format!("mcp-pii-access-log-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("mcp-pii-per-core-redis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\n[vault]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:1\"\n[[servers]]\nname = \"up\"\nurl = \"http://127.0.0.1:9/mcp\"\n",
+    )
+    .unwrap();
+    let out = Command::new(exe)
+        .args(["serve", "--runtime", "per-core", "--config"])
+        .arg(&config)
+        .env("MCP_PII_VAULT_KEY", "11".repeat(32))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--runtime per-core") && stderr.contains("redis"),
+        "{stderr}"
+    );
+}
+
+async fn served_call_then_sigterm(args: &[&str], tag: &str) {
+    let exe = env!("CARGO_BIN_EXE_mcp-pii-gateway");
+    let dir = std::env::temp_dir().join(format!("mcp-pii-access-log-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("gateway.toml");
     std::fs::write(
@@ -48,7 +84,9 @@ async fn access_line_for_a_served_call_is_on_stderr_after_sigterm() {
     let mut child = Command::new(exe)
         .args(["serve", "--config"])
         .arg(&config)
+        .args(args)
         .env_remove("RUST_LOG")
+        .env_remove("MCP_PII_RUNTIME")
         // Far longer than the test: the line must come from the flush at shutdown.
         .env("MCP_PII_LOG_FLUSH_MS", "600000")
         .stdout(Stdio::null())

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use super::log::{BatchedLog, FlushGuard};
 use anyhow::Context as _;
-use mcp_pii_gateway::config::Config;
+use mcp_pii_gateway::config::{Config, VaultBackend};
 use mcp_pii_gateway::jsonrpc;
 use mcp_pii_gateway::proxy::client::McpHttpClient;
 use mcp_pii_gateway::proxy::stack::Gateway;
@@ -19,6 +19,22 @@ pub struct ServeArgs {
     /// The configuration file.
     #[arg(long, short, default_value = "gateway.toml")]
     pub config: PathBuf,
+    /// The async runtime: `multi-thread`, one runtime whose worker threads share every
+    /// connection; or `per-core`, one single-threaded runtime per CPU, each accepting on its own
+    /// listening socket (SO_REUSEPORT, Unix; Linux spreads new connections over them), so that a
+    /// connection and its upstream connections stay on one thread. `per-core` refuses
+    /// `[vault] backend = "redis"`, which needs the multi-thread runtime.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::MultiThread, env = "MCP_PII_RUNTIME")]
+    pub runtime: RuntimeKind,
+}
+
+/// The async runtime of `serve` (see [`ServeArgs::runtime`]).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeKind {
+    /// One multi-thread runtime.
+    MultiThread,
+    /// One current-thread runtime per CPU, each with its own SO_REUSEPORT listener.
+    PerCore,
 }
 
 /// Arguments of `stdio`.
@@ -144,6 +160,25 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if args.runtime == RuntimeKind::PerCore {
+        if matches!(config.vault.backend, VaultBackend::Redis(_)) {
+            drop(log);
+            eprintln!(
+                "error: --runtime per-core cannot serve [vault] backend = \"redis\": the Redis vault \
+                 needs the multi-thread runtime (--runtime multi-thread, the default)"
+            );
+            return ExitCode::from(2);
+        }
+        let result = run_per_core(&config, &log);
+        drop(log);
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
             let listener = tokio::net::TcpListener::bind(config.listen)
@@ -181,6 +216,101 @@ pub fn run(args: ServeArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A listening socket bound with SO_REUSEPORT, so that one socket per runtime can share `addr`.
+fn reuseport_listener(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let sock = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    sock.set_reuseaddr(true)?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    sock.set_reuseport(true)?;
+    sock.bind(addr)?;
+    sock.listen(1024)
+}
+
+fn current_thread_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
+/// `serve --runtime per-core`: one current-thread runtime per CPU, each accepting on its own
+/// SO_REUSEPORT socket. This thread's runtime also handles the signals, the maintenance tasks
+/// and the session sweep; on a signal every runtime finishes its connections, then the
+/// upstreams are stopped once.
+fn run_per_core(config: &Config, log: &FlushGuard) -> anyhow::Result<()> {
+    if !cfg!(all(unix, not(any(target_os = "solaris", target_os = "illumos")))) {
+        anyhow::bail!("--runtime per-core needs SO_REUSEPORT, which this system lacks");
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rt = current_thread_runtime().context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let first = reuseport_listener(config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = first.local_addr()?;
+        // The same address, port included when `listen` asked for any free one.
+        let mut others = Vec::with_capacity(cores - 1);
+        for _ in 1..cores {
+            let l = reuseport_listener(addr)
+                .with_context(|| format!("cannot listen on {addr} again (SO_REUSEPORT)"))?;
+            others.push(l.into_std()?);
+        }
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
+        for s in &config.servers {
+            tracing::info!(server = %s.name, "serving {scheme}://{addr}/servers/{}/mcp", s.name);
+        }
+        let gw = gateway(config)?;
+        let upkeep = gw.spawn_maintenance();
+        let detector = config.detector.clone();
+        tokio::task::spawn_blocking(move || detector.warm_up());
+        let tls = config.tls.as_ref().map(|t| tls::acceptor(t.config.clone()));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+        for (i, listener) in others.into_iter().enumerate() {
+            let front = gw.front().clone();
+            let tls = tls.clone();
+            let mut stop = stop_rx.clone();
+            let done = done_tx.clone();
+            std::thread::Builder::new()
+                .name(format!("mcp-pii-core-{}", i + 1))
+                .spawn(move || {
+                    let served = current_thread_runtime().and_then(|rt| {
+                        rt.block_on(async move {
+                            let listener = tokio::net::TcpListener::from_std(listener)?;
+                            let stop = async move {
+                                let _ = stop.wait_for(|s| *s).await;
+                            };
+                            front.serve_shard(listener, tls, stop, false).await
+                        })
+                    });
+                    let _ = done.send(served);
+                })
+                .context("cannot start a runtime thread")?;
+        }
+        drop(done_tx);
+        let signal = shutdown_signal();
+        tracing::info!(
+            runtimes = cores,
+            "listening on {scheme}://{addr} (metrics at /metrics, health at /healthz)"
+        );
+        log.flush();
+        let stop = async move {
+            signal.await;
+            let _ = stop_tx.send(true);
+        };
+        let mut served = gw.front().clone().serve_shard(first, tls, stop, true).await;
+        while let Some(r) = done_rx.recv().await {
+            served = served.and(r);
+        }
+        gw.front().shutdown_upstreams().await;
+        tracing::info!("stopped");
+        upkeep.abort();
+        flush(&gw)?;
+        served?;
+        Ok(())
+    })
 }
 
 /// Runs `stdio`.

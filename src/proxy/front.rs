@@ -214,9 +214,27 @@ impl Front {
         tls: Option<tokio_rustls::TlsAcceptor>,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
+        self.clone().serve_shard(listener, tls, shutdown, true).await?;
+        self.shutdown_upstreams().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    /// One of several accept loops sharing this front (one per runtime, each on its own
+    /// listening socket): [`serve_tls`](Self::serve_tls) without stopping the upstreams at the
+    /// end, which the caller does once every loop has returned
+    /// ([`shutdown_upstreams`](Self::shutdown_upstreams)). Exactly one of the loops should
+    /// `sweep` (end idle sessions, drop closed pooled connections).
+    pub async fn serve_shard(
+        self,
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        shutdown: impl Future<Output = ()>,
+        sweep: bool,
+    ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         // Idle sessions are ended in the background.
-        let sweeper = {
+        let sweeper = sweep.then(|| {
             let ups = self.state.upstreams.clone();
             let aggregate = self.state.aggregate.get().map(|(a, _)| a.clone());
             let limiter = self.state.scope_limiter.get().cloned();
@@ -247,7 +265,7 @@ impl Front {
                     }
                 }
             })
-        };
+        });
         let mut conns = tokio::task::JoinSet::new();
         // One permit per open client connection: at the cap the loop stops accepting, and new
         // connections wait in the listen backlog until one closes.
@@ -319,7 +337,9 @@ impl Front {
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
             }
         }
-        sweeper.abort();
+        if let Some(s) = sweeper {
+            s.abort();
+        }
         tracing::info!(
             connections = conns.len(),
             "shutting down: finishing in-flight requests"
@@ -339,8 +359,6 @@ impl Front {
             );
             conns.abort_all();
         }
-        self.shutdown_upstreams().await;
-        tracing::info!("stopped");
         Ok(())
     }
 

@@ -13,11 +13,16 @@
 //! request that could not be written because the reused connection turned out to be dead is
 //! retried on another one (hyper hands the unsent request back); a request that was written
 //! is never sent twice.
+//!
+//! On a current-thread runtime (`serve --runtime per-core` runs one per CPU), a connection's
+//! socket belongs to the runtime that opened it: only that runtime's thread takes it from the
+//! pool, so its I/O never needs another thread to be woken.
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -95,6 +100,17 @@ struct Conn {
     /// Set when the connection ended because TLS failed. The request's own error may only say
     /// that the connection closed: the cause is the connection's.
     tls_failure: Option<&'static str>,
+    /// The thread whose current-thread runtime opened it (`None` on a multi-thread runtime,
+    /// whose workers share one I/O driver).
+    owner: Option<ThreadId>,
+}
+
+/// The thread a connection opened now belongs to: see [`Conn::owner`].
+fn local_owner() -> Option<ThreadId> {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => Some(std::thread::current().id()),
+        _ => None,
+    }
 }
 
 impl Conn {
@@ -242,10 +258,12 @@ impl Pool {
         }
     }
 
-    /// The most recently used idle connection that is still young enough.
+    /// The most recently used idle connection of this runtime that is still young enough.
     fn checkout(&self) -> Option<Conn> {
+        let here = local_owner();
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some((conn, since)) = idle.pop() {
+        while let Some(i) = idle.iter().rposition(|(c, _)| c.owner == here) {
+            let (conn, since) = idle.remove(i);
             if since.elapsed() < self.idle_timeout && conn.reusable() {
                 return Some(conn);
             }
@@ -315,6 +333,7 @@ impl Pool {
             tx,
             driver: Some(Box::pin(driver)),
             tls_failure: None,
+            owner: local_owner(),
         })
     }
 }
@@ -417,6 +436,62 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(pool.prune(), 0, "the server closed it");
         assert_eq!(get(&pool).await, "ok");
+    }
+
+    #[test]
+    fn on_current_thread_runtimes_an_idle_connection_is_taken_only_by_its_thread() {
+        let rt = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        };
+        // The server runs on its own runtime, counting the connections it accepts.
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let srv = tokio::runtime::Runtime::new().unwrap();
+        let uri: Uri = srv.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let accepted = accepted.clone();
+            tokio::spawn(async move {
+                loop {
+                    let (s, _) = listener.accept().await.unwrap();
+                    accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        let svc = hyper::service::service_fn(|_req| async {
+                            Ok::<_, std::convert::Infallible>(Response::new(Body::from("ok")))
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(s), svc)
+                            .await;
+                    });
+                }
+            });
+            format!("http://{addr}/mcp").parse().unwrap()
+        });
+        let count = || accepted.load(std::sync::atomic::Ordering::SeqCst);
+        let pool = Arc::new(Pool::new(uri, Duration::from_secs(1), None));
+        let a = rt();
+        a.block_on(async { assert_eq!(get(&pool).await, "ok") });
+        assert_eq!(count(), 1);
+        // Another thread's runtime opens its own connection rather than take this one.
+        let (p, (tx, rx)) = (pool.clone(), std::sync::mpsc::channel::<()>());
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let b = std::thread::spawn(move || {
+            let b = rt();
+            b.block_on(async { assert_eq!(get(&p).await, "ok") });
+            done_tx.send(()).unwrap();
+            // Keep the runtime (and its connection) alive until told.
+            let _ = rx.recv();
+        });
+        done_rx.recv().unwrap();
+        assert_eq!(count(), 2);
+        // This thread takes its own connection back.
+        a.block_on(async { assert_eq!(get(&pool).await, "ok") });
+        assert_eq!(count(), 2);
+        assert_eq!(pool.prune(), 2);
+        tx.send(()).unwrap();
+        b.join().unwrap();
     }
 
     #[tokio::test]
