@@ -674,3 +674,148 @@ async fn every_describe_placeholders_answer_is_audited_and_the_log_verifies() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One request to the front, in process; the status and the JSON body.
+async fn raw(
+    front: &mcp_pii_gateway::proxy::Front,
+    method: http::Method,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Value, http::HeaderMap) {
+    use http_body_util::BodyExt;
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri("/mcp")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let req = b
+        .body(mcp_pii_gateway::layer::body::full(body.to_owned()))
+        .unwrap();
+    let res = front.handle(req, "127.0.0.1:9".parse().unwrap()).await;
+    let (parts, body) = res.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status.as_u16(),
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        parts.headers,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_mcp_cannot_serve_gets_a_clear_error_and_echoes_no_value() {
+    use mcp_pii_gateway::layer::scope::sha256_hex;
+    let exe = env!("CARGO_BIN_EXE_mcp-pii-gateway");
+    let toml = format!(
+        "[[servers]]\nname = \"crm\"\ncommand = \"{exe}\"\nargs = [\"demo-upstream\"]\n\
+         [[clients]]\nname = \"alice\"\ntoken_sha256 = \"{}\"\nservers = [\"crm\"]\n\
+         [[clients]]\nname = \"bob\"\ntoken_sha256 = \"{}\"\nservers = [\"crm\"]\n\
+         [policy]\nreveal = [\"email.domain\"]\n",
+        sha256_hex(b"t-alice"),
+        sha256_hex(b"t-bob")
+    );
+    let gw = Gateway::from_config(&Config::from_toml_str(&toml, |_| None).unwrap()).unwrap();
+    let front = gw.front().clone();
+    let post = http::Method::POST;
+    let alice = ("authorization", "Bearer t-alice");
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+
+    // Without a token: 401 before anything else.
+    let (status, _, _) = raw(&front, post.clone(), &[], init).await;
+    assert_eq!(status, 401);
+    // The stateless handshake: method not found, so SDK clients fall back to initialize.
+    let (status, v, _) = raw(
+        &front,
+        post.clone(),
+        &[alice],
+        r#"{"jsonrpc":"2.0","id":2,"method":"server/discover"}"#,
+    )
+    .await;
+    assert_eq!((status, v["error"]["code"].as_i64()), (200, Some(-32601)));
+    // A request outside any session, and a batch.
+    let (status, v, _) = raw(
+        &front,
+        post.clone(),
+        &[alice],
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/list"}"#,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("initialize first"),
+        "{v}"
+    );
+    let (status, v, _) = raw(&front, post.clone(), &[alice], &format!("[{init}]")).await;
+    assert_eq!(status, 400);
+    assert!(v["error"]["message"].as_str().unwrap().contains("batches"), "{v}");
+    let (status, v, _) = raw(&front, post.clone(), &[alice], "{not json").await;
+    assert_eq!((status, v["error"]["code"].as_i64()), (400, Some(-32700)));
+
+    let (status, _, headers) = raw(&front, post.clone(), &[alice], init).await;
+    assert_eq!(status, 200);
+    let sid = headers
+        .get("mcp-session-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let session = ("mcp-session-id", sid.as_str());
+    // Another client cannot use alice's session; an unknown session is not found either.
+    let list = r#"{"jsonrpc":"2.0","id":4,"method":"tools/list"}"#;
+    let (status, v, _) = raw(
+        &front,
+        post.clone(),
+        &[("authorization", "Bearer t-bob"), session],
+        list,
+    )
+    .await;
+    assert_eq!((status, v["error"]["code"].as_i64()), (404, Some(-32003)));
+    let (status, _, _) = raw(&front, post.clone(), &[alice, ("mcp-session-id", "nope")], list).await;
+    assert_eq!(status, 404);
+    let (status, v, _) = raw(&front, post.clone(), &[alice, session], list).await;
+    assert_eq!(status, 200);
+    assert!(v["result"]["tools"].as_array().unwrap().len() >= 4, "{v}");
+
+    // The gateway's own answers never repeat a value the client typed.
+    let call = |name: &str, args: Value| {
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": name, "arguments": args}}).to_string()
+    };
+    let typed = "ana.lima@example.org";
+    for body in [
+        call(&format!("crm__{typed}"), json!({})),
+        call(&format!("x{typed}"), json!({})),
+        call("check_flow", json!({"tool": format!("crm__{typed}")})),
+        call("describe_placeholders", json!({"placeholders": [typed, "[EMAIL_7]"]})),
+        json!({"jsonrpc": "2.0", "id": 6, "method": format!("x/{typed}")}).to_string(),
+        json!({"jsonrpc": "2.0", "id": 7, "method": "resources/read", "params": {"uri": format!("mailto:{typed}")}}).to_string(),
+    ] {
+        let (_, v, _) = raw(&front, post.clone(), &[alice, session], &body).await;
+        assert!(!v.is_null(), "{body}");
+        assert!(!v.to_string().contains(typed), "{v}");
+    }
+    let (_, v, _) = raw(
+        &front,
+        post.clone(),
+        &[alice, session],
+        &call("nosuch__tool", json!({})),
+    )
+    .await;
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"nosuch__tool\""),
+        "{v}"
+    );
+    let (status, _, _) = raw(&front, http::Method::DELETE, &[alice, session], "").await;
+    assert_eq!(status, 200);
+    let (status, _, _) = raw(&front, post, &[alice, session], list).await;
+    assert_eq!(status, 404);
+    front.shutdown_upstreams().await;
+}

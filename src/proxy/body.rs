@@ -36,6 +36,31 @@ impl http_body::Body for ChannelBody {
     }
 }
 
+/// [`ChannelBody`] on an unbounded channel: for streams whose producer must never wait on the
+/// client (the aggregated endpoint's relays); their memory is bounded where they are fed.
+pub struct UnboundedChannelBody {
+    rx: mpsc::UnboundedReceiver<Bytes>,
+}
+
+impl UnboundedChannelBody {
+    /// A body and the sender that feeds it.
+    pub fn new() -> (mpsc::UnboundedSender<Bytes>, UnboundedChannelBody) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (tx, UnboundedChannelBody { rx })
+    }
+}
+
+impl http_body::Body for UnboundedChannelBody {
+    type Data = Bytes;
+    type Error = BoxError;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+    }
+}
+
 /// A body that fails when no frame arrives for `idle` (a stalled upstream never hangs a
 /// connection). Used for non-streaming upstream responses.
 pub struct IdleTimeoutBody<B> {

@@ -37,8 +37,9 @@ mod stream;
 mod tools;
 mod upstream;
 
-use relay::wrap_uri_at;
-use stream::{is_sse, sse_frame, Events, Incoming, UnboundedBody};
+use super::body::UnboundedChannelBody;
+use relay::{wrap_uri_at, By};
+use stream::{is_sse, sse_frame, Events, Incoming};
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -49,7 +50,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body::Frame;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -479,17 +479,17 @@ impl Aggregate {
                         .map(Parsed::into_owned);
                     return self.own_tool(s, cs, name.to_owned(), args, &msg, id).await;
                 }
-                self.route_named(s, cs, msg, id, "/params/name").await
+                self.route(s, cs, msg, id, "/params/name", By::Name).await
             }
-            "prompts/get" => self.route_named(s, cs, msg, id, "/params/name").await,
+            "prompts/get" => self.route(s, cs, msg, id, "/params/name", By::Name).await,
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                self.route_uri(s, cs, msg, id, "/params/uri").await
+                self.route(s, cs, msg, id, "/params/uri", By::Uri).await
             }
             "completion/complete" => {
                 if msg.value.pointer("/params/ref/uri").is_some() {
-                    self.route_uri(s, cs, msg, id, "/params/ref/uri").await
+                    self.route(s, cs, msg, id, "/params/ref/uri", By::Uri).await
                 } else {
-                    self.route_named(s, cs, msg, id, "/params/ref/name").await
+                    self.route(s, cs, msg, id, "/params/ref/name", By::Name).await
                 }
             }
             "logging/setLevel" => {
@@ -507,9 +507,23 @@ impl Aggregate {
                 StatusCode::OK,
                 Some(id),
                 METHOD_NOT_FOUND,
-                &format!("method not found: {method}"),
+                &format!("method not found: {}", self.quote(method)),
             ),
         }
+    }
+
+    /// The member and its own URI behind an aggregated resource URI (or the unprefixed
+    /// server's URI as it is).
+    fn member_of_uri(&self, uri: &str) -> Option<(usize, String)> {
+        names::unwrap_uri(uri)
+            .and_then(|(server, inner)| Some((*self.sh.by_name.get(server)?, inner.to_owned())))
+            .or_else(|| self.sh.unprefixed.map(|m| (m, uri.to_owned())))
+    }
+
+    /// `text` from the client, quoted for an error the client reads. The gateway's own answers
+    /// are not tokenized, so text holding PII the detector finds is not repeated.
+    fn quote(&self, text: &str) -> String {
+        quote(self.sh.own.rewriter.detector(), text)
     }
 
     fn member_of_name(&self, name: &str) -> Option<(usize, String)> {
@@ -576,7 +590,7 @@ impl Aggregate {
                         )
                     }
                 };
-                self.route_named(s, cs, inner, id, "/params/name").await
+                self.route(s, cs, inner, id, "/params/name", By::Name).await
             }
             tools::SEARCH_TOOLS => {
                 let catalog = match self.catalog(s, cs).await {
@@ -597,7 +611,7 @@ impl Aggregate {
                 StatusCode::OK,
                 Some(id),
                 INVALID_PARAMS,
-                &format!("unknown tool {name:?}"),
+                &format!("unknown tool {}", self.quote(&name)),
             ),
         }
     }
@@ -620,6 +634,16 @@ impl tower_service::Service<Request<Body>> for Aggregate {
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move { Ok(this.handle(req).await) })
+    }
+}
+
+/// [`Aggregate::quote`] with the detector at hand.
+fn quote(detector: &crate::detect::Detector, text: &str) -> String {
+    const LONGEST: usize = 200;
+    if text.len() > LONGEST || !detector.find(text).is_empty() {
+        "(not repeated: it holds personal data or is too long)".to_owned()
+    } else {
+        format!("{text:?}")
     }
 }
 

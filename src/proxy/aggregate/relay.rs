@@ -4,6 +4,15 @@
 
 use super::*;
 
+/// What names a routed request's server.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum By {
+    /// A tool or prompt name, `<server>__<name>`.
+    Name,
+    /// A resource URI, `mcp-gateway://<server>/<uri>`.
+    Uri,
+}
+
 impl Aggregate {
     /// The client answers a request an upstream sent it.
     pub(super) async fn client_response(
@@ -81,71 +90,41 @@ impl Aggregate {
         }
     }
 
-    /// Routes a request whose `pointer` holds an aggregated tool or prompt name.
-    pub(super) async fn route_named(
+    /// Routes a request to the server named by the aggregated name or URI at `pointer`,
+    /// which becomes the server's own before it is sent.
+    pub(super) async fn route(
         &self,
         s: &Arc<Session>,
         cs: &ClientScope,
         mut msg: Parsed<'static>,
         id: &Value,
         pointer: &str,
+        by: By,
     ) -> Response<Body> {
-        let name = msg
+        let text = msg
             .value
             .pointer(pointer)
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
-        let Some((m, inner)) = self.member_of_name(&name) else {
-            return json_error(
-                StatusCode::OK,
-                Some(id),
-                INVALID_PARAMS,
-                &format!("unknown name {name:?}: names on /mcp are <server>__<name>"),
-            );
+        let found = match by {
+            By::Name => self.member_of_name(&text),
+            By::Uri => self.member_of_uri(&text),
         };
-        if !cs.may_use(&self.sh.members[m].name) {
-            return json_error(
-                StatusCode::OK,
-                Some(id),
-                INVALID_PARAMS,
-                &format!("unknown name {name:?}"),
-            );
-        }
-        if let Some(v) = msg.value.pointer_mut(pointer) {
-            *v = Value::String(inner);
-        }
-        self.forward(s, cs, m, msg, id).await
-    }
-
-    /// Routes a request whose `pointer` holds an aggregated resource URI.
-    pub(super) async fn route_uri(
-        &self,
-        s: &Arc<Session>,
-        cs: &ClientScope,
-        mut msg: Parsed<'static>,
-        id: &Value,
-        pointer: &str,
-    ) -> Response<Body> {
-        let uri = msg
-            .value
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let found = names::unwrap_uri(&uri)
-            .and_then(|(server, inner)| Some((*self.sh.by_name.get(server)?, inner.to_owned())))
-            .or_else(|| self.sh.unprefixed.map(|m| (m, uri.clone())));
+        // A server the client may not use is as unknown as one that does not exist.
         let Some((m, inner)) = found.filter(|(m, _)| cs.may_use(&self.sh.members[*m].name)) else {
-            return json_error(
-                StatusCode::OK,
-                Some(id),
-                INVALID_PARAMS,
-                &format!(
-                    "unknown resource {uri:?}: resources on /mcp are {}<server>/<uri>",
+            let why = match by {
+                By::Name => format!(
+                    "unknown name {}: names on /mcp are <server>__<name>",
+                    self.quote(&text)
+                ),
+                By::Uri => format!(
+                    "unknown resource {}: resources on /mcp are {}<server>/<uri>",
+                    self.quote(&text),
                     names::SCHEME
                 ),
-            );
+            };
+            return json_error(StatusCode::OK, Some(id), INVALID_PARAMS, &why);
         };
         if let Some(v) = msg.value.pointer_mut(pointer) {
             *v = Value::String(inner);
@@ -212,7 +191,7 @@ impl Aggregate {
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             return Response::from_parts(parts, full(out));
         }
-        let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+        let (tx, body) = UnboundedChannelBody::new();
         let id = id.clone();
         tokio::spawn(async move {
             let mut answered = false;
@@ -249,7 +228,7 @@ impl Aggregate {
         parts
             .headers
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        Response::from_parts(parts, boxed(UnboundedBody { rx }))
+        Response::from_parts(parts, boxed(body))
     }
 
     /// Rewrites a message from member `m` for the client: gateway ids for its requests,

@@ -31,7 +31,7 @@ impl Aggregate {
     }
 
     pub(super) fn get_stream(&self, s: &Arc<Session>) -> Response<Body> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, body) = UnboundedChannelBody::new();
         {
             let mut ev = lock(&s.events);
             if ev.stream.as_ref().is_some_and(|t| !t.is_closed()) {
@@ -47,7 +47,7 @@ impl Aggregate {
             }
             ev.stream = Some(tx);
         }
-        let mut r = Response::new(boxed(UnboundedBody { rx }));
+        let mut r = Response::new(boxed(body));
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/event-stream"),
@@ -156,21 +156,5 @@ impl Incoming {
                 },
             }
         }
-    }
-}
-
-/// A body fed by an unbounded channel (one data frame per message).
-pub(super) struct UnboundedBody {
-    pub(super) rx: mpsc::UnboundedReceiver<Bytes>,
-}
-
-impl http_body::Body for UnboundedBody {
-    type Data = Bytes;
-    type Error = BoxError;
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
     }
 }

@@ -145,8 +145,13 @@ impl Own {
                 json!({"allowed": true, "tool": name, "reason": "a tool of the gateway itself"}),
             );
         }
-        let Some((server, tool)) = resolve(name).filter(|(s, _)| cs.may_use(s)) else {
-            return tool_error(&format!("unknown tool {name:?}"));
+        // The answer names the tool: a name holding PII is no tool's name, and is not repeated.
+        let plain = self.rewriter.detector().find(name).is_empty();
+        let Some((server, tool)) = resolve(name).filter(|(s, _)| plain && cs.may_use(s)) else {
+            return tool_error(&format!(
+                "unknown tool {}",
+                super::quote(self.rewriter.detector(), name)
+            ));
         };
         let arguments = args.get("arguments").cloned().unwrap_or_else(|| json!({}));
         let mut found = Vec::new();
@@ -237,7 +242,13 @@ impl Own {
                 return tool_error("placeholders must be strings such as \"[EMAIL_1]\"");
             };
             let Some(ph) = Placeholder::parse(text) else {
-                facts.push(json!({"placeholder": text, "known": false}));
+                // Not a placeholder: echoed only when it holds nothing the detector finds.
+                let shown = if self.rewriter.detector().find(text).is_empty() {
+                    Value::String(text.to_owned())
+                } else {
+                    Value::Null
+                };
+                facts.push(json!({"placeholder": shown, "known": false}));
                 continue;
             };
             let entry = match vault.resolve(&cs.scope, &ph) {

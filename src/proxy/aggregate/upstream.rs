@@ -99,6 +99,8 @@ impl Aggregate {
 
     /// Member `m`'s session for `s`, opened on first use.
     pub(super) async fn up(&self, s: &Arc<Session>, m: usize, cs: &ClientScope) -> Result<Arc<Up>, UpError> {
+        // Held across the initialize on purpose: concurrent first uses of one server open one
+        // upstream session, not several. Bounded by `upstream_timeout`.
         let mut slot = s.ups[m].lock().await;
         if let Some(up) = &*slot {
             return Ok(up.clone());
