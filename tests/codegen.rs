@@ -485,11 +485,10 @@ fn typescript_script_calls_tools_through_the_runtime() {
     let Some((node, modules)) = node() else { return };
     let fake = FakeMcp::start(crm_and_mail(), 2, None);
     let (dir, _) = generate_from("typescript-e2e", &fake.url, "typescript", &[]);
-    #[cfg(unix)]
-    std::os::unix::fs::symlink(&modules, dir.join("node_modules")).unwrap();
-    std::fs::write(dir.join("package.json"), r#"{"type": "module"}"#).unwrap();
-    std::fs::write(
-        dir.join("main.ts"),
+    let stdout = run_typescript(
+        &node,
+        &modules,
+        &dir,
         r#"import { crm, mail } from "./servers/index.js";
 import { close, ToolError } from "./servers/_client.js";
 
@@ -505,35 +504,7 @@ try {
 }
 await close();
 "#,
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("tsconfig.json"),
-        json!({"compilerOptions": {
-            "strict": true, "target": "es2022", "module": "nodenext", "moduleResolution": "nodenext",
-            "types": ["node"], "skipLibCheck": true, "outDir": "build"},
-          "include": ["servers/**/*.ts", "main.ts"]})
-        .to_string(),
-    )
-    .unwrap();
-    let tsc = Command::new(&node)
-        .current_dir(&dir)
-        .arg(modules.join("typescript/bin/tsc"))
-        .args(["-p", "tsconfig.json"])
-        .output()
-        .unwrap();
-    assert!(tsc.status.success(), "{}", String::from_utf8_lossy(&tsc.stdout));
-    let run = Command::new(&node)
-        .current_dir(&dir)
-        .arg("build/main.js")
-        .env("MCP_GATEWAY_URL", &fake.url)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
+        &fake.url,
     );
     assert!(stdout.contains("structured [EMAIL_1] \"Ana\""), "{stdout}");
     assert!(

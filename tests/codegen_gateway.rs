@@ -10,9 +10,8 @@
 mod codegen_support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use codegen_support::{codegen_cli, generate_from, node, python, run_python, temp_dir};
+use codegen_support::{codegen_cli, generate_from, node, python, run_python, run_typescript, temp_dir};
 use mcp_pii_gateway::config::Config;
 use mcp_pii_gateway::proxy::stack::Gateway;
 
@@ -240,11 +239,10 @@ fn generated_typescript_runs_the_same_flow_under_node() {
     let Some((node, modules)) = node() else { return };
     let (gw, _dir) = start("gateway-typescript");
     let (tree, _) = generate_from("gateway-typescript-tree", &gw.url, "typescript", &[]);
-    #[cfg(unix)]
-    std::os::unix::fs::symlink(&modules, tree.join("node_modules")).unwrap();
-    std::fs::write(tree.join("package.json"), r#"{"type": "module"}"#).unwrap();
-    std::fs::write(
-        tree.join("main.ts"),
+    let stdout = run_typescript(
+        &node,
+        &modules,
+        &tree,
         r#"import { crm, mail } from "./servers/index.js";
 import { close } from "./servers/_client.js";
 
@@ -256,35 +254,7 @@ const sent = await mail.sendEmail({ to: c.email, body: `We will call you at ${c.
 console.log("sent", JSON.stringify(sent));
 await close();
 "#,
-    )
-    .unwrap();
-    std::fs::write(
-        tree.join("tsconfig.json"),
-        serde_json::json!({"compilerOptions": {
-            "strict": true, "target": "es2022", "module": "nodenext", "moduleResolution": "nodenext",
-            "types": ["node"], "skipLibCheck": true, "outDir": "build"},
-          "include": ["servers/**/*.ts", "main.ts"]})
-        .to_string(),
-    )
-    .unwrap();
-    let tsc = Command::new(&node)
-        .current_dir(&tree)
-        .arg(modules.join("typescript/bin/tsc"))
-        .args(["-p", "tsconfig.json"])
-        .output()
-        .unwrap();
-    assert!(tsc.status.success(), "{}", String::from_utf8_lossy(&tsc.stdout));
-    let run = Command::new(&node)
-        .current_dir(&tree)
-        .arg("build/main.js")
-        .env("MCP_GATEWAY_URL", &gw.url)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
+        &gw.url,
     );
     assert!(
         stdout.contains(r#""email":"[EMAIL_1]""#) && stdout.contains(r#""phone":"[PHONE_1]""#),

@@ -452,3 +452,41 @@ pub fn run_python(python: &Path, dir: &Path, script: &str, env: &[(&str, &str)])
     }
     c.output().unwrap()
 }
+
+/// Compiles the generated tree in `dir` plus `main_ts` with `tsc --strict` (failing the test on
+/// a type error) and runs it under Node with the gateway at `url`; returns its stdout.
+pub fn run_typescript(node: &Path, modules: &Path, dir: &Path, main_ts: &str, url: &str) -> String {
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(modules, dir.join("node_modules")).unwrap();
+    std::fs::write(dir.join("package.json"), r#"{"type": "module"}"#).unwrap();
+    std::fs::write(dir.join("main.ts"), main_ts).unwrap();
+    std::fs::write(
+        dir.join("tsconfig.json"),
+        json!({"compilerOptions": {
+            "strict": true, "target": "es2022", "module": "nodenext", "moduleResolution": "nodenext",
+            "types": ["node"], "skipLibCheck": true, "outDir": "build"},
+          "include": ["servers/**/*.ts", "main.ts"]})
+        .to_string(),
+    )
+    .unwrap();
+    let tsc = Command::new(node)
+        .current_dir(dir)
+        .arg(modules.join("typescript/bin/tsc"))
+        .args(["-p", "tsconfig.json"])
+        .output()
+        .unwrap();
+    assert!(tsc.status.success(), "{}", String::from_utf8_lossy(&tsc.stdout));
+    let run = Command::new(node)
+        .current_dir(dir)
+        .arg("build/main.js")
+        .env("MCP_GATEWAY_URL", url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    stdout
+}
