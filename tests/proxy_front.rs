@@ -337,6 +337,43 @@ async fn health_metrics_and_graceful_shutdown() {
 }
 
 #[tokio::test]
+async fn past_the_shutdown_grace_open_connections_are_closed() {
+    let mut gw = gateway("[limits]\nshutdown_grace = \"300ms\"\nupstream_timeout = \"60s\"").await;
+    let url = format!("{}/servers/crm/mcp", gw.base);
+    // An upstream body that never ends: the request cannot finish within the grace.
+    let stall = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"stall"}}"#;
+    let inflight = tokio::spawn(async move {
+        let mut req = Request::new(Full::new(Bytes::from(stall)));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = url.parse().unwrap();
+        let res = client().request(req).await.map_err(|e| e.to_string())?;
+        let body = res.into_body().collect().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(body.to_bytes())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let _ = gw.stop.take().unwrap().send(());
+    // The client sees its connection end (not a body that looks complete) once the grace
+    // has passed: the gateway closes it, rather than waiting for the connection to end (which
+    // the serve loop would give up on only 5 s later).
+    let got = tokio::time::timeout(Duration::from_secs(3), inflight)
+        .await
+        .expect("the gateway closed the connection when the grace had passed")
+        .unwrap();
+    assert!(got.is_err(), "{got:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    tokio::time::timeout(Duration::from_secs(5), gw.task)
+        .await
+        .expect("serve returns once the grace has passed")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
 async fn unreachable_upstream_is_a_502_with_the_request_id() {
     let toml = "[[servers]]\nname = \"gone\"\nurl = \"http://127.0.0.1:9/mcp\"\n";
     let config = Config::from_toml_str(toml, |_| None).unwrap();

@@ -200,7 +200,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
             // Whoever waits for that line gets it before the first request.
             log.flush();
             let tls = config.tls.as_ref().map(|t| tls::acceptor(t.config.clone()));
-            let served = gw.front().clone().serve_tls(listener, tls, stop).await;
+            // On a worker thread, not this one: the loop spawns each connection's task, and
+            // a task spawned from outside the runtime's workers costs a cross-thread wake-up.
+            let served = tokio::spawn(gw.front().clone().serve_tls(listener, tls, stop))
+                .await
+                .context("the accept loop panicked")?;
             upkeep.abort();
             flush(&gw)?;
             served?;

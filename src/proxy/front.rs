@@ -266,10 +266,14 @@ impl Front {
                 }
             })
         });
-        let mut conns = tokio::task::JoinSet::new();
+        // Open connections are counted by their permits, not joined: a finished connection
+        // wakes nobody (the client may open one per call), and shutdown waits for every
+        // permit to come back.
+        let (kill_tx, kill_rx) = watch::channel(false);
         // One permit per open client connection: at the cap the loop stops accepting, and new
         // connections wait in the listen backlog until one closes.
-        let max_conns = self.state.limits.max_connections;
+        // (At most u32::MAX, so that shutdown can wait for all of them in one acquire.)
+        let max_conns = self.state.limits.max_connections.min(u32::MAX as usize);
         let slots = Arc::new(tokio::sync::Semaphore::new(max_conns));
         let mut slot: Option<tokio::sync::OwnedSemaphorePermit> = None;
         let mut saturated = false;
@@ -305,59 +309,68 @@ impl Front {
                     let _ = stream.set_nodelay(true);
                     let this = self.clone();
                     let mut stop = stop_rx.clone();
+                    let mut kill = kill_rx.clone();
                     let tls = tls.clone();
-                    conns.spawn(async move {
+                    tokio::spawn(async move {
                         // Held while the connection lives.
                         let _permit = permit;
-                        let stream = match super::tls::accept(tls.as_ref(), stream).await {
-                            Ok(s) => s,
-                            Err(e) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
+                        let serve = async move {
+                            let stream = match super::tls::accept(tls.as_ref(), stream).await {
+                                Ok(s) => s,
+                                Err(e) => {
+                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                            };
+                            let svc = hyper::service::service_fn(move |req| {
+                                let this = this.clone();
+                                async move { Ok::<_, Infallible>(this.handle(req.map(boxed), peer).await) }
+                            });
+                            let conn = hyper::server::conn::http1::Builder::new()
+                                .timer(hyper_util::rt::TokioTimer::new())
+                                .header_read_timeout(Duration::from_secs(30))
+                                .serve_connection(TokioIo::new(stream), svc);
+                            tokio::pin!(conn);
+                            tokio::select! {
+                                r = conn.as_mut() => { let _ = r; }
+                                _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+                                    conn.as_mut().graceful_shutdown();
+                                    let _ = conn.await;
+                                }
                             }
                         };
-                        let svc = hyper::service::service_fn(move |req| {
-                            let this = this.clone();
-                            async move { Ok::<_, Infallible>(this.handle(req.map(boxed), peer).await) }
-                        });
-                        let conn = hyper::server::conn::http1::Builder::new()
-                            .timer(hyper_util::rt::TokioTimer::new())
-                            .header_read_timeout(Duration::from_secs(30))
-                            .serve_connection(TokioIo::new(stream), svc);
-                        tokio::pin!(conn);
+                        // Past the shutdown grace the connection is dropped, closing it.
                         tokio::select! {
-                            r = conn.as_mut() => { let _ = r; }
-                            _ = async { let _ = stop.wait_for(|s| *s).await; } => {
-                                conn.as_mut().graceful_shutdown();
-                                let _ = conn.await;
-                            }
+                            () = serve => {}
+                            _ = kill.wait_for(|k| *k) => {}
                         }
                     });
                 }
-                Some(_) = conns.join_next(), if !conns.is_empty() => {}
             }
         }
         if let Some(s) = sweeper {
             s.abort();
         }
-        tracing::info!(
-            connections = conns.len(),
-            "shutting down: finishing in-flight requests"
-        );
+        drop(slot);
+        let open = max_conns - slots.available_permits();
+        tracing::info!(connections = open, "shutting down: finishing in-flight requests");
         drop(listener);
         let _ = stop_tx.send(true);
         // GET streams never finish on their own: end them so connections can close.
         self.state.stopping.send_replace(true);
         let grace = self.state.limits.shutdown_grace;
-        if tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} })
+        let all = max_conns as u32;
+        if tokio::time::timeout(grace, slots.acquire_many(all))
             .await
             .is_err()
         {
             tracing::warn!(
-                left = conns.len(),
+                left = max_conns - slots.available_permits(),
                 "shutdown grace elapsed; closing remaining connections"
             );
-            conns.abort_all();
+            let _ = kill_tx.send(true);
+            // Each connection's task drops it at its next poll; wait for that, boundedly.
+            let _ = tokio::time::timeout(Duration::from_secs(5), slots.acquire_many(all)).await;
         }
         Ok(())
     }
