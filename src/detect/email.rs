@@ -220,10 +220,14 @@ fn is_density_label(label: &str) -> bool {
 /// True when the URL scheme ending `before` (the text before `://`) is an ssh or VCS transport,
 /// whose user-info names a service login (`ssh://git@host`), not a mailbox.
 fn is_service_login_scheme(before: &str) -> bool {
-    let scheme_start = before
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.'))
-        .map_or(0, |i| i + 1);
-    let scheme = before[scheme_start..].to_ascii_lowercase();
+    // The scheme is the trailing run of ASCII scheme bytes, so the cut is a char boundary even
+    // when a multi-byte character precedes it (`中://a@`).
+    let len = before
+        .bytes()
+        .rev()
+        .take_while(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        .count();
+    let scheme = before[before.len() - len..].to_ascii_lowercase();
     matches!(
         scheme.as_str(),
         "ssh" | "git+ssh" | "ssh+git" | "svn+ssh" | "sftp" | "scp" | "git" | "rsync"
@@ -237,6 +241,22 @@ mod tests {
 
     fn engine() -> EmailEngine {
         EmailEngine::new(&["png".to_string(), "js".to_string()])
+    }
+
+    #[test]
+    fn a_multibyte_character_before_a_scheme_is_not_cut() {
+        // Found by the detector's property test: the scheme's start was taken one byte past
+        // the last non-scheme character, inside `中`.
+        assert!(!is_service_login_scheme("中"));
+        assert!(is_service_login_scheme("中ssh"));
+        assert!(is_service_login_scheme("见 git+ssh"));
+        let e = engine();
+        let mut found = Vec::new();
+        for text in ["中://a@", "中://a@example.org", "中ssh://git@example.org"] {
+            e.find(text, &mut |s, end| found.push(&text[s..end]));
+        }
+        // A plain URL's user-info is an address; an ssh login is not.
+        assert_eq!(found, ["a@example.org"]);
     }
 
     fn found(text: &str) -> Vec<&str> {
