@@ -33,20 +33,12 @@ from = "crm"
 to = "mail/send_email"
 kinds = ["EMAIL", "PHONE"]'
 
-total_pass=0; total_fail=0; runs_failed=0
 run_client() { # URL MODE EXPOSE CUSTOMER MAIL_FILE
   local out rc=0
   out="$("$PY" "$here/aggregate.py" --url "$1" --mode "$2" --expose "$3" --customer "$4" \
     --mail-received "$5" --paste-received "$INTEROP_LOGDIR/paste.jsonl" 2>&1)" || rc=$?
   echo "$out" >>"$INTEROP_LOGDIR/aggregate-client.log"
-  echo "$out" | grep -E '^(FAIL|SKIP)' | sed 's/^/    /' || true
-  local line; line="$(echo "$out" | grep '^RESULT' | tail -1)"
-  echo "  ${line:-RESULT missing (exit $rc): $(echo "$out" | tail -3 | tr '\n' ' ')}"
-  local p f
-  p="$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')"
-  f="$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')"
-  total_pass=$((total_pass + ${p:-0})); total_fail=$((total_fail + ${f:-1}))
-  [ "$rc" = 0 ] || runs_failed=$((runs_failed + 1))
+  tally_run "$out" "$rc"
 }
 
 customer=1

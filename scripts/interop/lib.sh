@@ -111,3 +111,17 @@ gateway_wanted() {
     *) echo "gateway mode must be on, off or auto, not '$1'" >&2; exit 2 ;;
   esac
 }
+
+# Client runs' tally: a run prints FAIL/SKIP lines and one "RESULT ...: P passed, F failed" line.
+total_pass=0; total_fail=0; runs_failed=0
+tally_run() { # OUTPUT EXIT_CODE -> prints its failures and result line, adds to the totals
+  local out=$1 rc=$2
+  echo "$out" | grep -E '^(FAIL|SKIP)' | sed 's/^/    /' || true
+  local line; line="$(echo "$out" | grep '^RESULT' | tail -1)"
+  echo "  ${line:-RESULT missing (exit $rc): $(echo "$out" | tail -3 | tr '\n' ' ')}"
+  local p f
+  p="$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')"
+  f="$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')"
+  total_pass=$((total_pass + ${p:-0})); total_fail=$((total_fail + ${f:-1}))
+  [ "$rc" = 0 ] || runs_failed=$((runs_failed + 1))
+}

@@ -53,19 +53,11 @@ matrix=(
 )
 [ -n "${RMCP_UPSTREAM_BIN:-}" ] && matrix+=("rmcp auto modern" "rmcp session legacy" "rmcp stateless modern")
 
-total_pass=0; total_fail=0; runs_failed=0
 run_client() { # URL MODE ERA|- [extra args]
   local out rc=0 era_args=()
   [ "$3" = - ] || era_args=(--expect-era "$3")
   out="$("$PY" "$here/python_client.py" --url "$1" --mode "$2" "${era_args[@]}" "${@:4}" 2>&1)" || rc=$?
-  echo "$out" | grep -E '^(FAIL|SKIP)' | sed 's/^/    /' || true
-  local line; line="$(echo "$out" | grep '^RESULT' | tail -1)"
-  echo "  ${line:-RESULT missing (exit $rc): $(echo "$out" | tail -3 | tr '\n' ' ')}"
-  local p f
-  p="$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')"
-  f="$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')"
-  total_pass=$((total_pass + ${p:-0})); total_fail=$((total_fail + ${f:-1}))
-  [ "$rc" = 0 ] || runs_failed=$((runs_failed + 1))
+  tally_run "$out" "$rc"
 }
 url_of() { local pair; for pair in "${upstreams[@]}"; do [ "${pair%%=*}" = "$1" ] && echo "${pair#*=}"; done; }
 
