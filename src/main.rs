@@ -34,6 +34,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before anything reads input: a panic's message may quote it.
+    cli::panic::install();
     let cli = Cli::parse();
     match cli.command {
         Command::Scan(args) => cli::scan::run(args),

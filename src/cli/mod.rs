@@ -3,5 +3,6 @@
 pub mod audit;
 pub mod codegen;
 pub mod log;
+pub mod panic;
 pub mod scan;
 pub mod serve;
