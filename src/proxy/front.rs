@@ -311,7 +311,9 @@ impl Front {
                     let mut stop = stop_rx.clone();
                     let mut kill = kill_rx.clone();
                     let tls = tls.clone();
-                    tokio::spawn(async move {
+                    // The connection's own wake-ups are handled in its poll, not by the
+                    // scheduler (see `own_wakes`).
+                    tokio::spawn(super::own_wakes::poll_own_wakes(async move {
                         // Held while the connection lives.
                         let _permit = permit;
                         let serve = async move {
@@ -344,7 +346,7 @@ impl Front {
                             () = serve => {}
                             _ = kill.wait_for(|k| *k) => {}
                         }
-                    });
+                    }));
                 }
             }
         }

@@ -19,6 +19,7 @@ pub mod client;
 pub mod front;
 pub(crate) mod lines;
 pub mod metrics;
+pub(crate) mod own_wakes;
 pub mod sse;
 pub mod stack;
 pub mod stdio_front;
