@@ -67,3 +67,13 @@ fn demo_shows_placeholders_to_the_client_and_values_to_the_server() {
         "{text}"
     );
 }
+
+#[test]
+fn log_lines_to_a_pipe_are_plain_text() {
+    // stderr is a pipe here, as under a process supervisor: no ANSI escapes in the log.
+    let out = bin().arg("demo").env("RUST_LOG", "info").output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(" INFO "), "no log line to check: {err}");
+    assert!(!err.contains('\x1b'), "ANSI escapes in a piped log: {err:?}");
+}

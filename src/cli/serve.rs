@@ -71,8 +71,18 @@ fn init_tracing(default: &str) -> FlushGuard {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
+        .with_ansi(colored(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .try_init();
     guard
+}
+
+/// Colors (ANSI escapes) only on a terminal, and not when `NO_COLOR` is set to anything
+/// (no-color.org): a file, a pipe to a supervisor or journald gets plain text.
+fn colored(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -582,5 +592,20 @@ fn demo_handle(msg: &Value) -> Result<Value, (i64, String)> {
             }
         }
         other => Err((jsonrpc::METHOD_NOT_FOUND, format!("method not found: {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colored;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colors_only_on_a_terminal_without_no_color() {
+        assert!(colored(true, None));
+        assert!(colored(true, Some(OsStr::new(""))));
+        assert!(!colored(true, Some(OsStr::new("1"))));
+        assert!(!colored(false, None));
+        assert!(!colored(false, Some(OsStr::new(""))));
     }
 }
