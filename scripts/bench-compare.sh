@@ -11,6 +11,8 @@
 #     --sessions A,B      concurrent sessions for the throughput runs (default 16,64; rmcp only)
 #     --secs S            seconds per target per throughput run (default 10)
 #     --no-proxy          leave out mcp-proxy
+#     --floor             add a TCP forwarder (bytes copied both ways, nothing parsed): what one
+#                         more process on the path costs on this machine, the floor of any proxy
 #     --also NAME=ENV     one more gateway process, started with the environment assignments in
 #                         ENV (space-separated), e.g. --also 'gateway warn=RUST_LOG=warn'
 #     --also-bin NAME=BIN one more gateway process running another build of the gateway (say,
@@ -30,7 +32,7 @@ run=$bench/run
 rm -rf "$run"
 mkdir -p "$run"
 
-python=0 calls="" rounds=5 sessions=16,64 secs=10 proxy=1
+python=0 calls="" rounds=5 sessions=16,64 secs=10 proxy=1 floor=0
 also=() also_bin=() also_args=() serve_args=""
 while [ $# -gt 0 ]; do
   case $1 in
@@ -40,6 +42,7 @@ while [ $# -gt 0 ]; do
     --sessions) sessions=$2; shift ;;
     --secs) secs=$2; shift ;;
     --no-proxy) proxy=0 ;;
+    --floor) floor=1 ;;
     --also) also+=("$2"); shift ;;
     --also-bin) also_bin+=("$2"); shift ;;
     --also-args) also_args+=("$2"); shift ;;
@@ -69,7 +72,12 @@ fi
 
 echo "== building (release)"
 cargo build --release --locked --bin mcp-pii-gateway --example rmcp_upstream
-cargo bench --locked --bench compare --no-run
+compare=$(cargo bench --locked --bench compare --no-run --message-format=json |
+  python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "compare":
+        print(m["executable"])')
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 gateway=$target_dir/release/mcp-pii-gateway
 
@@ -126,6 +134,13 @@ TOML
   targets+=(--target "mcp-proxy 0.6.0=http://127.0.0.1:$mp_port/#up/$tool")
 fi
 
+if [ $floor = 1 ]; then
+  fw_port=$(free_port)
+  start forwarder "$compare" forward "127.0.0.1:$fw_port" "127.0.0.1:$up_port"
+  wait_port "$fw_port"
+  targets+=(--target "tcp forwarder=http://127.0.0.1:$fw_port/mcp")
+fi
+
 # gateway NAME BIN ARGS [ENV...]: one `serve` process of BIN, with the extra arguments ARGS, in
 # front of the upstream.
 gateway() {
@@ -154,5 +169,5 @@ echo "== $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -sr)"
 if [ $python = 1 ]; then
   "$py" benches/compare/py_client.py "${targets[@]}" --calls "$calls" --rounds "$rounds"
 else
-  cargo bench --locked --bench compare -- "${targets[@]}" --calls "$calls" --rounds "$rounds" --sessions "$sessions" --secs "$secs"
+  "$compare" "${targets[@]}" --calls "$calls" --rounds "$rounds" --sessions "$sessions" --secs "$secs"
 fi

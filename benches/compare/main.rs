@@ -14,6 +14,9 @@
 //! between rounds). Throughput: for each count in `--sessions`, that many sessions per target,
 //! each calling in a closed loop; `--secs` per target, split into two turns so the targets
 //! alternate. Prints one table. The tool is an echo whose result is `--bytes` long.
+//!
+//! `compare forward LISTEN UPSTREAM` runs a TCP forwarder instead: the floor any proxy is
+//! measured against (`bench-compare.sh --floor`).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -142,12 +145,42 @@ async fn throughput(url: &str, tool: &str, message: &str, n: usize, secs: f64) -
 }
 
 fn main() {
-    let a = args();
+    let mut argv = std::env::args().skip(1).filter(|a| a != "--bench");
+    if argv.next().as_deref() == Some("forward") {
+        let listen = argv.next().expect("forward LISTEN UPSTREAM");
+        let upstream = argv.next().expect("forward LISTEN UPSTREAM");
+        // One thread: in these runs it added 35-45 µs less than tokio's multi-thread runtime.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        return rt.block_on(forward(listen, upstream));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run(a));
+    rt.block_on(run(args()));
+}
+
+/// A TCP forwarder: every connection to `listen` is copied both ways to a new connection to
+/// `upstream`, bytes untouched. The floor of any proxy: what one more process on the path
+/// costs on this machine, with nothing parsed.
+async fn forward(listen: String, upstream: String) {
+    let listener = tokio::net::TcpListener::bind(&listen).await.unwrap();
+    eprintln!("forwarding {listen} to {upstream}");
+    loop {
+        let (mut client, _) = listener.accept().await.unwrap();
+        let upstream = upstream.clone();
+        tokio::spawn(async move {
+            let _ = client.set_nodelay(true);
+            let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                return;
+            };
+            let _ = server.set_nodelay(true);
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        });
+    }
 }
 
 async fn run(a: Args) {
