@@ -126,8 +126,17 @@ fn serve_conn(conn: TcpStream, replies: &Mutex<Vec<(String, Reply)>>, seen: &Mut
             }
             None => (r.content_type.as_str(), format!("content-length: {}", body.len())),
         };
-        let mut head = format!("HTTP/1.1 200 OK\r\ncontent-type: {ctype}\r\n{framing}\r\n");
-        for (k, v) in &r.headers {
+        // A `:status` entry sets the status line; an empty type sends no content-type.
+        let status = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == ":status")
+            .map_or("200 OK", |(_, v)| v.as_str());
+        let mut head = format!("HTTP/1.1 {status}\r\n{framing}\r\n");
+        if !ctype.is_empty() {
+            head.push_str(&format!("content-type: {ctype}\r\n"));
+        }
+        for (k, v) in r.headers.iter().filter(|(k, _)| k != ":status") {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
@@ -649,4 +658,35 @@ fn max_response_bytes_bounds_what_a_server_may_answer() {
     assert_eq!(v["id"], 2, "{decoded}");
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(msg.contains("max_response_bytes"), "{msg}");
+}
+
+#[test]
+fn an_error_status_is_kept_when_its_body_is_withheld() {
+    // rmcp answers a session it no longer knows with 404 and a plain body, no content type.
+    // The body cannot be released as it is, but the status is the protocol's signal: a
+    // client re-initializes on 404, so it must stay 404.
+    let up = Upstream::start();
+    let gw = Gateway::start(&up, "");
+    let mut gone = reply("", "Not Found: Session not found");
+    gone.headers.push((":status".into(), "404 Not Found".into()));
+    up.on("gone", gone);
+    let mut broken = reply("application/json", "Internal error for ivo@example.org {");
+    broken
+        .headers
+        .push((":status".into(), "500 Internal Server Error".into()));
+    up.on("broken", broken);
+    for (tool, status, code, want) in [
+        ("gone", 404, -32003, "session not found"),
+        ("broken", 500, -32002, "HTTP 500"),
+    ] {
+        let (got, _, body) = gw.post(&call(tool, 9), &[]);
+        assert_eq!(got, status, "{tool}");
+        let decoded = python_decodes(&body, false);
+        assert_no_pii(&decoded);
+        let v: Value = serde_json::from_str(&decoded).unwrap();
+        assert_eq!(v["id"], 9, "{tool}: {decoded}");
+        assert_eq!(v["error"]["code"], code, "{tool}: {decoded}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(want), "{tool}: {msg}");
+    }
 }

@@ -57,7 +57,8 @@ use crate::exchange::{
 };
 use crate::json;
 use crate::jsonrpc::{
-    error_object, error_response, INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, UPSTREAM_FAILED,
+    error_object, error_response, INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, SESSION_NOT_FOUND,
+    UPSTREAM_FAILED,
 };
 
 /// Default [`RewriteLayer::max_request_body`]: 4 MiB.
@@ -354,8 +355,9 @@ async fn exchange<E>(
     {
         // Compressed although we asked for no compression: fail closed.
         drop(rbody);
-        return Ok(withhold(
+        return Ok(withhold_answer(
             &ctx,
+            rparts.status,
             "the server's response is compressed and cannot be inspected",
         ));
     }
@@ -386,12 +388,14 @@ async fn buffered_response(
         )
     };
     if content_length(&parts.headers).is_some_and(|n| n > cfg.max_response_body as u64) {
-        return withhold(ctx, &too_large());
+        return withhold_answer(ctx, parts.status, &too_large());
     }
     let bytes = match collect_limited(body, cfg.max_response_body).await {
         Ok(b) => b,
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return withhold(ctx, &too_large()),
-        Err(_) => return withhold(ctx, "the server's response body could not be read"),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return withhold_answer(ctx, parts.status, &too_large())
+        }
+        Err(_) => return withhold_answer(ctx, parts.status, "the server's response body could not be read"),
     };
     let out: Bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
         // Nothing to read (a 202 without a length, say): nothing to leak either.
@@ -418,7 +422,9 @@ async fn buffered_response(
                 // removed): its source tokens no longer line up with it.
                 Bytes::from(json::to_vec_sized(&parsed.value, bytes.len()))
             }
-            ToModel::Dropped => return withhold(ctx, "the server's message could not be tokenized"),
+            ToModel::Dropped => {
+                return withhold_answer(ctx, parts.status, "the server's message could not be tokenized")
+            }
         }
     };
     parts.headers.remove(header::TRANSFER_ENCODING);
@@ -449,12 +455,18 @@ fn not_json(
         .is_none_or(|m| m == "application/json" || m.ends_with("+json"));
     let text = match std::str::from_utf8(&bytes) {
         Ok(t) if !e.is_limit() && !declared_json && !t.contains('\\') => t,
-        _ => return withhold(ctx, &format!("the server's response cannot be read ({e})")),
+        _ => {
+            return withhold_answer(
+                ctx,
+                parts.status,
+                &format!("the server's response cannot be read ({e})"),
+            )
+        }
     };
     let out = match cfg.core.tokenize_text(text, ctx) {
         Ok(None) => bytes,
         Ok(Some(t)) => Bytes::from(t),
-        Err(_) => return withhold(ctx, "the server's response could not be tokenized"),
+        Err(_) => return withhold_answer(ctx, parts.status, "the server's response could not be tokenized"),
     };
     parts.headers.remove(header::TRANSFER_ENCODING);
     parts
@@ -482,6 +494,41 @@ fn withhold(ctx: &ExchangeCtx, why: &str) -> Response<Body> {
         Some(msg) => json_response(StatusCode::OK, &msg),
         None => json_response(StatusCode::BAD_GATEWAY, &error_response(Value::Null, err)),
     };
+    res.extensions_mut().insert(Refused::Withheld);
+    res
+}
+
+/// Withholds an answer whose body cannot be released. A success becomes [`withhold`]'s
+/// errors. An error status is kept, since it carries the protocol's meaning (a 404 ends the
+/// session and the client initializes again; a 401 asks for credentials): only the body is
+/// replaced, by a JSON-RPC error for each request of the exchange.
+fn withhold_answer(ctx: &ExchangeCtx, status: StatusCode, why: &str) -> Response<Body> {
+    if status.is_success() {
+        return withhold(ctx, why);
+    }
+    record("outcome", "withheld");
+    tracing::warn!(
+        server = %ctx.server,
+        status = status.as_u16(),
+        "{why}; the response's body was withheld"
+    );
+    let initialize = ctx.requests.iter().any(|r| &*r.method == "initialize");
+    let err = if status == StatusCode::NOT_FOUND && !initialize {
+        error_object(
+            SESSION_NOT_FOUND,
+            "session not found: the server ended it; initialize a new one",
+        )
+    } else {
+        error_object(
+            UPSTREAM_FAILED,
+            &format!(
+                "upstream error: the server answered HTTP {}; {why}; the gateway withheld its body",
+                status.as_u16()
+            ),
+        )
+    };
+    let msg = unanswered_errors(ctx, &[], &err).unwrap_or_else(|| error_response(Value::Null, err));
+    let mut res = json_response(status, &msg);
     res.extensions_mut().insert(Refused::Withheld);
     res
 }
