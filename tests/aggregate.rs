@@ -132,10 +132,12 @@ impl ServerHandler for Upstream {
     }
 }
 
-async fn serve_upstream(received: Arc<Mutex<Vec<String>>>) -> String {
+/// Serves an upstream; returns its URL and its session manager (to end its sessions).
+async fn serve_upstream(received: Arc<Mutex<Vec<String>>>) -> (String, Arc<LocalSessionManager>) {
+    let sessions = Arc::new(LocalSessionManager::default());
     let mcp: StreamableHttpService<Upstream, LocalSessionManager> = StreamableHttpService::new(
         move || Ok(Upstream::new(received.clone())),
-        Default::default(),
+        sessions.clone(),
         StreamableHttpServerConfig::default(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -155,12 +157,13 @@ async fn serve_upstream(received: Arc<Mutex<Vec<String>>>) -> String {
             });
         }
     });
-    format!("http://{addr}/mcp")
+    (format!("http://{addr}/mcp"), sessions)
 }
 
 struct Setup {
     url: String,
     crm: Arc<Mutex<Vec<String>>>,
+    crm_sessions: Arc<LocalSessionManager>,
     mail: Arc<Mutex<Vec<String>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -176,8 +179,8 @@ impl Drop for Setup {
 async fn gateway(extra: &str) -> Setup {
     let crm = Arc::new(Mutex::new(Vec::new()));
     let mail = Arc::new(Mutex::new(Vec::new()));
-    let crm_url = serve_upstream(crm.clone()).await;
-    let mail_url = serve_upstream(mail.clone()).await;
+    let (crm_url, crm_sessions) = serve_upstream(crm.clone()).await;
+    let (mail_url, _) = serve_upstream(mail.clone()).await;
     let exe = env!("CARGO_BIN_EXE_mcp-pii-gateway");
     let toml = format!(
         r#"
@@ -225,6 +228,7 @@ kinds = ["EMAIL", "PHONE"]
     Setup {
         url,
         crm,
+        crm_sessions,
         mail,
         stop: Some(tx),
     }
@@ -818,4 +822,30 @@ async fn what_mcp_cannot_serve_gets_a_clear_error_and_echoes_no_value() {
     let (status, _, _) = raw(&front, post, &[alice, session], list).await;
     assert_eq!(status, 404);
     front.shutdown_upstreams().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_session_the_server_ended_is_opened_again() {
+    use rmcp::transport::streamable_http_server::session::SessionManager;
+    let g = gateway("").await;
+    let c = client(&g.url).await;
+    let found = call(&c, "crm__lookup_customer", json!({"id": 7})).await.unwrap();
+    assert_eq!(found["structuredContent"]["email"], "[EMAIL_1]");
+
+    // The server forgets the session (a restart, its idle sweep): its next answer is 404.
+    let ids: Vec<_> = g.crm_sessions.sessions.read().await.keys().cloned().collect();
+    assert_eq!(ids.len(), 1, "one upstream session for one /mcp session");
+    for id in &ids {
+        g.crm_sessions.close_session(id).await.unwrap();
+    }
+    assert!(g.crm_sessions.sessions.read().await.is_empty());
+
+    // The call still succeeds: the gateway opened a new upstream session and sent it again,
+    // within the same /mcp session, so the same value is still the same placeholder.
+    let again = call(&c, "crm__lookup_customer", json!({"id": 8})).await.unwrap();
+    assert_eq!(again["structuredContent"]["id"], 8);
+    assert_eq!(again["structuredContent"]["email"], "[EMAIL_1]");
+    let now: Vec<_> = g.crm_sessions.sessions.read().await.keys().cloned().collect();
+    assert_eq!(now.len(), 1);
+    assert_ne!(now, ids, "a new upstream session");
 }

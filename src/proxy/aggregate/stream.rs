@@ -6,28 +6,7 @@ use super::*;
 impl Aggregate {
     /// Queues `frame` for the session's GET stream.
     pub(super) fn deliver(&self, s: &Session, frame: Bytes) {
-        let mut ev = lock(&s.events);
-        if let Some(tx) = &ev.stream {
-            match tx.send(frame) {
-                Ok(()) => return,
-                Err(e) => {
-                    ev.stream = None;
-                    ev.held.push_back(e.0);
-                }
-            }
-        } else {
-            ev.held.push_back(frame);
-        }
-        if ev.held.len() > HELD_EVENTS {
-            ev.held.pop_front();
-            ev.dropped += 1;
-            if ev.dropped.is_power_of_two() {
-                tracing::warn!(
-                    dropped = ev.dropped,
-                    "/mcp session has no GET stream open: oldest server messages dropped"
-                );
-            }
-        }
+        lock(&s.events).deliver(frame);
     }
 
     pub(super) fn get_stream(&self, s: &Arc<Session>) -> Response<Body> {
@@ -42,10 +21,7 @@ impl Aggregate {
                     "a GET stream is already open for this session",
                 );
             }
-            for f in ev.held.drain(..) {
-                let _ = tx.send(f);
-            }
-            ev.stream = Some(tx);
+            ev.open(tx);
         }
         let mut r = Response::new(boxed(body));
         r.headers_mut().insert(
@@ -64,6 +40,43 @@ pub(super) struct Events {
     pub(super) stream: Option<mpsc::UnboundedSender<Bytes>>,
     held: VecDeque<Bytes>,
     dropped: u64,
+}
+
+impl Events {
+    /// Sends `frame` on the open GET stream, or holds it (the newest [`HELD_EVENTS`]) until
+    /// one opens.
+    fn deliver(&mut self, frame: Bytes) {
+        let frame = match &self.stream {
+            Some(tx) => match tx.send(frame) {
+                Ok(()) => return,
+                Err(e) => {
+                    // The stream's client went away: hold it for the next one.
+                    self.stream = None;
+                    e.0
+                }
+            },
+            None => frame,
+        };
+        self.held.push_back(frame);
+        if self.held.len() > HELD_EVENTS {
+            self.held.pop_front();
+            self.dropped += 1;
+            if self.dropped.is_power_of_two() {
+                tracing::warn!(
+                    dropped = self.dropped,
+                    "/mcp session has no GET stream open: oldest server messages dropped"
+                );
+            }
+        }
+    }
+
+    /// A GET stream opened: what was held goes first, in order.
+    fn open(&mut self, tx: mpsc::UnboundedSender<Bytes>) {
+        for f in self.held.drain(..) {
+            let _ = tx.send(f);
+        }
+        self.stream = Some(tx);
+    }
 }
 
 pub(super) fn is_sse(h: &HeaderMap) -> bool {
@@ -156,5 +169,45 @@ impl Incoming {
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_stream_the_newest_messages_are_held_and_the_oldest_dropped() {
+        let mut ev = Events::default();
+        for i in 0..HELD_EVENTS + 5 {
+            ev.deliver(Bytes::from(i.to_string()));
+        }
+        assert_eq!(ev.dropped, 5);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        ev.open(tx);
+        let mut got = Vec::new();
+        while let Ok(f) = rx.try_recv() {
+            got.push(String::from_utf8(f.to_vec()).expect("utf-8"));
+        }
+        assert_eq!(got.len(), HELD_EVENTS);
+        assert_eq!(got[0], "5", "the five oldest were dropped");
+        assert_eq!(got[HELD_EVENTS - 1], (HELD_EVENTS + 4).to_string());
+        // Once open, a message goes straight through.
+        ev.deliver(Bytes::from_static(b"live"));
+        assert_eq!(rx.try_recv().expect("sent").as_ref(), b"live");
+        assert!(ev.held.is_empty());
+    }
+
+    #[test]
+    fn a_message_for_a_closed_stream_is_held_for_the_next_one() {
+        let mut ev = Events::default();
+        let (tx, rx) = mpsc::unbounded_channel();
+        ev.open(tx);
+        drop(rx);
+        ev.deliver(Bytes::from_static(b"kept"));
+        assert!(ev.stream.is_none());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        ev.open(tx);
+        assert_eq!(rx.try_recv().expect("held").as_ref(), b"kept");
     }
 }
