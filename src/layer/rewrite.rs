@@ -481,8 +481,9 @@ fn collect_limited(body: Body, max: usize) -> BoxFuture<Bytes, BoxError> {
     Box::pin(Limited::new(body, max).collect().map_ok(|c| c.to_bytes()))
 }
 
-/// The answer sent instead of a server response that cannot be released: a JSON-RPC error for
-/// each request of the exchange (HTTP 200), or a 502 with `id: null` when there is none.
+/// The answer sent instead of a server response that cannot be released (one with a success
+/// status, or a stream; [`withhold_answer`] keeps an error status): a JSON-RPC error for each
+/// request of the exchange (HTTP 200), or a 502 with `id: null` when there is none.
 fn withhold(ctx: &ExchangeCtx, why: &str) -> Response<Body> {
     record("outcome", "withheld");
     tracing::warn!(server = %ctx.server, "{why}; the response was withheld");
