@@ -389,6 +389,30 @@ async fn unreachable_upstream_is_a_502_with_the_request_id() {
 }
 
 #[tokio::test]
+async fn a_dropped_serve_future_leaves_no_background_task() {
+    let toml = "[[servers]]\nname = \"gone\"\nurl = \"http://127.0.0.1:9/mcp\"\n";
+    let config = Config::from_toml_str(toml, |_| None).unwrap();
+    let front = Front::from_config(&config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    // The serve loop starts its background tasks (the idle-session sweep, the timer tick)...
+    let serve = tokio::spawn(front.serve(listener, std::future::pending()));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(metrics.num_alive_tasks() >= before + 3, "serve and its two tasks");
+    // ...and they end with it, even when it is dropped rather than shut down.
+    serve.abort();
+    let _ = serve.await;
+    for _ in 0..100 {
+        if metrics.num_alive_tasks() == before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(metrics.num_alive_tasks(), before);
+}
+
+#[tokio::test]
 async fn a_stalled_upstream_body_times_out_instead_of_hanging() {
     let gw = gateway("[limits]\nupstream_timeout = \"300ms\"").await;
     let url = format!("{}/servers/crm/mcp", gw.base);

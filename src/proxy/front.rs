@@ -240,7 +240,7 @@ impl Front {
             let limiter = self.state.scope_limiter.get().cloned();
             let every =
                 (self.state.limits.session_idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
-            tokio::spawn(async move {
+            AbortOnDrop(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 tick.tick().await;
                 loop {
@@ -264,9 +264,9 @@ impl Front {
                         }
                     }
                 }
-            })
+            }))
         });
-        let ticker = tokio::spawn(keep_timer_deadline_near());
+        let ticker = AbortOnDrop(tokio::spawn(keep_timer_deadline_near()));
         // Open connections are counted by their permits, not joined: a finished connection
         // wakes nobody (the client may open one per call), and shutdown waits for every
         // permit to come back.
@@ -351,10 +351,8 @@ impl Front {
                 }
             }
         }
-        if let Some(s) = sweeper {
-            s.abort();
-        }
-        ticker.abort();
+        drop(sweeper);
+        drop(ticker);
         drop(slot);
         let open = max_conns - slots.available_permits();
         tracing::info!(connections = open, "shutting down: finishing in-flight requests");
@@ -803,16 +801,25 @@ fn check_host_origin(st: &State, uri: &Uri, h: &http::HeaderMap) -> Result<(), B
     Ok(())
 }
 
+/// A background task of the serve loop, stopped when the loop ends or its future is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// How often [`keep_timer_deadline_near`] ticks.
-pub(crate) const TIMER_TICK: Duration = Duration::from_millis(500);
+const TIMER_TICK: Duration = Duration::from_millis(500);
 
 /// Ticks every [`TIMER_TICK`], doing nothing, for as long as the runtime serves.
 ///
 /// Every connection arms hyper's header-read timeout (30 s) while it waits for a request. When
 /// the runtime's timer has nothing due sooner, the new deadline is the earliest one, and tokio
 /// must wake the thread parked on the I/O driver (an eventfd write, a context switch) so that
-/// it sleeps less long: about two wake-ups per relayed call when clients open a connection per
-/// call, as the rmcp client does. With this tick, a deadline at most [`TIMER_TICK`] away is
+/// it sleeps less long: one to two wake-ups per relayed call when clients open a connection
+/// per call, as the rmcp client does. With this tick, a deadline at most [`TIMER_TICK`] away is
 /// always pending, so a new 30 s deadline never is the earliest. The cost is two wake-ups a
 /// second when idle.
 async fn keep_timer_deadline_near() {
