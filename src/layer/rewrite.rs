@@ -481,7 +481,7 @@ fn collect_limited(body: Body, max: usize) -> BoxFuture<Bytes, BoxError> {
     Box::pin(Limited::new(body, max).collect().map_ok(|c| c.to_bytes()))
 }
 
-/// The answer sent instead of a server response that cannot be released (one with a success
+/// The answer sent instead of a server response that cannot be released (one without an error
 /// status, or a stream; [`withhold_answer`] keeps an error status): a JSON-RPC error for each
 /// request of the exchange (HTTP 200), or a 502 with `id: null` when there is none.
 fn withhold(ctx: &ExchangeCtx, why: &str) -> Response<Body> {
@@ -499,12 +499,12 @@ fn withhold(ctx: &ExchangeCtx, why: &str) -> Response<Body> {
     res
 }
 
-/// Withholds an answer whose body cannot be released. A success becomes [`withhold`]'s
-/// errors. An error status is kept, since it carries the protocol's meaning (a 404 ends the
+/// Withholds an answer whose body cannot be released. A success (or a redirect, whose
+/// `Location` the gateway does not relay) becomes [`withhold`]'s errors. An error status is kept, since it carries the protocol's meaning (a 404 ends the
 /// session and the client initializes again; a 401 asks for credentials): only the body is
 /// replaced, by a JSON-RPC error for each request of the exchange.
 fn withhold_answer(ctx: &ExchangeCtx, status: StatusCode, why: &str) -> Response<Body> {
-    if status.is_success() {
+    if !(status.is_client_error() || status.is_server_error()) {
         return withhold(ctx, why);
     }
     record("outcome", "withheld");
