@@ -373,12 +373,17 @@ async fn past_the_shutdown_grace_open_connections_are_closed() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn unreachable_upstream_is_a_502_with_the_request_id() {
+/// A front with one server, `gone`, whose address nothing listens on; and its listener.
+async fn front_to_nowhere() -> (Front, tokio::net::TcpListener) {
     let toml = "[[servers]]\nname = \"gone\"\nurl = \"http://127.0.0.1:9/mcp\"\n";
     let config = Config::from_toml_str(toml, |_| None).unwrap();
     let front = Front::from_config(&config).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    (front, tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+}
+
+#[tokio::test]
+async fn unreachable_upstream_is_a_502_with_the_request_id() {
+    let (front, listener) = front_to_nowhere().await;
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(front.serve(listener, std::future::pending()));
     let (status, _, body) = send(Method::POST, &format!("{base}/servers/gone/mcp"), &[], INIT).await;
@@ -390,10 +395,7 @@ async fn unreachable_upstream_is_a_502_with_the_request_id() {
 
 #[tokio::test]
 async fn a_dropped_serve_future_leaves_no_background_task() {
-    let toml = "[[servers]]\nname = \"gone\"\nurl = \"http://127.0.0.1:9/mcp\"\n";
-    let config = Config::from_toml_str(toml, |_| None).unwrap();
-    let front = Front::from_config(&config).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (front, listener) = front_to_nowhere().await;
     let metrics = tokio::runtime::Handle::current().metrics();
     let before = metrics.num_alive_tasks();
     // The serve loop starts its background tasks (the idle-session sweep, the timer tick)...

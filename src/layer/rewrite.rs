@@ -355,7 +355,7 @@ async fn exchange<E>(
     {
         // Compressed although we asked for no compression: fail closed.
         drop(rbody);
-        return Ok(withhold_answer(
+        return Ok(withhold(
             &ctx,
             rparts.status,
             "the server's response is compressed and cannot be inspected",
@@ -388,14 +388,14 @@ async fn buffered_response(
         )
     };
     if content_length(&parts.headers).is_some_and(|n| n > cfg.max_response_body as u64) {
-        return withhold_answer(ctx, parts.status, &too_large());
+        return withhold(ctx, parts.status, &too_large());
     }
     let bytes = match collect_limited(body, cfg.max_response_body).await {
         Ok(b) => b,
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return withhold_answer(ctx, parts.status, &too_large())
+            return withhold(ctx, parts.status, &too_large())
         }
-        Err(_) => return withhold_answer(ctx, parts.status, "the server's response body could not be read"),
+        Err(_) => return withhold(ctx, parts.status, "the server's response body could not be read"),
     };
     let out: Bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
         // Nothing to read (a 202 without a length, say): nothing to leak either.
@@ -423,7 +423,7 @@ async fn buffered_response(
                 Bytes::from(json::to_vec_sized(&parsed.value, bytes.len()))
             }
             ToModel::Dropped => {
-                return withhold_answer(ctx, parts.status, "the server's message could not be tokenized")
+                return withhold(ctx, parts.status, "the server's message could not be tokenized")
             }
         }
     };
@@ -456,7 +456,7 @@ fn not_json(
     let text = match std::str::from_utf8(&bytes) {
         Ok(t) if !e.is_limit() && !declared_json && !t.contains('\\') => t,
         _ => {
-            return withhold_answer(
+            return withhold(
                 ctx,
                 parts.status,
                 &format!("the server's response cannot be read ({e})"),
@@ -466,7 +466,7 @@ fn not_json(
     let out = match cfg.core.tokenize_text(text, ctx) {
         Ok(None) => bytes,
         Ok(Some(t)) => Bytes::from(t),
-        Err(_) => return withhold_answer(ctx, parts.status, "the server's response could not be tokenized"),
+        Err(_) => return withhold(ctx, parts.status, "the server's response could not be tokenized"),
     };
     parts.headers.remove(header::TRANSFER_ENCODING);
     parts
@@ -481,45 +481,28 @@ fn collect_limited(body: Body, max: usize) -> BoxFuture<Bytes, BoxError> {
     Box::pin(Limited::new(body, max).collect().map_ok(|c| c.to_bytes()))
 }
 
-/// The answer sent instead of a server response that cannot be released (one without an error
-/// status, or a stream; [`withhold_answer`] keeps an error status): a JSON-RPC error for each
-/// request of the exchange (HTTP 200), or a 502 with `id: null` when there is none.
-fn withhold(ctx: &ExchangeCtx, why: &str) -> Response<Body> {
-    record("outcome", "withheld");
-    tracing::warn!(server = %ctx.server, "{why}; the response was withheld");
-    let err = error_object(
-        UPSTREAM_FAILED,
-        &format!("upstream error: {why}; the gateway withheld the response"),
-    );
-    let mut res = match unanswered_errors(ctx, &[], &err) {
-        Some(msg) => json_response(StatusCode::OK, &msg),
-        None => json_response(StatusCode::BAD_GATEWAY, &error_response(Value::Null, err)),
-    };
-    res.extensions_mut().insert(Refused::Withheld);
-    res
-}
-
-/// Withholds an answer whose body cannot be released. A success (or a redirect, whose
-/// `Location` the gateway does not relay) becomes [`withhold`]'s errors. An error status is kept, since it carries the protocol's meaning (a 404 ends the
-/// session and the client initializes again; a 401 asks for credentials): only the body is
-/// replaced, by a JSON-RPC error for each request of the exchange.
-fn withhold_answer(ctx: &ExchangeCtx, status: StatusCode, why: &str) -> Response<Body> {
-    if !(status.is_client_error() || status.is_server_error()) {
-        return withhold(ctx, why);
-    }
+/// The answer sent instead of a server response whose body cannot be released: a JSON-RPC
+/// error for each request of the exchange, or one with `id: null` when there is none.
+///
+/// An error status (4xx, 5xx) is kept, since it carries the protocol's meaning: a 404 ends the
+/// session and the client initializes again (so it comes with `-32003`, outside `initialize`);
+/// a 401 asks for credentials. Any other status becomes 200 (502 when there is no request to
+/// answer): a redirect's `Location` is not relayed, so a client could not follow it.
+fn withhold(ctx: &ExchangeCtx, status: StatusCode, why: &str) -> Response<Body> {
     record("outcome", "withheld");
     tracing::warn!(
         server = %ctx.server,
         status = status.as_u16(),
-        "{why}; the response's body was withheld"
+        "{why}; the response was withheld"
     );
+    let keep = status.is_client_error() || status.is_server_error();
     let initialize = ctx.requests.iter().any(|r| &*r.method == "initialize");
-    let err = if status == StatusCode::NOT_FOUND && !initialize {
+    let err = if keep && status == StatusCode::NOT_FOUND && !initialize {
         error_object(
             SESSION_NOT_FOUND,
             "session not found: the server ended it; initialize a new one",
         )
-    } else {
+    } else if keep {
         error_object(
             UPSTREAM_FAILED,
             &format!(
@@ -527,9 +510,19 @@ fn withhold_answer(ctx: &ExchangeCtx, status: StatusCode, why: &str) -> Response
                 status.as_u16()
             ),
         )
+    } else {
+        error_object(
+            UPSTREAM_FAILED,
+            &format!("upstream error: {why}; the gateway withheld the response"),
+        )
     };
-    let msg = unanswered_errors(ctx, &[], &err).unwrap_or_else(|| error_response(Value::Null, err));
-    let mut res = json_response(status, &msg);
+    let mut res = match unanswered_errors(ctx, &[], &err) {
+        Some(msg) => json_response(if keep { status } else { StatusCode::OK }, &msg),
+        None => json_response(
+            if keep { status } else { StatusCode::BAD_GATEWAY },
+            &error_response(Value::Null, err),
+        ),
+    };
     res.extensions_mut().insert(Refused::Withheld);
     res
 }
